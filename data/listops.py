@@ -1,0 +1,294 @@
+"""ListOps (Nangia & Bowman, 2018): nested list operations over digits, with gold trees.
+
+An expression such as ``[MAX 2 9 [MIN 4 7 ] 0 ]`` has a value (here 9). Its gold tree, as in
+the published data, nests each operator left to right over its arguments and closes with
+``]``::
+
+    ( ( ( ( ( [MAX 2 ) 9 ) ( ( ( [MIN 4 ) 7 ) ] ) ) 0 ) ] )
+
+Operators: ``[MIN``, ``[MAX``, ``[MED`` (median, rounded down as ``int(np.median)`` does) and
+``[SM`` (sum modulo 10). Files are read unchanged in both published layouts: Nangia & Bowman's
+``label<TAB>expression`` and Long Range Arena's ``Source<TAB>Target`` with a header line.
+
+>>> tree = parse_expression("( ( ( ( ( [MAX 2 ) 9 ) ( ( ( [MIN 4 ) 7 ) ] ) ) 0 ) ] )")
+>>> evaluate(tree)
+9
+>>> " ".join(tokens(tree))
+'[MAX 2 9 [MIN 4 7 ] 0 ]'
+>>> parse_expression("[MAX 2 9 [MIN 4 7 ] 0 ]") == tree
+True
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from nltk import Tree
+
+from data.trees import leaves
+from treenn.errors import DataError
+
+OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
+END = "]"
+DIGITS = tuple(str(d) for d in range(10))
+
+
+def apply_operator(op: str, args: list[int]) -> int:
+    if op == "[MIN":
+        return min(args)
+    if op == "[MAX":
+        return max(args)
+    if op == "[MED":
+        return int(statistics.median(args))
+    if op == "[SM":
+        return sum(args) % 10
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def evaluate_tokens(toks: list[str]) -> int:
+    """Value of an expression given as tokens (parentheses are ignored)."""
+    stack: list[tuple[str, list[int]]] = []
+    result = None
+    for tok in toks:
+        if tok in ("(", ")"):
+            continue
+        if tok in OPERATORS:
+            stack.append((tok, []))
+            continue
+        if tok == END:
+            if not stack:
+                raise ValueError("']' without an operator")
+            op, args = stack.pop()
+            if not args:
+                raise ValueError(f"{op} has no arguments")
+            value = apply_operator(op, args)
+        elif tok in DIGITS:
+            value = int(tok)
+        else:
+            raise ValueError(f"unknown token {tok!r}")
+        if stack:
+            stack[-1][1].append(value)
+        elif result is None:
+            result = value
+        else:
+            raise ValueError("more than one expression on the line")
+    if stack or result is None:
+        raise ValueError("unbalanced expression (an operator is not closed)")
+    return result
+
+
+def tokens(tree: Tree | str) -> list[str]:
+    """The expression's tokens, left to right (the sequence models' input)."""
+    return [tree] if isinstance(tree, str) else leaves(tree)
+
+
+def evaluate(tree: Tree | str) -> int:
+    return evaluate_tokens(tokens(tree))
+
+
+def _binarise(toks: list[str]) -> Tree | str:
+    """Gold tree of a flat token list ``[OP a b ... ]`` (no parentheses given)."""
+    # Each open operator holds the tree built so far: ((OP a) b) ...
+    stack: list[Tree | str | None] = []
+    done: Tree | str | None = None
+    for tok in toks:
+        if tok in OPERATORS:
+            stack.append(tok)
+            continue
+        item: Tree | str = tok
+        if tok == END:
+            if not stack:
+                raise ValueError("']' without an operator")
+            item = Tree("", [stack.pop(), END])
+        if stack:
+            stack[-1] = Tree("", [stack[-1], item])
+        elif done is None:
+            done = item
+        else:
+            raise ValueError("more than one expression on the line")
+    if stack or done is None:
+        raise ValueError("unbalanced expression (an operator is not closed)")
+    return done
+
+
+def _from_parentheses(toks: list[str]) -> Tree | str:
+    stack: list[list] = []
+    done = None
+    for tok in toks:
+        if tok == "(":
+            stack.append([])
+        elif tok == ")":
+            if not stack:
+                raise ValueError("unbalanced parentheses: ')' without '('")
+            children = stack.pop()
+            if not children:
+                raise ValueError("empty tree: '( )'")
+            node = Tree("", children)
+            if stack:
+                stack[-1].append(node)
+            elif done is None:
+                done = node
+            else:
+                raise ValueError("more than one tree on the line")
+        elif stack:
+            stack[-1].append(tok)
+        else:
+            raise ValueError(f"token {tok!r} outside the parentheses")
+    if stack:
+        raise ValueError("unbalanced parentheses: '(' without ')'")
+    if done is None:
+        raise ValueError("empty expression")
+    return done
+
+
+def parse_expression(text: str, label: int | None = None) -> Tree:
+    """Gold tree of an expression, with or without the published parentheses.
+
+    The root's label is the value (``label`` if given, else computed); other nodes are
+    unlabelled (``""``). A lone digit becomes a one-node tree.
+    """
+    toks = text.split()
+    if not toks:
+        raise ValueError("empty expression")
+    tree = _from_parentheses(toks) if "(" in toks else _binarise(toks)
+    value = evaluate_tokens(toks)  # also checks that the expression is well formed
+    if label is not None:
+        value = label
+    if isinstance(tree, str):
+        return Tree(str(value), [tree])
+    tree.set_label(str(value))
+    return tree
+
+
+def read_tsv(path: str | Path) -> list[Tree]:
+    """Read ``label<TAB>expression`` lines, or LRA's ``Source<TAB>Target`` with a header."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    trees = []
+    with path.open(encoding="utf-8") as handle:
+        label_first = True
+        for lineno, line in enumerate(handle, start=1):
+            line = line.rstrip("\n")
+            if lineno == 1 and line.split("\t")[:2] == ["Source", "Target"]:
+                label_first = False
+                continue
+            try:
+                fields = line.split("\t")
+                if not line.strip():
+                    raise ValueError("empty line")
+                if len(fields) != 2:
+                    raise ValueError("expected two tab-separated fields")
+                label_text, expr = fields if label_first else fields[::-1]
+                try:
+                    label = int(label_text)
+                except ValueError:
+                    raise ValueError(f"label {label_text!r} is not an integer") from None
+                if not 0 <= label <= 9:
+                    raise ValueError(f"label {label} is outside 0-9")
+                trees.append(parse_expression(expr, label))
+            except ValueError as err:
+                raise DataError.at(path, lineno, str(err)) from None
+    if not trees:
+        raise DataError(f"{path}: the file holds no expressions")
+    return trees
+
+
+def write_tsv(trees: list[Tree], path: str | Path) -> None:
+    """Write Nangia & Bowman's layout: ``value<TAB>( ( [MAX 2 ) 9 ) ...``."""
+    from data.trees import to_bracketed
+
+    with Path(path).open("w", encoding="utf-8") as handle:
+        for tree in trees:
+            expr = to_bracketed(tree, lambda node: "").replace(")", " )")
+            if len(tree) == 1 and isinstance(tree[0], str):
+                expr = tree[0]
+            handle.write(f"{tree.label()}\t{expr}\n")
+
+
+@dataclass
+class ListOpsConfig:
+    """Generator settings. Lengths count tokens (operators, digits and ``]``)."""
+
+    n_train: int = 20000
+    n_dev: int = 1000
+    n_test: int = 2000
+    n_extrap: int = 1000
+    max_depth: int = 5
+    max_args: int = 5
+    min_length: int = 10
+    max_length: int = 60
+    extrap_max_depth: int = 8
+    extrap_max_length: int = 120
+    op_p: float = 0.25  # chance that an argument is itself an operator (0.25 in the paper)
+    seed: int = 1234
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _random_expression(rng: random.Random, max_depth: int, max_args: int, op_p: float,
+                       depth: int = 1) -> list[str]:
+    """Tokens of a random expression; the top level is always an operator."""
+    if depth > 1 and (depth >= max_depth or rng.random() >= op_p):
+        return [rng.choice(DIGITS)]
+    toks = [rng.choice(OPERATORS)]
+    for _ in range(rng.randint(2, max_args)):
+        toks += _random_expression(rng, max_depth, max_args, op_p, depth + 1)
+    return toks + [END]
+
+
+def _sample(rng: random.Random, n: int, lo: int, hi: int, max_depth: int, max_args: int,
+            op_p: float, seen: set[str]) -> Iterator[Tree]:
+    made = tries = 0
+    while made < n:
+        tries += 1
+        if tries > 200 * n + 10000:
+            raise ValueError(f"could not draw {n} distinct expressions of length {lo}-{hi}; "
+                             "widen the length range or the depth")
+        toks = _random_expression(rng, max_depth, max_args, op_p)
+        key = " ".join(toks)
+        if not lo <= len(toks) <= hi or key in seen:
+            continue
+        seen.add(key)
+        made += 1
+        yield parse_expression(key)
+
+
+def generate(cfg: ListOpsConfig) -> dict[str, list[Tree]]:
+    """Distinct expressions for train/dev/test, plus ``extrap``: longer and deeper ones.
+
+    Deterministic for a given config (Python's ``random.Random(seed)``).
+    """
+    rng = random.Random(cfg.seed)
+    seen: set[str] = set()
+    splits = {}
+    for name, n in (("train", cfg.n_train), ("dev", cfg.n_dev), ("test", cfg.n_test)):
+        splits[name] = list(_sample(rng, n, cfg.min_length, cfg.max_length, cfg.max_depth,
+                                    cfg.max_args, cfg.op_p, seen))
+    splits["extrap"] = list(_sample(rng, cfg.n_extrap, cfg.max_length + 1, cfg.extrap_max_length,
+                                    cfg.extrap_max_depth, cfg.max_args, cfg.op_p, seen))
+    return splits
+
+
+def find_split_files(folder: Path) -> dict[str, Path]:
+    """Map split names to the TSV files of a published ListOps folder.
+
+    Accepts ``train.tsv``/``dev.tsv``/``test.tsv`` and the published names (``train_d20s.tsv``,
+    ``basic_val.tsv``, ...): a file belongs to the split whose name it contains.
+    """
+    names = {"train": ("train",), "dev": ("dev", "val"), "test": ("test",),
+             "extrap": ("extrap",)}
+    found: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.tsv")):
+        for split, keys in names.items():
+            if any(key in path.stem.lower() for key in keys):
+                if split in found:
+                    raise DataError(f"{folder}: both {found[split].name} and {path.name} "
+                                    f"look like the {split} split")
+                found[split] = path
+    return found

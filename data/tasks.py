@@ -1,0 +1,176 @@
+"""Task definitions: where the trees come from, what the labels mean, training defaults.
+
+``TASKS`` is the one place where a task name becomes a task.
+
+* ``sst5``: fine-grained sentiment, 5 classes on every node.
+* ``sst2``: binary sentiment as in Socher et al. (2013) and Tai et al. (2015): sentences whose
+  root is neutral are removed; neutral phrases stay in the trees but carry no label, so they
+  are neither trained on nor scored.
+* ``listops``: the value (0-9) of a nested list expression, labelled at the root only.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nltk import Tree
+
+from data import listops, sst
+from data.trees import iter_labels, parse_tree
+from treenn.errors import DataError, TreennError
+
+SENTIMENT5 = ("very negative", "negative", "neutral", "positive", "very positive")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    n_classes: int
+    class_names: tuple[str, ...]
+    #: Hyper-parameters used when the command line does not set them.
+    defaults: dict = field(default_factory=dict)
+    splits: tuple[str, ...] = ("train", "dev", "test")
+
+    def label_of(self, label: str) -> int:
+        """Class id of a node label, ``-1`` for "unlabelled"; ``ValueError`` if invalid."""
+        raise NotImplementedError
+
+    def gold_or_none(self, label: str) -> int:
+        """Like :meth:`label_of` but any unusable label means "no gold label" (-1)."""
+        try:
+            return self.label_of(label)
+        except ValueError:
+            return -1
+
+    def load(self, data_dir: str | None, options: dict) -> dict[str, list[Tree]]:
+        raise NotImplementedError
+
+    def read_input(self, path: str) -> list[Tree]:
+        """Trees given to ``predict --trees``: one per line, labels optional."""
+        raise NotImplementedError
+
+
+def _read_lines(path: str) -> list[tuple[int, str]]:
+    """Non-blank lines of ``path`` (``-`` is standard input) with their line numbers."""
+    if path == "-":
+        text = sys.stdin.read()
+    else:
+        if not Path(path).is_file():
+            raise DataError(f"{path}: no such file")
+        text = Path(path).read_text(encoding="utf-8")
+    lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
+        raise DataError(f"{'<stdin>' if path == '-' else path}: no input lines")
+    return lines
+
+
+@dataclass(frozen=True)
+class SSTTask(Task):
+    binary: bool = False
+
+    def label_of(self, label: str) -> int:
+        value = int(label)
+        if not 0 <= value <= 4:
+            raise ValueError(f"label {value} is outside 0-4")
+        if not self.binary:
+            return value
+        return -1 if value == 2 else int(value > 2)
+
+    def keep(self, tree: Tree) -> bool:
+        return not self.binary or tree.label() != "2"
+
+    def load(self, data_dir, options):
+        folder = sst.sst_dir(data_dir)
+        return {split: [t for t in sst.read_sst(folder / f"{split}.txt") if self.keep(t)]
+                for split in self.splits}
+
+    def read_input(self, path):
+        trees = []
+        for lineno, line in _read_lines(path):
+            try:
+                trees.append(parse_tree(line))
+            except ValueError as err:
+                raise DataError.at(path if path != "-" else "<stdin>", lineno, str(err)) from None
+        return trees
+
+
+@dataclass(frozen=True)
+class ListOpsTask(Task):
+    def label_of(self, label: str) -> int:
+        if label == "":
+            return -1
+        value = int(label)
+        if not 0 <= value <= 9:
+            raise ValueError(f"label {value} is outside 0-9")
+        return value
+
+    def load(self, data_dir, options):
+        if data_dir is None:
+            cfg = listops.ListOpsConfig(**options.get("listops", {}))
+            return listops.generate(cfg)
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise TreennError(f"data directory {folder} does not exist")
+        files = listops.find_split_files(folder)
+        for needed in ("train", "test"):
+            if needed not in files:
+                raise TreennError(f"data directory {folder} has no {needed} file "
+                                  "(expected *train*.tsv and *test*.tsv)")
+        data = {split: listops.read_tsv(path) for split, path in files.items()}
+        if "dev" not in data:
+            # The original release has no dev split: hold out 5% of train, always the same.
+            train = data["train"]
+            order = list(range(len(train)))
+            random.Random(0).shuffle(order)
+            cut = max(1, len(train) // 20)
+            data["dev"] = [train[i] for i in order[:cut]]
+            data["train"] = [train[i] for i in order[cut:]]
+        return data
+
+    def read_input(self, path):
+        trees = []
+        for lineno, line in _read_lines(path):
+            fields = line.split("\t")
+            try:
+                label = None
+                if len(fields) == 2:
+                    label = self.label_of(fields[0].strip())
+                trees.append(listops.parse_expression(fields[-1], label))
+            except ValueError as err:
+                raise DataError.at(path if path != "-" else "<stdin>", lineno, str(err)) from None
+        return trees
+
+
+_SST_DEFAULTS = {"x_size": 300, "h_size": 150, "batch_size": 25, "epochs": 10,
+                 "optimizer": "adagrad", "lr": 0.05, "emb_lr": 0.1, "weight_decay": 1e-4,
+                 "dropout": 0.5}
+
+TASKS: dict[str, Task] = {
+    "sst5": SSTTask("sst5", 5, SENTIMENT5, defaults=_SST_DEFAULTS),
+    "sst2": SSTTask("sst2", 2, ("negative", "positive"), defaults=_SST_DEFAULTS, binary=True),
+    "listops": ListOpsTask(
+        "listops", 10, tuple(str(d) for d in range(10)),
+        defaults={"x_size": 64, "h_size": 128, "batch_size": 64, "epochs": 10,
+                  "optimizer": "adam", "lr": 2e-3, "emb_lr": 2e-3, "weight_decay": 0.0,
+                  "dropout": 0.1},
+        splits=("train", "dev", "test", "extrap")),
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise TreennError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def label_counts(trees: list[Tree], task: Task) -> list[int]:
+    counts = [0] * task.n_classes
+    for tree in trees:
+        for label, _ in iter_labels(tree):
+            y = task.gold_or_none(label)
+            if y >= 0:
+                counts[y] += 1
+    return counts
