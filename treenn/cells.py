@@ -1,0 +1,176 @@
+"""Recursive cells: the per-node maths, independent of how a tree is traversed.
+
+Every cell maps a group of nodes to their states::
+
+    h, c = cell(x)                      # leaves: x [n, x_size]
+    h, c = cell(None, child_h, child_c) # internal nodes: child_h [n, K, h_size],
+                                        #                 child_c [n, K, c_size]
+
+and returns ``h: [n, h_size]``, ``c: [n, c_size]``. Constituency trees carry words on their
+leaves only, so a node gets either ``x`` or children, never both. An absent child is a zero
+state; engines pad with zeros, so a unary node in a binary cell and a padded slot in the
+Child-Sum cell both contribute nothing beyond the bias. Cells without a memory cell (the
+recursive NN and the RNTN) return a zero-width ``c`` so engines treat all cells alike.
+
+References: Tai, Socher & Manning (2015) for the Tree-LSTMs, Socher et al. (2011) for the
+recursive NN, Socher et al. (2013) for the RNTN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TreeCell(nn.Module):
+    """Base class. ``max_children`` is ``None`` when any number of children is allowed."""
+
+    x_size: int
+    h_size: int
+    c_size: int
+    max_children: int | None = None
+
+    def forward(self, x: torch.Tensor | None, child_h: torch.Tensor | None = None,
+                child_c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if (x is None) == (child_h is None):
+            raise ValueError("a node gets either a word vector x or children, not both")
+        if x is not None:
+            return self.leaf(x)
+        if self.max_children is not None and child_h.shape[1] > self.max_children:
+            raise ValueError(f"{type(self).__name__} takes at most {self.max_children} "
+                             f"children per node, got {child_h.shape[1]}; binarise the trees")
+        return self.compose(child_h, child_c)
+
+    def leaf(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def compose(self, child_h: torch.Tensor, child_c: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def _pad_children(self, child: torch.Tensor) -> torch.Tensor:
+        """Zero-pad ``[n, K, d]`` to ``[n, max_children, d]``."""
+        missing = self.max_children - child.shape[1]
+        return F.pad(child, (0, 0, 0, missing)) if missing else child
+
+
+class NaryTreeLSTMCell(TreeCell):
+    """N-ary (binary by default) Tree-LSTM of Tai et al. (2015), section 3.2.
+
+    Each child position has its own weights, and each child its own forget gate::
+
+        i, o, u = sigma(W_i x + b), sigma(W_o x + b), tanh(W_u x + b)   # leaves
+        [i, o, u, f_1..f_N] = U [h_1; ...; h_N] + b_U                   # internal nodes
+        c = i * u + sum_k f_k * c_k,   h = o * tanh(c)
+    """
+
+    def __init__(self, x_size: int, h_size: int, n_ary: int = 2):
+        super().__init__()
+        self.x_size, self.h_size, self.c_size = x_size, h_size, h_size
+        self.max_children = n_ary
+        self.W_iou = nn.Linear(x_size, 3 * h_size)
+        self.U = nn.Linear(n_ary * h_size, (3 + n_ary) * h_size)
+
+    def leaf(self, x):
+        i, o, u = self.W_iou(x).chunk(3, dim=-1)
+        c = torch.sigmoid(i) * torch.tanh(u)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    def compose(self, child_h, child_c):
+        n = child_h.shape[0]
+        child_h = self._pad_children(child_h).reshape(n, -1)  # [n, N * h]
+        child_c = self._pad_children(child_c)  # [n, N, h]
+        gates = self.U(child_h)  # [n, (3 + N) * h]
+        i, o, u = gates[:, : 3 * self.h_size].chunk(3, dim=-1)
+        f = torch.sigmoid(gates[:, 3 * self.h_size:]).view(n, -1, self.h_size)  # [n, N, h]
+        c = torch.sigmoid(i) * torch.tanh(u) + (f * child_c).sum(1)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class ChildSumTreeLSTMCell(TreeCell):
+    """Child-Sum Tree-LSTM of Tai et al. (2015), section 3.1: any number of unordered children.
+
+    ::
+
+        h~ = sum_k h_k
+        i, o, u = sigma(U_i h~ + b), sigma(U_o h~ + b), tanh(U_u h~ + b)
+        f_k = sigma(U_f h_k + b_f)
+        c = i * u + sum_k f_k * c_k,   h = o * tanh(c)
+    """
+
+    def __init__(self, x_size: int, h_size: int):
+        super().__init__()
+        self.x_size, self.h_size, self.c_size = x_size, h_size, h_size
+        self.W_iou = nn.Linear(x_size, 3 * h_size)
+        self.U_iou = nn.Linear(h_size, 3 * h_size)
+        self.U_f = nn.Linear(h_size, h_size)
+
+    def leaf(self, x):
+        i, o, u = self.W_iou(x).chunk(3, dim=-1)
+        c = torch.sigmoid(i) * torch.tanh(u)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    def compose(self, child_h, child_c):
+        i, o, u = self.U_iou(child_h.sum(1)).chunk(3, dim=-1)
+        f = torch.sigmoid(self.U_f(child_h))  # [n, K, h]: one forget gate per child
+        c = torch.sigmoid(i) * torch.tanh(u) + (f * child_c).sum(1)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class RecursiveNNCell(TreeCell):
+    """Plain recursive neural network (Socher et al. 2011): ``h = tanh(W [h_l; h_r] + b)``.
+
+    Leaves project the word vector, ``h = tanh(W_x x + b_x)``, so embeddings and hidden
+    states may have different sizes.
+    """
+
+    def __init__(self, x_size: int, h_size: int, n_ary: int = 2):
+        super().__init__()
+        self.x_size, self.h_size, self.c_size = x_size, h_size, 0
+        self.max_children = n_ary
+        self.W_x = nn.Linear(x_size, h_size)
+        self.W = nn.Linear(n_ary * h_size, h_size)
+
+    def leaf(self, x):
+        h = torch.tanh(self.W_x(x))
+        return h, h.new_zeros(h.shape[0], 0)
+
+    def compose(self, child_h, child_c):
+        n = child_h.shape[0]
+        h = torch.tanh(self.W(self._pad_children(child_h).reshape(n, -1)))  # [n, N*h] -> [n, h]
+        return h, h.new_zeros(n, 0)
+
+
+class RNTNCell(TreeCell):
+    """Recursive neural tensor network (Socher et al. 2013), binary.
+
+    ``h = tanh(z^T V^{[1:d]} z + W z + b)`` with ``z = [h_l; h_r]``. The tensor is stored as
+    ``V: [2d, d, 2d]`` (``V[i, k, j]`` is slice ``k``'s entry ``(i, j)``) so that the product
+    below is one matrix multiplication without copying ``V``.
+    """
+
+    def __init__(self, x_size: int, h_size: int):
+        super().__init__()
+        self.x_size, self.h_size, self.c_size = x_size, h_size, 0
+        self.max_children = 2
+        self.W_x = nn.Linear(x_size, h_size)
+        self.W = nn.Linear(2 * h_size, h_size)
+        # Socher et al. initialise the tensor close to zero so training starts from the RNN.
+        self.V = nn.Parameter(torch.empty(2 * h_size, h_size, 2 * h_size))
+        nn.init.uniform_(self.V, -1 / (4 * math.sqrt(h_size)), 1 / (4 * math.sqrt(h_size)))
+
+    def leaf(self, x):
+        h = torch.tanh(self.W_x(x))
+        return h, h.new_zeros(h.shape[0], 0)
+
+    def compose(self, child_h, child_c):
+        n, d = child_h.shape[0], self.h_size
+        z = self._pad_children(child_h).reshape(n, 2 * d)  # [n, 2d]
+        # z^T V_k z for every output k: [n, 2d] @ [2d, d*2d] -> [n, d, 2d], then dot with z.
+        zv = (z @ self.V.view(2 * d, d * 2 * d)).view(n, d, 2 * d)
+        bilinear = torch.bmm(zv, z.unsqueeze(2)).squeeze(2)  # [n, d]
+        h = torch.tanh(bilinear + self.W(z))
+        return h, h.new_zeros(n, 0)

@@ -1,0 +1,235 @@
+"""The ``train.py`` / ``treenn`` command line: arguments -> configs -> library calls.
+
+Run without arguments it trains a tree model and a sequence baseline on generated ListOps
+data and prints their comparison (the quick start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from treenn.errors import TreennError
+
+log = logging.getLogger("treenn")
+
+DEMO_LISTOPS = {"n_train": 6000, "n_dev": 500, "n_test": 1000, "n_extrap": 500,
+                "max_depth": 4, "max_args": 4, "min_length": 6, "max_length": 40,
+                "extrap_max_depth": 6, "extrap_max_length": 80, "seed": 7}
+
+
+#: Command-line flag -> (ListOpsConfig field, help).
+LISTOPS_FLAGS = {
+    "--listops-train": ("n_train", "number of training expressions"),
+    "--listops-depth": ("max_depth", "maximum nesting depth"),
+    "--listops-args": ("max_args", "maximum arguments per operator"),
+    "--listops-max-length": ("max_length", "maximum tokens per training expression"),
+    "--listops-seed": ("seed", "generator seed"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line and exits with status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _add_train(sub) -> None:
+    from data.tasks import TASKS
+    from treenn.models import MODELS
+    from treenn.training import OPTIMIZERS
+
+    p = sub.add_parser("train", help="train a model and keep its best epoch",
+                       description="Train a model; keeps the best epoch by dev root accuracy "
+                       "and evaluates it on every split at the end.")
+    p.add_argument("--task", required=True, choices=list(TASKS))
+    p.add_argument("--model", required=True, choices=list(MODELS))
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    p.add_argument("--resume", action="store_true", help="continue RUN_DIR from last.pt")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="SST: folder with train/dev/test.txt (default: download into the "
+                   "cache); ListOps: folder of published TSV files (default: generate)")
+    p.add_argument("--embeddings", metavar="PATH|glove-6b-50d",
+                   help="GloVe/word2vec text file, or glove-6b-50d (optional extra)")
+    p.add_argument("--freeze-embeddings", action="store_true")
+    p.add_argument("--no-lowercase", dest="lower", action="store_false",
+                   help="keep case when building the vocabulary")
+    p.add_argument("--layers", type=int, default=1, help="sequence models: stacked layers")
+    p.add_argument("--bidirectional", action="store_true", help="sequence models")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--emb-lr", type=float, help="learning rate of the embedding table")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--x-size", type=int, help="embedding size")
+    p.add_argument("--h-size", type=int, help="hidden size")
+    p.add_argument("--engine", choices=["fast", "dgl"], default="fast",
+                   help="tree traversal engine (dgl: the slow reference)")
+    p.add_argument("--seq-train", choices=["phrases", "sentences"], default="phrases",
+                   help="sequence models on SST: every labelled phrase as its own sequence "
+                   "(Tai et al. 2015), or sentences only")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, help="torch intra-op threads")
+    g = p.add_argument_group("ListOps generator (used without --data-dir)")
+    for flag, (_, help_) in LISTOPS_FLAGS.items():
+        g.add_argument(flag, type=int, help=help_)
+
+
+def _train_config(args):
+    from treenn.training import TrainConfig
+
+    listops = {key: getattr(args, flag[2:].replace("-", "_"))
+               for flag, (key, _) in LISTOPS_FLAGS.items()
+               if getattr(args, flag[2:].replace("-", "_")) is not None}
+    return TrainConfig(
+        task=args.task, model=args.model, out=args.out, data_dir=args.data_dir,
+        embeddings=args.embeddings, freeze_embeddings=args.freeze_embeddings, lower=args.lower,
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+        emb_lr=args.emb_lr, weight_decay=args.weight_decay, dropout=args.dropout,
+        x_size=args.x_size, h_size=args.h_size, layers=args.layers,
+        bidirectional=args.bidirectional, engine=args.engine, seed=args.seed,
+        seq_train=args.seq_train, threads=args.threads, progress=not args.quiet,
+        listops=listops)
+
+
+def _cmd_train(args) -> int:
+    from treenn.training import train
+
+    results = train(_train_config(args), resume=args.resume)
+    print(f"run: {args.out}")
+    for split, res in results.items():
+        print(f"{split:>7}: root accuracy {100 * res['root']['accuracy']:.2f}%  "
+              f"all nodes {100 * res['all']['accuracy']:.2f}%  ({res['root']['n']} sentences)")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from data.tasks import get_task
+    from treenn.metrics import format_summary
+    from treenn.training import evaluate_run
+
+    result = evaluate_run(args.run_dir, args.split, args.data_dir, args.engine, args.checkpoint)
+    print(format_summary(result, get_task(result["task"]).class_names))
+    print(f"\nwrote {Path(args.run_dir) / f'eval-{args.split}.json'}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from data.graphs import relabel
+    from data.tasks import get_task
+    from data.trees import to_bracketed
+    from treenn.training import load_checkpoint, predict_trees
+
+    task = get_task(load_checkpoint(Path(args.run_dir) / f"{args.checkpoint}.pt")["task"])
+    trees = task.read_input(args.trees)
+    _, probs = predict_trees(args.run_dir, trees, args.checkpoint)
+    for tree, p in zip(trees, probs, strict=True):
+        pred = p.argmax(-1).tolist()
+        if args.probabilities:
+            labels = [f"{y}|" + ",".join(f"{v:.3f}" for v in row.tolist())
+                      for y, row in zip(pred, p, strict=True)]
+        else:
+            labels = [str(y) for y in pred]
+        print(to_bracketed(relabel(tree, labels)))
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    """Generated ListOps: a Tree-LSTM against an LSTM, then their comparison."""
+    from treenn.training import TrainConfig, read_metrics, train
+
+    out = Path(args.out)
+    if (out / "tree-lstm" / "last.pt").exists() or (out / "lstm" / "last.pt").exists():
+        raise TreennError(f"{out} already holds a demo; remove it or pass --out elsewhere")
+    print("treenn demo: ListOps (generated, no download). Tree-LSTM on the gold trees vs an "
+          "LSTM on the same tokens.\nData: "
+          + ", ".join(f"{k}={v}" for k, v in DEMO_LISTOPS.items()), flush=True)
+    rows = []
+    for model in ("tree-lstm", "lstm"):
+        cfg = TrainConfig(task="listops", model=model, out=str(out / model),
+                          epochs=args.epochs, listops=DEMO_LISTOPS, seed=1,
+                          progress=not args.quiet)
+        t0 = time.perf_counter()
+        print(f"\n== training {model} ({args.epochs} epochs) ==", flush=True)
+        results = train(cfg)
+        metrics = read_metrics(out / model)
+        config = json.loads((out / model / "config.json").read_text())
+        rows.append((model, results, time.perf_counter() - t0,
+                     sum(m["train_time_s"] for m in metrics) / len(metrics),
+                     config["parameters"]))
+    print("\nListOps, best epoch by dev accuracy (root = the expression's value):\n")
+    print(f"{'model':<11} {'dev':>7} {'test':>7} {'longer':>7} {'s/epoch':>8} "
+          f"{'params':>8} {'total s':>8}")
+    for model, res, total, per_epoch, params in rows:
+        print(f"{model:<11} {100 * res['dev']['root']['accuracy']:6.2f}% "
+              f"{100 * res['test']['root']['accuracy']:6.2f}% "
+              f"{100 * res['extrap']['root']['accuracy']:6.2f}% {per_epoch:8.1f} "
+              f"{params:8d} {total:8.0f}")
+    print("\n'longer' is the extrapolation split: expressions longer and deeper than any seen in "
+          f"training.\nRuns are in {out}/; try: python train.py evaluate {out}/tree-lstm "
+          "--split test")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(description="Recursive (tree-structured) neural networks against sequence "
+                     "baselines: train, evaluate, predict. Without arguments: the demo.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    _add_train(sub)
+
+    p = sub.add_parser("evaluate", help="score a run on a split and write eval-<split>.json")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--split", default="dev", help="dev, test (or extrap for ListOps)")
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--engine", choices=["fast", "dgl"])
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+
+    p = sub.add_parser("predict", help="label every node of the given trees")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--trees", required=True, metavar="FILE",
+                   help="one bracketed tree per line ('-' reads standard input)")
+    p.add_argument("--probabilities", action="store_true",
+                   help="print each node's class distribution after its label")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+
+    p = sub.add_parser("demo", help="the quick start: tree vs sequence on generated ListOps")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--epochs", type=int, default=6)
+    return parser
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
+            "demo": _cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv or ["demo"])
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except TreennError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; finished epochs are saved (continue with train --resume --out "
+              "RUN_DIR)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

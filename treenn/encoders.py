@@ -1,0 +1,63 @@
+"""Tree and sequence encoders behind one interface.
+
+``encoder(batch, embed, nodes) -> [len(nodes), out_size]`` gives a state for each requested
+node of the batch. A tree encoder computes every node bottom-up and picks the requested ones;
+a sequence encoder reads, for each requested node, the words under it left to right (for a
+root that is the whole sentence, for an inner node its phrase) and returns the final state.
+So "tree versus sequence" is one config field: the classifier head and the training loop do
+not know which kind they drive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from data.graphs import Batch, sequence_view
+from treenn.cells import TreeCell
+from treenn.engines import ENGINES
+
+Embed = Callable[[torch.Tensor], torch.Tensor]
+
+
+class TreeEncoder(nn.Module):
+    """A recursive cell driven by an engine (``fast`` or ``dgl``)."""
+
+    def __init__(self, cell: TreeCell, engine: str = "fast"):
+        super().__init__()
+        self.cell = cell
+        self.engine = engine
+        self.out_size = cell.h_size
+
+    def forward(self, batch: Batch, embed: Embed, nodes: torch.Tensor) -> torch.Tensor:
+        x_leaf = embed(batch.words[batch.schedule.leaf_ids.to(batch.words.device)])
+        h, _ = ENGINES[self.engine](self.cell, batch, x_leaf)  # h: [N, h_size]
+        return h[nodes]
+
+
+class SequenceEncoder(nn.Module):
+    """``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` over packed variable-length word sequences.
+
+    The state of a sequence is the last layer's final hidden state (both directions
+    concatenated when bidirectional).
+    """
+
+    def __init__(self, rnn: nn.RNNBase):
+        super().__init__()
+        self.rnn = rnn
+        self.directions = 2 if rnn.bidirectional else 1
+        self.out_size = rnn.hidden_size * self.directions
+
+    def forward(self, batch: Batch, embed: Embed, nodes: torch.Tensor) -> torch.Tensor:
+        tokens, lengths = sequence_view(batch, nodes)  # [n, T], [n]
+        packed = pack_padded_sequence(embed(tokens), lengths.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        _, final = self.rnn(packed)
+        if isinstance(final, tuple):  # LSTM: (h_n, c_n)
+            final = final[0]
+        # final: [layers * directions, n, h] -> last layer, directions side by side
+        last = final.view(self.rnn.num_layers, self.directions, -1, self.rnn.hidden_size)[-1]
+        return last.permute(1, 0, 2).reshape(-1, self.out_size)

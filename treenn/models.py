@@ -1,0 +1,112 @@
+"""Model configuration, the model registry, and the classifier (encoder + head).
+
+``MODELS`` is the one place where a model name becomes a class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from data.vocab import PAD_ID
+from treenn.cells import ChildSumTreeLSTMCell, NaryTreeLSTMCell, RecursiveNNCell, RNTNCell
+from treenn.encoders import SequenceEncoder, TreeEncoder
+from treenn.engines import ENGINES
+from treenn.errors import TreennError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model name means: a tree cell or a recurrent layer, plus fixed settings."""
+
+    kind: str  # "tree" or "sequence"
+    cls: type[nn.Module]
+    fixed: dict = field(default_factory=dict)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "tree-lstm": ModelSpec("tree", NaryTreeLSTMCell),
+    "childsum-tree-lstm": ModelSpec("tree", ChildSumTreeLSTMCell),
+    "recnn": ModelSpec("tree", RecursiveNNCell),
+    "rntn": ModelSpec("tree", RNTNCell),
+    "rnn": ModelSpec("sequence", nn.RNN),
+    "lstm": ModelSpec("sequence", nn.LSTM),
+    "gru": ModelSpec("sequence", nn.GRU),
+    "bilstm": ModelSpec("sequence", nn.LSTM, {"bidirectional": True}),
+}
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model; stored in checkpoints as a plain dict."""
+
+    model: str
+    vocab_size: int
+    n_classes: int
+    x_size: int = 300
+    h_size: int = 150
+    layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.5
+    engine: str = "fast"
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise TreennError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
+        if self.engine not in ENGINES:
+            raise TreennError(f"unknown engine {self.engine!r}; choose from {', '.join(ENGINES)}")
+        for key, value in MODELS[self.model].fixed.items():
+            setattr(self, key, value)
+
+    @property
+    def is_tree(self) -> bool:
+        return MODELS[self.model].kind == "tree"
+
+
+def build_encoder(cfg: ModelConfig) -> TreeEncoder | SequenceEncoder:
+    spec = MODELS[cfg.model]
+    if spec.kind == "tree":
+        return TreeEncoder(spec.cls(cfg.x_size, cfg.h_size), engine=cfg.engine)
+    rnn = spec.cls(cfg.x_size, cfg.h_size, num_layers=cfg.layers, batch_first=True,
+                   bidirectional=cfg.bidirectional,
+                   dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+    return SequenceEncoder(rnn)
+
+
+class Classifier(nn.Module):
+    """Embeddings -> dropout -> encoder -> dropout -> linear head, one prediction per node.
+
+    The embedding table has sparse gradients: a batch touches a few hundred of the ~20k rows,
+    and the optimiser then updates only those.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.x_size, padding_idx=PAD_ID,
+                                      sparse=True)
+        self.input_dropout = nn.Dropout(cfg.dropout)
+        self.encoder = build_encoder(cfg)
+        self.output_dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(self.encoder.out_size, cfg.n_classes)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.input_dropout(self.embedding(ids))
+
+    def forward(self, batch, nodes: torch.Tensor) -> torch.Tensor:
+        """Logits ``[len(nodes), n_classes]`` for the given node ids of ``batch``."""
+        states = self.encoder(batch, self.embed, nodes)
+        return self.head(self.output_dropout(states))
+
+    def set_engine(self, engine: str) -> None:
+        if engine not in ENGINES:
+            raise TreennError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        self.cfg.engine = engine
+        if isinstance(self.encoder, TreeEncoder):
+            self.encoder.engine = engine
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
