@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny bracket strings and paths to the shared development data."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("DGLBACKEND", "pytorch")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TREENN_SHARED", ROOT.parent / "shared")) / "data"
+
+SST_LINES = [
+    "(3 (2 The) (4 (3 (2 Rock) (4 rocks)) (2 .)))",
+    "(1 (2 It) (1 (2 is) (0 dull)))",
+    "(2 (2 Fine))",
+]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def sst_file(tmp_path):
+    path = tmp_path / "trees.txt"
+    path.write_text("\n".join(SST_LINES) + "\n")
+    return path
+
+
+def shared_path(*parts) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path}")
+    return path

@@ -1,0 +1,89 @@
+"""ListOps: values, both published file layouts, the generator and its splits."""
+
+import pytest
+
+from data.listops import (
+    ListOpsConfig,
+    evaluate,
+    evaluate_tokens,
+    find_split_files,
+    generate,
+    parse_expression,
+    read_tsv,
+    tokens,
+    write_tsv,
+)
+from treenn.errors import DataError
+
+PAPER = "( ( ( ( ( [MAX 2 ) 9 ) ( ( ( [MIN 4 ) 7 ) ] ) ) 0 ) ] )"
+
+
+@pytest.mark.parametrize("expr, value", [
+    ("[MAX 2 9 [MIN 4 7 ] 0 ]", 9),
+    ("[MIN 3 8 1 ]", 1),
+    ("[MED 1 2 3 4 ]", 2),   # int(np.median([1, 2, 3, 4])) == int(2.5) == 2
+    ("[MED 5 1 3 ]", 3),
+    ("[SM 7 8 9 ]", 4),
+    ("[SM [MAX 9 1 ] [MIN 5 6 ] ]", 4),
+    ("6", 6),
+])
+def test_values(expr, value):
+    assert evaluate_tokens(expr.split()) == value
+
+
+@pytest.mark.parametrize("expr", ["[MAX 2 9", "[MAX ]", "] 3", "[FOO 1 2 ]", "1 2"])
+def test_invalid_expressions_raise(expr):
+    with pytest.raises(ValueError):
+        evaluate_tokens(expr.split())
+
+
+def test_paper_example_tree_shape():
+    tree = parse_expression(PAPER)
+    assert tree.label() == "9"
+    assert " ".join(tokens(tree)) == "[MAX 2 9 [MIN 4 7 ] 0 ]"
+    # the root is ( X ] ): the whole operator application, then the closing bracket
+    assert tree[1] == "]"
+    assert parse_expression("[MAX 2 9 [MIN 4 7 ] 0 ]") == tree
+
+
+def test_read_nangia_and_lra_layouts(tmp_path):
+    nangia = tmp_path / "train_d20s.tsv"
+    nangia.write_text(f"9\t{PAPER}\n")
+    lra = tmp_path / "basic_test.tsv"
+    lra.write_text(f"Source\tTarget\n{PAPER}\t9\n")
+    assert read_tsv(nangia) == read_tsv(lra)
+    assert find_split_files(tmp_path) == {"train": nangia, "test": lra}
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("x\t[MAX 1 2 ]", "label 'x' is not an integer"),
+    ("9\t( ( [MAX 1 ) 2 )", "unbalanced"),
+    ("12\t[MAX 1 2 ]", "outside 0-9"),
+    ("", "empty line"),
+])
+def test_read_tsv_errors_name_the_line(tmp_path, line, reason):
+    path = tmp_path / "t.tsv"
+    path.write_text(f"9\t{PAPER}\n{line}\n")
+    with pytest.raises(DataError, match=rf"^{path}:2: .*{reason}"):
+        read_tsv(path)
+
+
+def test_generator_is_deterministic_distinct_and_respects_lengths():
+    cfg = ListOpsConfig(n_train=300, n_dev=50, n_test=50, n_extrap=30, max_length=30,
+                        extrap_max_length=60, seed=5)
+    a, b = generate(cfg), generate(cfg)
+    assert a == b
+    all_exprs = [" ".join(tokens(t)) for split in a.values() for t in split]
+    assert len(all_exprs) == len(set(all_exprs)) == 430
+    for t in a["train"]:
+        assert cfg.min_length <= len(tokens(t)) <= 30
+        assert int(t.label()) == evaluate(t)
+    assert all(30 < len(tokens(t)) <= 60 for t in a["extrap"])
+    assert generate(ListOpsConfig(n_train=300, n_dev=50, n_test=50, n_extrap=30,
+                                  seed=6))["train"] != a["train"]
+
+
+def test_write_then_read_round_trip(tmp_path):
+    trees = generate(ListOpsConfig(n_train=50, n_dev=1, n_test=1, n_extrap=1))["train"]
+    write_tsv(trees, tmp_path / "x.tsv")
+    assert read_tsv(tmp_path / "x.tsv") == trees

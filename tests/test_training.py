@@ -1,0 +1,194 @@
+"""Training loop, checkpoints, resume, evaluate/predict, and the command line's errors."""
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.conftest import ROOT
+from tests.reference import random_tree
+from treenn.training import TrainConfig, evaluate_run, load_model, predict_trees, train
+
+
+@pytest.fixture(scope="module")
+def tiny_sst(tmp_path_factory):
+    """A small SST-format data directory (random trees with random labels)."""
+    folder = tmp_path_factory.mktemp("sst")
+    rng = random.Random(0)
+    from data.trees import to_bracketed
+
+    for split, n in (("train", 40), ("dev", 12), ("test", 12)):
+        lines = [to_bracketed(random_tree(rng, rng.randint(1, 8))) for _ in range(n)]
+        (folder / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _cfg(tiny_sst, out, **kw):
+    base = dict(task="sst5", model="tree-lstm", out=str(out), data_dir=str(tiny_sst), epochs=2,
+                x_size=8, h_size=8, batch_size=8, seed=3, progress=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_train_writes_run_files_and_checkpoints_load_weights_only(tiny_sst, tmp_path):
+    results = train(_cfg(tiny_sst, tmp_path / "run"))
+    run = tmp_path / "run"
+    for name in ("config.json", "metrics.jsonl", "best.pt", "last.pt", "eval-dev.json",
+                 "eval-test.json"):
+        assert (run / name).is_file(), name
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+    ckpt = torch.load(run / "best.pt", weights_only=True)
+    assert set(ckpt) >= {"name", "config", "vocab", "state_dict"}
+    ev = json.loads((run / "eval-test.json").read_text())
+    assert {"task", "split", "root", "all"} <= set(ev)
+    assert {"accuracy", "n", "confusion"} <= set(ev["root"])
+    assert ev["root"]["n"] == 12 and results["test"]["root"] == ev["root"]
+    assert sum(map(sum, ev["all"]["confusion"])) == ev["all"]["n"]
+
+
+def test_same_seed_same_run(tiny_sst, tmp_path):
+    train(_cfg(tiny_sst, tmp_path / "a"))
+    train(_cfg(tiny_sst, tmp_path / "b"))
+    a = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    b = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["train_loss"] for x in a] == [json.loads(x)["train_loss"] for x in b]
+
+
+def test_interrupted_run_resumes_to_the_same_result(tiny_sst, tmp_path, monkeypatch):
+    import treenn.training as training
+
+    train(_cfg(tiny_sst, tmp_path / "straight", epochs=3))
+
+    real = training.train_epoch
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of epoch 2
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_epoch", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tiny_sst, tmp_path / "cut", epochs=3))
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 1
+    monkeypatch.setattr(training, "train_epoch", real)
+
+    with pytest.raises(Exception, match="already holds a training run"):
+        train(_cfg(tiny_sst, tmp_path / "cut", epochs=3))
+    train(TrainConfig(task="sst5", model="tree-lstm", out=str(tmp_path / "cut")), resume=True)
+
+    def losses(run):
+        return [json.loads(x)["train_loss"] for x in (run / "metrics.jsonl").read_text().split("\n")
+                if x]
+
+    assert losses(tmp_path / "cut") == losses(tmp_path / "straight")
+    a = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["state_dict"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("model", ["lstm", "rntn"])
+def test_evaluate_and_predict_reuse_a_run(tiny_sst, tmp_path, model):
+    run = tmp_path / model
+    train(_cfg(tiny_sst, run, model=model, epochs=1))
+    result = evaluate_run(run, "test")
+    assert result == json.loads((run / "eval-test.json").read_text())
+    from data.tasks import TASKS
+
+    trees = TASKS["sst5"].read_input(str(tiny_sst / "test.txt"))[:3]
+    task, probs = predict_trees(run, trees)
+    assert [p.shape[0] for p in probs] == [len(t.treepositions()) - len(t.leaves())
+                                           for t in trees]
+    torch.testing.assert_close(probs[0].sum(-1), torch.ones(probs[0].shape[0]))
+    model_obj, _ = load_model(run)
+    assert model_obj.cfg.model == model
+
+
+def _cli(*args, stdin=None):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), "-q", *map(str, args)],
+                          capture_output=True, text=True, input=stdin, cwd=ROOT, timeout=300)
+
+
+def _assert_one_line_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def _bad_sst(tmp_path, tiny_sst, train_text):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for split in ("dev", "test"):
+        (folder / f"{split}.txt").write_text((tiny_sst / f"{split}.txt").read_text())
+    (folder / "train.txt").write_text(train_text)
+    return folder
+
+
+@pytest.mark.parametrize("train_text, needle", [
+    ("(3 (2 a) (2 b))\n(3 (2 a) (2 b)\n", "train.txt:2: malformed tree"),
+    ("(3 (2 a) (2 b))\n(3 (2 a) (y b))\n", "train.txt:2: label 'y' is not an integer"),
+    ("(3 (2 a) (2 b))\n\n", "train.txt:2: empty line"),
+])
+def test_cli_bad_tree_file_is_one_line_error(tmp_path, tiny_sst, train_text, needle):
+    folder = _bad_sst(tmp_path, tiny_sst, train_text)
+    proc = _cli("train", "--task", "sst5", "--model", "tree-lstm", "--data-dir", folder,
+                "--out", tmp_path / "run")
+    _assert_one_line_error(proc, needle)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_cli_unknown_model_is_one_line_error(tmp_path):
+    proc = _cli("train", "--task", "sst5", "--model", "transformer", "--out", tmp_path / "r")
+    _assert_one_line_error(proc, "invalid choice: 'transformer'")
+
+
+def test_cli_missing_data_dir_is_one_line_error(tmp_path):
+    proc = _cli("train", "--task", "sst5", "--model", "lstm", "--data-dir", tmp_path / "nope",
+                "--out", tmp_path / "r")
+    _assert_one_line_error(proc, "data directory", "does not exist")
+
+
+def test_cli_predict_reads_stdin_and_labels_every_node(tiny_sst, tmp_path):
+    run = tmp_path / "run"
+    train(_cfg(tiny_sst, run, epochs=1))
+    proc = _cli("predict", run, "--trees", "-", "--probabilities",
+                stdin="(3 (2 good) (2 film))\n(S (NP a) (VP (V b) (N c)))\n")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.strip().splitlines()
+    assert len(out) == 2
+    assert out[0].count("|") == 3 and out[0].startswith("(")
+    bad = _cli("predict", run, "--trees", "-", stdin="(3 (2 good) (2 film)\n")
+    _assert_one_line_error(bad, "<stdin>:1: malformed tree")
+
+
+def test_cli_evaluate_prints_summary(tiny_sst, tmp_path):
+    run = tmp_path / "run"
+    train(_cfg(tiny_sst, run, epochs=1))
+    proc = _cli("evaluate", run, "--split", "test")
+    assert proc.returncode == 0, proc.stderr
+    assert "Root (sentence) labels: accuracy" in proc.stdout
+    assert "Collapsed negative/positive" in proc.stdout
+    missing = _cli("evaluate", tmp_path / "nothing")
+    _assert_one_line_error(missing, "does not exist")
+
+
+def test_shared_sst_sizes():
+    from data.tasks import TASKS
+    from tests.conftest import shared_path
+
+    folder = shared_path("sst")
+    five = TASKS["sst5"].load(str(folder), {})
+    two = TASKS["sst2"].load(str(folder), {})
+    assert [len(five[s]) for s in ("train", "dev", "test")] == [8544, 1101, 2210]
+    assert [len(two[s]) for s in ("train", "dev", "test")] == [6920, 872, 1821]
+
