@@ -85,48 +85,54 @@ def _walk(tree: Tree | str):
 
 def tree_to_arrays(tree: Tree | str, vocab: Vocab, label_of: LabelFn) -> TreeArrays:
     """Flatten ``tree`` into per-node arrays (iteratively: chains of any length work)."""
-    words: list[str | None] = []
-    labels: list[str] = []
-    children: list[list[int]] = []
-    pending: list[int] = []  # finished nodes waiting for their parent
-    for word, label, n_children in _walk(tree):
-        words.append(word)
-        labels.append(label)
-        if n_children:
-            children.append(pending[-n_children:])
-            del pending[-n_children:]
+    word: list[int] = []
+    label: list[int] = []
+    parent: list[int] = []
+    pos: list[int] = []
+    hgt: list[int] = []
+    start: list[int] = []
+    end: list[int] = []
+    pending: list[int] = []  # finished nodes (post-order ids) waiting for their parent
+    n_leaves = 0
+    for text, tag, n_children in _walk(tree):
+        idx = len(word)
+        label.append(label_of(tag))
+        parent.append(-1)
+        pos.append(0)
+        if text is not None:
+            word.append(vocab.id(text))
+            hgt.append(0)
+            start.append(n_leaves)
+            end.append(n_leaves + 1)
+            n_leaves += 1
         else:
-            children.append([])
-        pending.append(len(words) - 1)
+            kids = pending[-n_children:]
+            del pending[-n_children:]
+            for j, kid in enumerate(kids):
+                parent[kid] = idx
+                pos[kid] = j
+            word.append(PAD_ID)
+            hgt.append(1 + max(hgt[kid] for kid in kids))
+            start.append(start[kids[0]])
+            end.append(end[kids[-1]])
+        pending.append(idx)
 
-    n = len(words)
-    is_leaf = np.array([w is not None for w in words])
-    n_leaves = int(is_leaf.sum())
-    # Renumber: leaves keep their left-to-right order, internal nodes their post-order.
+    # Renumber post-order ids: leaves keep their left-to-right order and come first.
+    height = np.asarray(hgt, dtype=np.int64)
+    is_leaf = height == 0
+    n = len(word)
     new_id = np.empty(n, dtype=np.int64)
     new_id[is_leaf] = np.arange(n_leaves)
     new_id[~is_leaf] = np.arange(n_leaves, n)
+    order = np.argsort(new_id)  # order[i] = post-order id of new node i
 
-    word = np.full(n, PAD_ID, dtype=np.int64)
-    label = np.empty(n, dtype=np.int64)
-    parent = np.full(n, -1, dtype=np.int64)
-    pos = np.zeros(n, dtype=np.int64)
-    hgt = np.zeros(n, dtype=np.int64)
-    start = np.zeros(n, dtype=np.int64)
-    end = np.zeros(n, dtype=np.int64)
-    for old in range(n):  # post-order: children are final before their parent
-        i = new_id[old]
-        label[i] = label_of(labels[old])
-        if words[old] is not None:
-            word[i] = vocab.id(words[old])
-            start[i], end[i] = i, i + 1
-            continue
-        kids = new_id[children[old]]
-        parent[kids] = i
-        pos[kids] = np.arange(len(kids))
-        hgt[i] = hgt[kids].max() + 1
-        start[i], end[i] = start[kids[0]], end[kids[-1]]
-    return TreeArrays(word, label, parent, pos, hgt, start, end, n_leaves)
+    def renumbered(values: list[int]) -> np.ndarray:
+        return np.asarray(values, dtype=np.int64)[order]
+
+    old_parent = renumbered(parent)
+    new_parent = np.where(old_parent >= 0, new_id[np.maximum(old_parent, 0)], -1)
+    return TreeArrays(renumbered(word), renumbered(label), new_parent, renumbered(pos),
+                      height[order], renumbered(start), renumbered(end), n_leaves)
 
 
 def relabel(tree: Tree | str, labels: Sequence[str]) -> Tree:
@@ -186,10 +192,15 @@ class LevelSchedule:
 
     @classmethod
     def from_graph(cls, graph: dgl.DGLGraph) -> LevelSchedule:
-        n = graph.num_nodes()
-        hgt = graph.ndata["height"].numpy()
         src, dst = (t.numpy() for t in graph.edges())
-        pos = graph.edata["pos"].numpy()
+        return cls.from_arrays(graph.ndata["height"].numpy(), src, dst,
+                               graph.edata["pos"].numpy())
+
+    @classmethod
+    def from_arrays(cls, hgt: np.ndarray, src: np.ndarray, dst: np.ndarray, pos: np.ndarray
+                    ) -> LevelSchedule:
+        """Schedule from node heights and the edges ``src -> dst`` at child position ``pos``."""
+        n = len(hgt)
         width = int(pos.max()) + 1 if len(pos) else 0
         child = np.full((n, max(width, 1)), n, dtype=np.int64)
         child[dst, pos] = src
@@ -240,6 +251,36 @@ class Batch:
         return Batch(self.graph, self.roots.to(device), self.labels.to(device),
                      self.words.to(device), self.offsets.to(device),
                      self.schedule.to(device), self.index)
+
+
+def collate_arrays(items: Sequence[TreeArrays], index: Sequence[int] = ()) -> Batch:
+    """Batch trees given as arrays: one ``dgl.graph`` call for the whole batch.
+
+    Gives the same batched graph as ``collate([arrays_to_graph(a) for a in items])`` (node
+    and edge order, features, batch sizes) at a fraction of the cost of building a graph per
+    tree and merging them with ``dgl.batch``.
+    """
+    sizes = np.fromiter((a.n_nodes for a in items), dtype=np.int64, count=len(items))
+    first = np.cumsum(sizes) - sizes
+    parent = np.concatenate([a.parent for a in items])
+    child = np.flatnonzero(parent >= 0)
+    offsets = np.repeat(first, sizes)
+    dst = parent[child] + offsets[child]
+    height = np.concatenate([a.height for a in items])
+    pos = np.concatenate([a.pos for a in items])[child]
+    graph = dgl.graph((torch.from_numpy(child), torch.from_numpy(dst)),
+                      num_nodes=int(sizes.sum()), idtype=torch.int64)
+    for name in ("word", "label", "start", "end"):
+        graph.ndata[name] = torch.from_numpy(np.concatenate([getattr(a, name) for a in items]))
+    graph.ndata["height"] = torch.from_numpy(height)
+    graph.edata["pos"] = torch.from_numpy(pos)
+    sizes_t = torch.from_numpy(sizes)
+    graph.set_batch_num_nodes(sizes_t)
+    graph.set_batch_num_edges(sizes_t - 1)
+    first_t = torch.from_numpy(first)
+    return Batch(graph=graph, roots=first_t + sizes_t - 1, labels=graph.ndata["label"],
+                 words=graph.ndata["word"], offsets=torch.from_numpy(offsets),
+                 schedule=LevelSchedule.from_arrays(height, child, dst, pos), index=list(index))
 
 
 def collate(graphs: Sequence[dgl.DGLGraph], index: Sequence[int] = ()) -> Batch:

@@ -19,6 +19,7 @@ from pathlib import Path
 from nltk import Tree
 
 from data import listops, sst
+from data.prepared import file_fingerprint
 from data.trees import iter_labels, parse_tree
 from treenn.errors import DataError, TreennError
 
@@ -46,6 +47,11 @@ class Task:
             return -1
 
     def load(self, data_dir: str | None, options: dict) -> dict[str, list[Tree]]:
+        raise NotImplementedError
+
+    def source(self, data_dir: str | None, options: dict) -> dict:
+        """What :meth:`load` would read, as plain data (file checksums or generator
+        settings): the key of the dataset cache."""
         raise NotImplementedError
 
     def read_input(self, path: str) -> list[Tree]:
@@ -82,6 +88,10 @@ class SSTTask(Task):
     def keep(self, tree: Tree) -> bool:
         return not self.binary or tree.label() != "2"
 
+    def source(self, data_dir, options):
+        folder = sst.sst_dir(data_dir)
+        return {s: file_fingerprint(folder / f"{s}.txt") for s in self.splits}
+
     def load(self, data_dir, options):
         folder = sst.sst_dir(data_dir)
         return {split: [t for t in sst.read_sst(folder / f"{split}.txt") if self.keep(t)]
@@ -106,6 +116,14 @@ class ListOpsTask(Task):
         if not 0 <= value <= 9:
             raise ValueError(f"label {value} is outside 0-9")
         return value
+
+    def source(self, data_dir, options):
+        if data_dir is None:
+            return {"generate": listops.ListOpsConfig(**options.get("listops", {})).to_dict()}
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise TreennError(f"data directory {folder} does not exist")
+        return {k: file_fingerprint(v) for k, v in listops.find_split_files(folder).items()}
 
     def load(self, data_dir, options):
         if data_dir is None:

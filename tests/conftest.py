@@ -23,6 +23,12 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Tests never read or write the user's cache (nor download anything into it)."""
+    os.environ["TREENN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture
 def sst_file(tmp_path):
     path = tmp_path / "trees.txt"

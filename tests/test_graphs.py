@@ -82,3 +82,24 @@ def test_conversion_of_a_10000_node_chain():
     g = tree_to_graph(chain_tree(5000), VOCAB, int)
     assert g.num_nodes() == 9999
     assert int(g.ndata["height"].max()) == 4999
+
+
+def test_collate_arrays_builds_the_same_batch_as_dgl_batch():
+    from data.graphs import collate_arrays, tree_to_arrays
+
+    rng = random.Random(7)
+    trees = [random_tree(rng, rng.randint(1, 12), 3, unary_p=0.3) for _ in range(9)]
+    a = collate([tree_to_graph(t, VOCAB, int) for t in trees])
+    b = collate_arrays([tree_to_arrays(t, VOCAB, int) for t in trees])
+    assert a.graph.batch_num_nodes().tolist() == b.graph.batch_num_nodes().tolist()
+    assert a.graph.batch_num_edges().tolist() == b.graph.batch_num_edges().tolist()
+    for x, y in zip(a.graph.edges(), b.graph.edges(), strict=True):
+        assert x.tolist() == y.tolist()
+    for key in a.graph.ndata:
+        assert a.graph.ndata[key].tolist() == b.graph.ndata[key].tolist(), key
+    assert a.graph.edata["pos"].tolist() == b.graph.edata["pos"].tolist()
+    for t in ("roots", "labels", "words", "offsets"):
+        assert getattr(a, t).tolist() == getattr(b, t).tolist()
+    assert a.schedule.leaf_ids.tolist() == b.schedule.leaf_ids.tolist()
+    for (n1, k1), (n2, k2) in zip(a.schedule.levels, b.schedule.levels, strict=True):
+        assert n1.tolist() == n2.tolist() and k1.tolist() == k2.tolist()

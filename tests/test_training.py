@@ -192,3 +192,28 @@ def test_shared_sst_sizes():
     assert [len(five[s]) for s in ("train", "dev", "test")] == [8544, 1101, 2210]
     assert [len(two[s]) for s in ("train", "dev", "test")] == [6920, 872, 1821]
 
+
+
+def test_prepared_datasets_come_back_identical_from_the_cache(tiny_sst, tmp_path):
+    from treenn.training import prepare
+
+    cfg = _cfg(tiny_sst, tmp_path / "r").resolved()
+    _, vocab1, fresh = prepare(cfg, use_cache=False)
+    prepare(cfg)  # writes the entry unless an earlier test did
+    _, vocab2, cached = prepare(cfg)
+    assert fresh["train"].trees is not None and cached["train"].trees is None  # really cached
+    assert vocab1.words == vocab2.words
+    for split in fresh:
+        for a, b in zip(fresh[split].arrays, cached[split].arrays, strict=True):
+            for name in ("word", "label", "parent", "pos", "height", "start", "end"):
+                assert getattr(a, name).tolist() == getattr(b, name).tolist()
+            assert a.n_leaves == b.n_leaves
+    # a changed data file is a different cache entry
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    for split in ("train", "dev", "test"):
+        (changed / f"{split}.txt").write_text((tiny_sst / f"{split}.txt").read_text())
+    with (changed / "test.txt").open("a") as handle:
+        handle.write("(4 (3 new) (4 tree))\n")
+    _, _, other = prepare(_cfg(changed, tmp_path / "r").resolved())
+    assert other["test"].trees is not None and len(other["test"]) == 13

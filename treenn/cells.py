@@ -25,6 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _lstm_leaf(iou: torch.Tensor, h_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leaf of both Tree-LSTMs from pre-activations laid out ``[i, o, u]``: ``[n, 3h]``."""
+    gates = torch.sigmoid(iou[:, : 2 * h_size])  # i, o in one call
+    c = gates[:, :h_size] * torch.tanh(iou[:, 2 * h_size:])
+    return gates[:, h_size:] * torch.tanh(c), c
+
+
 class TreeCell(nn.Module):
     """Base class. ``max_children`` is ``None`` when any number of children is allowed."""
 
@@ -51,6 +58,22 @@ class TreeCell(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    #: Cells whose composition is ``pointwise(linear([h_1; ...; h_N]), child_c)`` set this to
+    #: their linear layer and implement ``pointwise`` / ``pointwise_backward``; the fast engine
+    #: then skips autograd inside the level loop and computes the layer's weight gradient with
+    #: one matrix product per batch. ``compose`` stays the readable reference they must match.
+    fused_linear: nn.Linear | None = None
+
+    def pointwise(self, pre: torch.Tensor, child_c: torch.Tensor):
+        """``pre: [n, out]`` (the linear layer's output), ``child_c: [n, N, c_size]`` ->
+        ``(h, c, saved)``; runs without autograd."""
+        raise NotImplementedError
+
+    def pointwise_backward(self, saved, child_c: torch.Tensor, grad_h: torch.Tensor,
+                           grad_c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradients ``(d pre, d child_c)`` of :meth:`pointwise`, written by hand."""
+        raise NotImplementedError
+
     def _pad_children(self, child: torch.Tensor) -> torch.Tensor:
         """Zero-pad ``[n, K, d]`` to ``[n, max_children, d]``."""
         missing = self.max_children - child.shape[1]
@@ -63,8 +86,10 @@ class NaryTreeLSTMCell(TreeCell):
     Each child position has its own weights, and each child its own forget gate::
 
         i, o, u = sigma(W_i x + b), sigma(W_o x + b), tanh(W_u x + b)   # leaves
-        [i, o, u, f_1..f_N] = U [h_1; ...; h_N] + b_U                   # internal nodes
+        [i, o, f_1..f_N, u] = U [h_1; ...; h_N] + b_U                   # internal nodes
         c = i * u + sum_k f_k * c_k,   h = o * tanh(c)
+
+    Gates are laid out so that all sigmoid gates are one contiguous block (one call).
     """
 
     def __init__(self, x_size: int, h_size: int, n_ary: int = 2):
@@ -74,20 +99,42 @@ class NaryTreeLSTMCell(TreeCell):
         self.W_iou = nn.Linear(x_size, 3 * h_size)
         self.U = nn.Linear(n_ary * h_size, (3 + n_ary) * h_size)
 
+    @property
+    def fused_linear(self) -> nn.Linear:
+        return self.U
+
     def leaf(self, x):
-        i, o, u = self.W_iou(x).chunk(3, dim=-1)
-        c = torch.sigmoid(i) * torch.tanh(u)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        return _lstm_leaf(self.W_iou(x), self.h_size)
 
     def compose(self, child_h, child_c):
         n = child_h.shape[0]
         child_h = self._pad_children(child_h).reshape(n, -1)  # [n, N * h]
         child_c = self._pad_children(child_c)  # [n, N, h]
-        gates = self.U(child_h)  # [n, (3 + N) * h]
-        i, o, u = gates[:, : 3 * self.h_size].chunk(3, dim=-1)
-        f = torch.sigmoid(gates[:, 3 * self.h_size:]).view(n, -1, self.h_size)  # [n, N, h]
-        c = torch.sigmoid(i) * torch.tanh(u) + (f * child_c).sum(1)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        h = self.h_size
+        pre = self.U(child_h)  # [n, (3 + N) * h] laid out [i, o, f_1..f_N, u]
+        gates = torch.sigmoid(pre[:, :-h])  # [n, (2 + N) * h]
+        f = gates[:, 2 * h:].view(n, -1, h)  # [n, N, h]
+        c = gates[:, :h] * torch.tanh(pre[:, -h:]) + (f * child_c).sum(1)
+        return gates[:, h:2 * h] * torch.tanh(c), c
+
+    def pointwise(self, pre, child_c):
+        n, h = pre.shape[0], self.h_size
+        gates = torch.sigmoid(pre[:, :-h])  # [n, (2 + N) h]: i, o, f_1..f_N
+        u = torch.tanh(pre[:, -h:])
+        c = torch.addcmul((gates[:, 2 * h:].view(n, -1, h) * child_c).sum(1), gates[:, :h], u)
+        tanh_c = torch.tanh(c)
+        return gates[:, h:2 * h] * tanh_c, c, (gates, u, tanh_c)
+
+    def pointwise_backward(self, saved, child_c, grad_h, grad_c):
+        gates, u, tanh_c = saved
+        n, h = gates.shape[0], self.h_size
+        i, o, f = gates[:, :h], gates[:, h:2 * h], gates[:, 2 * h:].view(n, -1, h)
+        # dL/dc through h = o * tanh(c), plus what arrives from the parent directly
+        g_c = torch.addcmul(grad_c, grad_h * o, 1 - tanh_c * tanh_c)  # [n, h]
+        g_gates = torch.cat([g_c * u, grad_h * tanh_c,
+                             (g_c.unsqueeze(1) * child_c).view(n, -1)], dim=1)
+        g_pre = torch.cat([g_gates * gates * (1 - gates), g_c * i * (1 - u * u)], dim=1)
+        return g_pre, g_c.unsqueeze(1) * f
 
 
 class ChildSumTreeLSTMCell(TreeCell):
@@ -109,15 +156,15 @@ class ChildSumTreeLSTMCell(TreeCell):
         self.U_f = nn.Linear(h_size, h_size)
 
     def leaf(self, x):
-        i, o, u = self.W_iou(x).chunk(3, dim=-1)
-        c = torch.sigmoid(i) * torch.tanh(u)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        return _lstm_leaf(self.W_iou(x), self.h_size)
 
     def compose(self, child_h, child_c):
-        i, o, u = self.U_iou(child_h.sum(1)).chunk(3, dim=-1)
+        h = self.h_size
+        pre = self.U_iou(child_h.sum(1))  # [n, 3h] laid out [i, o, u]
+        gates = torch.sigmoid(pre[:, : 2 * h])
         f = torch.sigmoid(self.U_f(child_h))  # [n, K, h]: one forget gate per child
-        c = torch.sigmoid(i) * torch.tanh(u) + (f * child_c).sum(1)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        c = gates[:, :h] * torch.tanh(pre[:, 2 * h:]) + (f * child_c).sum(1)
+        return gates[:, h:] * torch.tanh(c), c
 
 
 class RecursiveNNCell(TreeCell):
@@ -134,6 +181,10 @@ class RecursiveNNCell(TreeCell):
         self.W_x = nn.Linear(x_size, h_size)
         self.W = nn.Linear(n_ary * h_size, h_size)
 
+    @property
+    def fused_linear(self) -> nn.Linear:
+        return self.W
+
     def leaf(self, x):
         h = torch.tanh(self.W_x(x))
         return h, h.new_zeros(h.shape[0], 0)
@@ -142,6 +193,13 @@ class RecursiveNNCell(TreeCell):
         n = child_h.shape[0]
         h = torch.tanh(self.W(self._pad_children(child_h).reshape(n, -1)))  # [n, N*h] -> [n, h]
         return h, h.new_zeros(n, 0)
+
+    def pointwise(self, pre, child_c):
+        h = torch.tanh(pre)
+        return h, h.new_zeros(h.shape[0], 0), h
+
+    def pointwise_backward(self, saved, child_c, grad_h, grad_c):
+        return grad_h * (1 - saved * saved), child_c
 
 
 class RNTNCell(TreeCell):

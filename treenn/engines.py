@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import dgl
 import torch
+import torch.nn.functional as F
 
 from data.graphs import Batch, LevelSchedule
 from treenn.cells import TreeCell
@@ -129,6 +130,74 @@ class _LevelPropagation(torch.autograd.Function):
         return (None, None, GH[leaf], GC[leaf], *param_grads)
 
 
+def _full_width(kids: torch.Tensor, width: int, pad: int) -> torch.Tensor:
+    """Pad a level's ``[n_l, K]`` child ids to ``[n_l, width]`` with the zero-state row."""
+    missing = width - kids.shape[1]
+    return F.pad(kids, (0, missing), value=pad) if missing else kids
+
+
+class _FusedLevelPropagation(torch.autograd.Function):
+    """Internal levels for cells with ``fused_linear``: no autograd inside the loop.
+
+    Forward per level: gather the children, one ``addmm``, the cell's pointwise maths. Backward
+    per level: the cell's hand-written pointwise gradient, one matmul for the children's
+    gradient, two ``index_add_``. The layer's weight gradient is a single product over all
+    levels at the end instead of one small product (and a sum) per level.
+    """
+
+    @staticmethod
+    def forward(ctx, cell, schedule, leaf_h, leaf_c, weight, bias):
+        H, C, tape = _fused_levels(cell, schedule, leaf_h, leaf_c, weight, bias, record=True)
+        ctx.cell, ctx.schedule, ctx.tape = cell, schedule, tape
+        ctx.save_for_backward(weight)
+        n = schedule.n_nodes
+        return H[:n], C[:n]
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_c):
+        cell, schedule, tape = ctx.cell, ctx.schedule, ctx.tape
+        (weight,) = ctx.saved_tensors
+        h_size = grad_h.shape[1]
+        GH = torch.cat([grad_h, grad_h.new_zeros(1, h_size)])
+        GC = torch.cat([grad_c, grad_c.new_zeros(1, grad_c.shape[1])])
+        g_pres, inputs = [], []
+        for (nodes, _), (kids, z, child_c, saved) in zip(
+                reversed(schedule.levels), reversed(tape), strict=True):
+            g_pre, g_child_c = cell.pointwise_backward(saved, child_c, GH[nodes], GC[nodes])
+            flat = kids.reshape(-1)
+            GH.index_add_(0, flat, (g_pre @ weight).view(-1, h_size))  # [n_l * N, h]
+            if GC.shape[1]:
+                GC.index_add_(0, flat, g_child_c.reshape(-1, GC.shape[1]))
+            g_pres.append(g_pre)
+            inputs.append(z)
+        del ctx.tape
+        leaf = schedule.leaf_ids
+        if not g_pres:
+            return None, None, GH[leaf], GC[leaf], torch.zeros_like(weight), None
+        g_pre_all = torch.cat(g_pres)  # [n_internal, out]
+        g_weight = g_pre_all.t() @ torch.cat(inputs)  # [out, N * h]
+        return None, None, GH[leaf], GC[leaf], g_weight, g_pre_all.sum(0)
+
+
+def _fused_levels(cell, schedule, leaf_h, leaf_c, weight, bias, record):
+    n, width = schedule.n_nodes, cell.max_children
+    H = leaf_h.new_zeros(n + 1, cell.h_size)  # row n: the zero state of a missing child
+    C = leaf_c.new_zeros(n + 1, cell.c_size)
+    H[schedule.leaf_ids] = leaf_h
+    C[schedule.leaf_ids] = leaf_c
+    tape = []
+    for nodes, kids in schedule.levels:
+        kids = _full_width(kids, width, n)
+        z = H[kids].view(len(nodes), -1)  # [n_l, N * h]
+        child_c = C[kids]  # [n_l, N, c]
+        h, c, saved = cell.pointwise(torch.addmm(bias, z, weight.t()), child_c)
+        H[nodes] = h
+        C[nodes] = c
+        if record:
+            tape.append((kids, z, child_c, saved))
+    return H, C, tape
+
+
 def _levels_forward(cell: TreeCell, schedule: LevelSchedule, leaf_h, leaf_c):
     """The same recurrence as ``_LevelPropagation.forward`` without recording anything."""
     n = schedule.n_nodes
@@ -151,7 +220,18 @@ def fast_engine(cell: TreeCell, batch: Batch, x_leaf: torch.Tensor
         schedule = schedule.to(x_leaf.device)
     leaf_h, leaf_c = cell(x_leaf)  # all leaves at once, recorded by ordinary autograd
     params = tuple(p for p in cell.parameters())
-    if torch.is_grad_enabled() and (leaf_h.requires_grad or any(p.requires_grad for p in params)):
+    training = torch.is_grad_enabled() and (leaf_h.requires_grad
+                                            or any(p.requires_grad for p in params))
+    linear = cell.fused_linear
+    if linear is not None:
+        if training:
+            return _FusedLevelPropagation.apply(cell, schedule, leaf_h, leaf_c, linear.weight,
+                                                linear.bias)
+        with torch.no_grad():
+            H, C, _ = _fused_levels(cell, schedule, leaf_h, leaf_c, linear.weight, linear.bias,
+                                    record=False)
+        return H[: schedule.n_nodes], C[: schedule.n_nodes]
+    if training:
         return _LevelPropagation.apply(cell, schedule, leaf_h, leaf_c, *params)
     with torch.no_grad():
         return _levels_forward(cell, schedule, leaf_h, leaf_c)

@@ -30,9 +30,10 @@ import torch.nn.functional as F
 from nltk import Tree
 from tqdm import tqdm
 
-from data.graphs import Batch, collate, tree_to_graph
+from data import prepared
+from data.graphs import Batch, TreeArrays, collate_arrays, tree_to_arrays
 from data.tasks import Task, get_task
-from data.trees import height, leaves
+from data.trees import leaves
 from data.vocab import UNK_ID, Vocab, embedding_words, load_embeddings
 from treenn.errors import TreennError
 from treenn.metrics import Scores
@@ -106,13 +107,14 @@ OPTIMIZERS = ("adagrad", "adam")
 
 @dataclass
 class Dataset:
-    """Trees of one split and their graphs (same order)."""
+    """One split as flat per-tree arrays (batched into DGL graphs on the fly); the nltk trees
+    too when they were parsed in this process (not when loaded from the cache)."""
 
-    trees: list[Tree]
-    graphs: list
+    arrays: list[TreeArrays]
+    trees: list[Tree] | None = None
 
     def __len__(self) -> int:
-        return len(self.trees)
+        return len(self.arrays)
 
 
 def build_vocab(cfg: TrainConfig, splits: dict[str, list[Tree]]) -> Vocab:
@@ -133,7 +135,7 @@ def build_vocab(cfg: TrainConfig, splits: dict[str, list[Tree]]) -> Vocab:
 
 
 def to_datasets(task: Task, vocab: Vocab, splits: dict[str, list[Tree]]) -> dict[str, Dataset]:
-    return {name: Dataset(trees, [tree_to_graph(t, vocab, task.label_of) for t in trees])
+    return {name: Dataset([tree_to_arrays(t, vocab, task.label_of) for t in trees], trees)
             for name, trees in splits.items()}
 
 
@@ -143,7 +145,7 @@ def batches(data: Dataset, batch_size: int, shuffle: bool = False,
              else list(range(len(data))))
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
-        yield collate([data.graphs[i] for i in index], index)
+        yield collate_arrays([data.arrays[i] for i in index], index)
 
 
 # ----------------------------------------------------------------------------- model
@@ -293,15 +295,15 @@ def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
     gold_all, pred_all, gold_root, pred_root = [], [], [], []
     coll = {"all": [[], []], "root": [[], []]}
     per_sentence = {"length": [], "height": [], "gold": [], "pred": []}
-    for tree, graph, p in zip(data.trees, data.graphs, probs, strict=True):
-        labels = graph.ndata["label"]
+    for arrays, p in zip(data.arrays, probs, strict=True):
+        labels = torch.from_numpy(arrays.label)
         mask = labels >= 0
         pred = p.argmax(-1)
         gold_all.append(labels[mask])
         pred_all.append(pred[mask])
-        root = graph.num_nodes() - 1
-        per_sentence["length"].append(len(leaves(tree)))
-        per_sentence["height"].append(height(tree))
+        root = arrays.n_nodes - 1
+        per_sentence["length"].append(arrays.n_leaves)
+        per_sentence["height"].append(int(arrays.height[root]) + 1)  # nodes on the longest path
         per_sentence["gold"].append(int(labels[root]))
         per_sentence["pred"].append(int(pred[root]))
         if labels[root] >= 0:
@@ -344,17 +346,43 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
-def prepare(cfg: TrainConfig, vocab: Vocab | None = None) -> tuple[Task, Vocab, dict]:
-    """Load the task's splits, build (or reuse) the vocabulary, convert trees to graphs."""
+def prepare(cfg: TrainConfig, vocab: Vocab | None = None, use_cache: bool = True
+            ) -> tuple[Task, Vocab, dict[str, Dataset]]:
+    """Load the task's splits, build (or reuse) the vocabulary, convert trees to arrays.
+
+    The result is cached (see ``data.prepared``); a cache hit skips parsing entirely.
+    """
     task = get_task(cfg.task)
     t0 = time.perf_counter()
-    splits = task.load(cfg.data_dir, {"listops": cfg.listops})
-    if vocab is None:
-        vocab = build_vocab(cfg, splits)
-    datasets = to_datasets(task, vocab, splits)
-    log.info("loaded %s in %.1fs: %s", task.name, time.perf_counter() - t0,
-             ", ".join(f"{k} {len(v)}" for k, v in datasets.items()))
+    options = {"listops": cfg.listops}
+    key = prepared.cache_key({
+        "task": task.name, "source": task.source(cfg.data_dir, options), "lower": cfg.lower,
+        "embeddings": _embeddings_fingerprint(cfg.embeddings),
+        "vocab": None if vocab is None else vocab.to_dict()})
+    hit = prepared.load(key) if use_cache else None
+    if hit is not None:
+        vocab, arrays = hit
+        datasets = {name: Dataset(items) for name, items in arrays.items()}
+        how = "from the cache"
+    else:
+        splits = task.load(cfg.data_dir, options)
+        if vocab is None:
+            vocab = build_vocab(cfg, splits)
+        datasets = to_datasets(task, vocab, splits)
+        if use_cache:
+            prepared.save(key, vocab, {k: v.arrays for k, v in datasets.items()})
+        how = "parsed"
+    log.info("%s: %s in %.1fs (%s)", task.name,
+             ", ".join(f"{k} {len(v)}" for k, v in datasets.items()),
+             time.perf_counter() - t0, how)
     return task, vocab, datasets
+
+
+def _embeddings_fingerprint(source: str | None) -> str | None:
+    if source is None or not Path(source).is_file():
+        return source
+    stat = Path(source).stat()
+    return f"{Path(source).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
@@ -489,5 +517,5 @@ def predict_trees(run_dir: str | Path, trees: list[Tree], which: str = "best"
     model, ckpt = load_model(run_dir, which)
     task = get_task(ckpt["task"])
     vocab = Vocab.from_dict(ckpt["vocab"])
-    data = Dataset(trees, [tree_to_graph(t, vocab, task.gold_or_none) for t in trees])
+    data = Dataset([tree_to_arrays(t, vocab, task.gold_or_none) for t in trees], trees)
     return task, predict_nodes(model, data, 64, labelled_only=False)
