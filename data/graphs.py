@@ -306,9 +306,9 @@ def sequence_view(batch: Batch, nodes: torch.Tensor) -> tuple[torch.Tensor, torc
         tokens: ``[n, T]`` vocab ids, ``PAD_ID`` after each sequence's end.
         lengths: ``[n]`` number of words under each node.
     """
-    g = batch.graph
-    start = g.ndata["start"].to(nodes.device)[nodes] + batch.offsets[nodes]  # [n] leaf node id
-    lengths = (g.ndata["end"].to(nodes.device)[nodes] - g.ndata["start"].to(nodes.device)[nodes])
+    span_start = batch.graph.ndata["start"].to(nodes.device)[nodes]  # leaf position in its tree
+    lengths = batch.graph.ndata["end"].to(nodes.device)[nodes] - span_start
+    start = span_start + batch.offsets[nodes]  # [n] node id of the first word
     steps = torch.arange(int(lengths.max()), device=nodes.device)
     ids = start[:, None] + steps[None, :]  # [n, T] node ids of the words
     valid = steps[None, :] < lengths[:, None]

@@ -77,6 +77,7 @@ def _add_train(sub) -> None:
                    "(Tai et al. 2015), or sentences only")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (fast engine, sequence models)")
     g = p.add_argument_group("ListOps generator (used without --data-dir)")
     for flag, (_, help_) in LISTOPS_FLAGS.items():
         g.add_argument(flag, type=int, help=help_)
@@ -95,7 +96,8 @@ def _train_config(args):
         emb_lr=args.emb_lr, weight_decay=args.weight_decay, dropout=args.dropout,
         x_size=args.x_size, h_size=args.h_size, layers=args.layers,
         bidirectional=args.bidirectional, engine=args.engine, seed=args.seed,
-        seq_train=args.seq_train, threads=args.threads, progress=not args.quiet,
+        seq_train=args.seq_train, threads=args.threads, device=args.device,
+        progress=not args.quiet,
         listops=listops)
 
 

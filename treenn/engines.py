@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from data.graphs import Batch, LevelSchedule
 from treenn.cells import TreeCell
+from treenn.errors import TreennError
 
 Engine = Callable[[TreeCell, Batch, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -32,6 +33,9 @@ Engine = Callable[[TreeCell, Batch, torch.Tensor], tuple[torch.Tensor, torch.Ten
 def dgl_engine(cell: TreeCell, batch: Batch, x_leaf: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference engine on DGL's ``prop_nodes_topo`` (CPU only: DGL from PyPI is CPU-only)."""
+    if x_leaf.device.type != "cpu":
+        raise TreennError("the dgl engine runs on the CPU only (DGL from PyPI has no CUDA "
+                          "support); use the fast engine on a GPU")
     g = batch.graph
     n = g.num_nodes()
     leaf_ids = batch.schedule.leaf_ids.to(x_leaf.device)

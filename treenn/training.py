@@ -73,6 +73,9 @@ class TrainConfig:
     seq_train: str = "phrases"
     eval_batch_size: int = 128
     threads: int | None = None
+    #: "cpu" or "cuda": the fast engine and sequence models run on either (graphs stay on the
+    #: CPU and their index tensors move); the dgl engine is CPU-only.
+    device: str = "cpu"
     progress: bool = True
     #: ListOps generator settings (see ``data.listops.ListOpsConfig``); unused for SST.
     listops: dict = field(default_factory=dict)
@@ -244,7 +247,9 @@ def train_epoch(model: Classifier, data: Dataset, cfg: TrainConfig,
     bar = tqdm(batches(data, cfg.batch_size, shuffle=True, generator=generator), total=steps,
                desc=desc, leave=False, disable=not cfg.progress, mininterval=0.5,
                dynamic_ncols=True)
+    device = next(model.parameters()).device
     for batch in bar:
+        batch = batch.to(device)
         nodes = training_nodes(batch, model, cfg)
         logits = model(batch, nodes)
         # Tai et al.: per-tree loss is the sum over its labelled nodes; average over trees.
@@ -267,6 +272,7 @@ def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_on
     graph node order. With ``labelled_only``, sequence models skip unlabelled nodes (rows
     left as NaN) since each node costs them a separate sequence."""
     model.eval()
+    device = next(model.parameters()).device
     out: list[torch.Tensor] = []
     bar = tqdm(batches(data, batch_size), total=math.ceil(len(data) / batch_size),
                desc="predict", leave=False, disable=not progress, mininterval=0.5)
@@ -278,7 +284,8 @@ def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_on
             nodes = torch.arange(n)
         probs = torch.full((n, model.cfg.n_classes), float("nan"))
         if len(nodes):
-            probs[nodes] = torch.softmax(model(batch, nodes), dim=-1)
+            logits = model(batch.to(device), nodes.to(device))
+            probs[nodes] = torch.softmax(logits, dim=-1).float().cpu()
         out.extend(torch.split(probs, batch.graph.batch_num_nodes().tolist()))
     return out
 
@@ -333,6 +340,12 @@ def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
             "root": Scores.from_predictions(coll["root"][0], coll["root"][1], 2).to_dict(),
         }
     return result
+
+
+def resolve_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TreennError(f"--device {name}: this torch build has no CUDA device available")
+    return torch.device(name)
 
 
 def _seed_everything(seed: int) -> None:
@@ -417,8 +430,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
     vocab = Vocab.from_dict(state["vocab"]) if state else None
     task, vocab, data = prepare(cfg, vocab)
+    device = resolve_device(cfg.device)
     model = make_model(cfg, task, vocab)
     coverage = init_embeddings(model, cfg, vocab)
+    model.to(device)
     if coverage:
         log.info("embeddings: %s", coverage)
     optimizers = make_optimizers(model, cfg)
@@ -470,6 +485,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
     best_model = load_model(run_dir, "best")[0]
     best_model.set_engine(cfg.engine)
+    best_model.to(device)
     results = {}
     for split in data:
         if split == "train":

@@ -1,0 +1,277 @@
+"""Engine benchmark: ``python -m treenn.bench --data-dir DIR [--json PATH]``.
+
+In one process and on the same batches of SST train it times
+
+* training steps (forward, backward, optimiser step) and inference of a binary Tree-LSTM with
+  the DGL reference engine and with the fast engine, and
+* an ``nn.LSTM`` classifier of the same sizes on the same sentences,
+
+then prints trees/s, ms per batch, peak memory and each ratio to the DGL engine. Settings
+follow Tai et al. (2015): x=300, h=150, batch 25, dropout 0.5, Adagrad. It also times the
+fast engine on synthetic trees (balanced trees and left-branching chains) to show how the cost
+per node depends on tree height, and runs one 10,000-node chain forward and backward.
+
+Peak memory on the CPU is the growth of the resident set of a forked copy of this process
+running the same workload (the fork shares the prepared batches); on CUDA it is torch's
+``max_memory_allocated``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from nltk import Tree
+
+from data.graphs import collate_arrays, tree_to_arrays
+from data.vocab import Vocab
+from treenn.cells import NaryTreeLSTMCell
+from treenn.engines import fast_engine
+from treenn.training import (
+    Dataset,
+    TrainConfig,
+    batches,
+    make_model,
+    make_optimizers,
+    prepare,
+    training_nodes,
+)
+
+log = logging.getLogger("treenn.bench")
+
+
+def _step_fn(model, cfg, optimizers, train: bool) -> Callable:
+    def step(batch):
+        if train:
+            model.train()
+            nodes = training_nodes(batch, model, cfg)
+            logits = model(batch, nodes)
+            loss = F.cross_entropy(logits, batch.labels[nodes], reduction="sum") / batch.n_trees
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for opt in optimizers:
+                opt.step()
+        else:
+            model.eval()
+            with torch.no_grad():
+                nodes = (torch.arange(batch.graph.num_nodes()) if model.cfg.is_tree
+                         else batch.roots)
+                model(batch, nodes).argmax(-1)
+    return step
+
+
+def _time(step: Callable, data: list, repeats: int) -> float:
+    """Best of ``repeats`` passes over ``data`` (seconds), after one warm-up batch."""
+    step(data[0])
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for batch in data:
+            step(batch)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _peak_memory_mb(step: Callable, data: list, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        for batch in data:
+            step(batch)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() / 2**20
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: run the workload, report how far the resident set grew
+        os.close(read)
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for batch in data:
+            step(batch)
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+        os.write(write, str(grown).encode())
+        os._exit(0)
+    os.close(write)
+    text = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    return int(text or 0) / 1024  # ru_maxrss is in KiB on Linux
+
+
+def _models(cfg: TrainConfig, task, vocab: Vocab):
+    """Three models with identical initial weights where they share structure."""
+    torch.manual_seed(cfg.seed)
+    tree = make_model(cfg, task, vocab)
+    lstm_cfg = TrainConfig(**{**cfg.__dict__, "model": "lstm", "seq_train": "sentences"})
+    torch.manual_seed(cfg.seed)
+    lstm = make_model(lstm_cfg, task, vocab)
+    return tree, lstm, lstm_cfg
+
+
+def engine_table(cfg: TrainConfig, data: Dataset, n_batches: int | None, repeats: int,
+                 device: torch.device, task, vocab) -> dict:
+    batch_list = [b.to(device) for b in batches(data, cfg.batch_size)][:n_batches]
+    n_trees = sum(b.n_trees for b in batch_list)
+    tree, lstm, lstm_cfg = _models(cfg, task, vocab)
+    tree.to(device)
+    lstm.to(device)
+    rows = {}
+    for name, model, mcfg, engine in (("dgl", tree, cfg, "dgl"), ("fast", tree, cfg, "fast"),
+                                      ("lstm", lstm, lstm_cfg, None)):
+        if engine == "dgl" and device.type != "cpu":
+            continue  # DGL from PyPI is CPU-only
+        if engine:
+            model.set_engine(engine)
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        opts = make_optimizers(model, mcfg)
+        row = {}
+        for mode, train in (("train", True), ("infer", False)):
+            step = _step_fn(model, mcfg, opts, train)
+            seconds = _time(step, batch_list, repeats)
+            row[mode] = {"seconds": seconds, "trees_per_s": n_trees / seconds,
+                         "ms_per_batch": 1000 * seconds / len(batch_list),
+                         "peak_mb": _peak_memory_mb(step, batch_list[:40], device)}
+            model.load_state_dict(state)  # every variant starts from the same weights
+        rows[name] = row
+    return {"batches": len(batch_list), "trees": n_trees, "rows": rows}
+
+
+def balanced_tree(height: int) -> Tree:
+    """A complete binary tree with ``height`` nodes on every root-to-word path."""
+    level = [Tree("2", [f"w{i % 64}"]) for i in range(2 ** (height - 1))]
+    while len(level) > 1:
+        level = [Tree("2", level[i:i + 2]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def left_chain(height: int) -> Tree:
+    """A left-branching chain: ``height`` words, ``2 * height - 1`` nodes."""
+    tree = Tree("2", ["w0"])
+    for i in range(1, height):
+        tree = Tree("2", [tree, Tree("2", [f"w{i % 64}"])])
+    return tree
+
+
+def height_table(device: torch.device, trees_per_batch: int, repeats: int) -> list[dict]:
+    """Forward + backward time per node of the fast engine by tree shape and height.
+
+    Each batch holds ``trees_per_batch`` copies of the tree, so the work per level is fixed
+    by the shape and any growth of the per-node cost with height would show up directly.
+    """
+    vocab = Vocab.build([[f"w{i}" for i in range(64)]])
+    cell = NaryTreeLSTMCell(300, 150).to(device)
+    rows = []
+    shapes = [("balanced", h) for h in (4, 6, 8, 10, 12)]
+    shapes += [("chain", h) for h in (8, 32, 128, 512, 1024)]
+    for shape, h in shapes:
+        tree = balanced_tree(h) if shape == "balanced" else left_chain(h)
+        arrays = tree_to_arrays(tree, vocab, int)
+        batch = collate_arrays([arrays] * trees_per_batch).to(device)
+        n_leaves = len(batch.schedule.leaf_ids)
+        x = torch.randn(n_leaves, 300, device=device, requires_grad=True)
+
+        def step(batch=batch, x=x):
+            hs, cs = fast_engine(cell, batch, x)
+            (hs.sum() + cs.sum()).backward()
+
+        step()
+        best = math.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t0)
+        nodes = batch.graph.num_nodes()
+        rows.append({"shape": shape, "height": h, "nodes": nodes, "levels": h,
+                     "seconds": best, "us_per_node": 1e6 * best / nodes})
+    return rows
+
+
+def long_chain_check(device: torch.device, words: int = 5001) -> dict:
+    """Forward and backward through one chain of ``2 * words - 1`` nodes."""
+    vocab = Vocab.build([[f"w{i}" for i in range(64)]])
+    batch = collate_arrays([tree_to_arrays(left_chain(words), vocab, int)]).to(device)
+    cell = NaryTreeLSTMCell(300, 150).to(device)
+    x = torch.randn(words, 300, device=device, requires_grad=True)
+    t0 = time.perf_counter()
+    hs, cs = fast_engine(cell, batch, x)
+    (hs[-1].sum()).backward()
+    return {"nodes": batch.graph.num_nodes(), "seconds": time.perf_counter() - t0,
+            "grad_finite": bool(torch.isfinite(x.grad).all())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m treenn.bench", description=__doc__)
+    parser.add_argument("--data-dir", required=True, help="SST folder (train.txt, ...)")
+    parser.add_argument("--batches", type=int, help="only the first N batches (default: all)")
+    parser.add_argument("--repeats", type=int, default=2, help="best of N passes")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--height-trees", type=int, default=8,
+                        help="trees per batch in the height table")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.sparse.check_sparse_tensor_invariants.disable()
+    device = torch.device(args.device)
+
+    cfg = TrainConfig(task="sst5", model="tree-lstm", out="-", data_dir=args.data_dir,
+                      progress=False).resolved()
+    t0 = time.perf_counter()
+    task, vocab, data = prepare(cfg)
+    load_s = time.perf_counter() - t0
+
+    table = engine_table(cfg, data["train"], args.batches, args.repeats, device, task, vocab)
+    rows = table["rows"]
+    ref = rows.get("dgl")
+    print(f"SST train, {table['trees']} trees in {table['batches']} batches of "
+          f"{cfg.batch_size}; x={cfg.x_size} h={cfg.h_size}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {device}")
+    print(f"{'':18}{'trees/s':>10}{'ms/batch':>10}{'peak MB':>9}{'vs dgl':>8}")
+    for name, row in rows.items():
+        for mode in ("train", "infer"):
+            r = row[mode]
+            ratio = (f"{ref[mode]['seconds'] / r['seconds']:7.2f}x" if ref else "     n/a")
+            label = {"dgl": "Tree-LSTM dgl", "fast": "Tree-LSTM fast",
+                     "lstm": "nn.LSTM"}[name]
+            print(f"{label + ' ' + mode:<18}{r['trees_per_s']:10.0f}{r['ms_per_batch']:10.2f}"
+                  f"{r['peak_mb']:9.0f} {ratio}")
+    summary = {
+        "fast_over_lstm_epoch": rows["fast"]["train"]["seconds"] / rows["lstm"]["train"]["seconds"],
+        "load_seconds": load_s,
+    }
+    if ref:
+        summary["train_speedup"] = ref["train"]["seconds"] / rows["fast"]["train"]["seconds"]
+        summary["infer_speedup"] = ref["infer"]["seconds"] / rows["fast"]["infer"]["seconds"]
+    print("\n" + "  ".join(f"{k}={v:.2f}" for k, v in summary.items()))
+    heights = height_table(device, args.height_trees, args.repeats)
+    print(f"\nFast engine, forward + backward, batches of {args.height_trees} identical trees:")
+    print(f"{'shape':<10}{'height':>7}{'nodes':>8}{'ms':>9}{'us/node':>9}")
+    for r in heights:
+        print(f"{r['shape']:<10}{r['height']:>7}{r['nodes']:>8}{1000 * r['seconds']:9.2f}"
+              f"{r['us_per_node']:9.2f}")
+    chain = long_chain_check(device)
+    print(f"\n{chain['nodes']}-node chain: forward + backward in {chain['seconds']:.2f}s, "
+          f"gradients finite: {chain['grad_finite']}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({**summary, "engines": table, "heights": heights, "long_chain": chain},
+                      handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
