@@ -130,7 +130,7 @@ def _cmd_predict(args) -> int:
     from treenn.training import load_checkpoint, predict_trees
 
     task = get_task(load_checkpoint(Path(args.run_dir) / f"{args.checkpoint}.pt")["task"])
-    trees = task.read_input(args.trees)
+    trees = input_trees(task, args)
     _, probs = predict_trees(args.run_dir, trees, args.checkpoint)
     for tree, p in zip(trees, probs, strict=True):
         pred = p.argmax(-1).tolist()
@@ -141,6 +141,28 @@ def _cmd_predict(args) -> int:
             labels = [str(y) for y in pred]
         print(to_bracketed(relabel(tree, labels)))
     return 0
+
+
+def input_trees(task, args) -> list:
+    """Trees from ``--trees FILE`` (bracketed) or ``--text FILE`` (raw text, parsed)."""
+    if args.trees is not None:
+        return task.read_input(args.trees)
+    from parsers.pipeline import load_parser, text_to_trees
+
+    return text_to_trees(args.text, load_parser(args.parser))[1]
+
+
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """``--trees FILE`` or ``--text FILE --parser P`` (used by predict and show)."""
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--trees", metavar="FILE",
+                        help="one bracketed tree per line ('-' reads standard input)")
+    source.add_argument("--text", metavar="FILE",
+                        help="one raw sentence per line ('-' reads standard input); "
+                        "tokenised and parsed with --parser")
+    p.add_argument("--parser", default="right-branching", metavar="RUN_DIR|NAME",
+                   help="parser for --text: a trained parser's run directory, or "
+                   "right-branching, left-branching, balanced (default: right-branching)")
 
 
 def _cmd_demo(args) -> int:
@@ -195,10 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["fast", "dgl"])
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
 
-    p = sub.add_parser("predict", help="label every node of the given trees")
+    p = sub.add_parser("predict", help="label every node of the given trees or sentences")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--trees", required=True, metavar="FILE",
-                   help="one bracketed tree per line ('-' reads standard input)")
+    add_input_arguments(p)
     p.add_argument("--probabilities", action="store_true",
                    help="print each node's class distribution after its label")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")

@@ -1,0 +1,87 @@
+"""Raw text -> tokens -> parse tree -> binary tree for the tree models.
+
+``load_parser`` accepts a baseline name (``right-branching``, ``left-branching``,
+``balanced``) or the run directory of a trained parser.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from nltk import Tree
+
+from data.trees import iter_subtrees
+from parsers import Parser
+from parsers.baselines import BASELINES
+from parsers.tokenize import tokenize
+from treenn.errors import DataError, TreennError
+
+
+def load_parser(spec: str) -> Parser:
+    if spec in BASELINES:
+        return BASELINES[spec]()
+    path = Path(spec)
+    if path.is_dir() and (path / "config.json").is_file():
+        from parsers.registry import load_trained_parser
+
+        return load_trained_parser(path)
+    raise TreennError(f"unknown parser {spec!r}: give {', '.join(BASELINES)} or the run "
+                      "directory of a trained parser")
+
+
+def read_sentences(path: str) -> list[tuple[int, str]]:
+    """Lines of ``path`` (``-``: standard input) with line numbers; an empty line is an error
+    (one sentence per line is the contract, and a silent skip would misalign the output)."""
+    name = "<stdin>" if path == "-" else path
+    if path == "-":
+        text = sys.stdin.read()
+    else:
+        if not Path(path).is_file():
+            raise DataError(f"{path}: no such file")
+        text = Path(path).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    if not lines:
+        raise DataError(f"{name}: no sentences")
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise DataError.at(name, lineno, "empty line (expected one sentence per line)")
+    return list(enumerate(lines, start=1))
+
+
+def binarize(tree: Tree | str) -> Tree:
+    """A binary copy for the tree models: unary chains collapsed (the top label kept), wider
+    nodes right-factored, every word under a preterminal.
+
+    >>> print(binarize(Tree.fromstring("(S (NP (DT the) (JJ big) (NN dog)) (VP (VBZ barks)))")))
+    (S (NP (DT the) (NP (JJ big) (NN dog))) (VP barks))
+    """
+    if isinstance(tree, str):
+        return Tree("XX", [tree])
+    out = tree.copy(deep=True)
+    for node in iter_subtrees(out):  # pre-order: a node is fixed before its children
+        while len(node) == 1 and isinstance(node[0], Tree):
+            node[:] = list(node[0])  # (S (VP ...)) -> (S ...); (NP (PRP it)) -> (NP it)
+        if len(node) > 2:
+            node[:] = [node[0], Tree(node.label(), list(node[1:]))]
+        if len(node) == 2:
+            node[:] = [Tree("XX", [c]) if isinstance(c, str) else c for c in node]
+    return out
+
+
+def text_to_trees(path: str, parser: Parser) -> tuple[list[list[str]], list[Tree]]:
+    """Tokenise and parse every line of ``path``; returns the tokens and binary trees."""
+    name = "<stdin>" if path == "-" else path
+    sentences = []
+    for lineno, line in read_sentences(path):
+        tokens = tokenize(line)
+        if not tokens:
+            raise DataError.at(name, lineno, "no tokens on the line")
+        sentences.append((lineno, tokens))
+    trees = []
+    parsed = parser.parse_all([tokens for _, tokens in sentences])
+    for (lineno, _), tree in zip(sentences, parsed, strict=True):
+        if tree is None:
+            raise DataError.at(name, lineno, f"the {parser.name} parser found no tree")
+        trees.append(binarize(tree))
+    return [tokens for _, tokens in sentences], trees
