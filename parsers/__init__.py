@@ -21,6 +21,11 @@ class Parser(ABC):
     def parse(self, tokens: list[str]) -> Tree:
         """Parse one tokenised sentence; the tree's leaves are exactly ``tokens``."""
 
+    def check(self, tokens: list[str]) -> None:
+        """Raise ``ValueError`` with a one-line reason if ``tokens`` cannot be parsed."""
+        if not tokens:
+            raise ValueError("empty sentence")
+
     def parse_all(self, sentences: list[list[str]]) -> list[Tree]:
         """Parse many sentences (parsers that batch override this)."""
         return [self.parse(tokens) for tokens in sentences]

@@ -17,7 +17,7 @@ from nltk import Tree
 from parsers import Parser
 
 
-def _check(tokens: list[str]) -> list[Tree]:
+def _leaves(tokens: list[str]) -> list[Tree]:
     if not tokens:
         raise ValueError("empty sentence")
     return [Tree("XX", [t]) for t in tokens]
@@ -27,7 +27,7 @@ class RightBranching(Parser):
     name = "right-branching"
 
     def parse(self, tokens):
-        nodes = _check(tokens)
+        nodes = _leaves(tokens)
         tree = nodes[-1]
         for node in reversed(nodes[:-1]):
             tree = Tree("X", [node, tree])
@@ -38,7 +38,7 @@ class LeftBranching(Parser):
     name = "left-branching"
 
     def parse(self, tokens):
-        nodes = _check(tokens)
+        nodes = _leaves(tokens)
         tree = nodes[0]
         for node in nodes[1:]:
             tree = Tree("X", [tree, node])
@@ -51,7 +51,7 @@ class Balanced(Parser):
     name = "balanced"
 
     def parse(self, tokens):
-        nodes = _check(tokens)
+        nodes = _leaves(tokens)
 
         def build(lo: int, hi: int) -> Tree:  # recursion depth is log2(n)
             if hi - lo == 1:

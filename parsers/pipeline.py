@@ -23,7 +23,7 @@ def load_parser(spec: str) -> Parser:
         return BASELINES[spec]()
     path = Path(spec)
     if path.is_dir() and (path / "config.json").is_file():
-        from parsers.registry import load_trained_parser
+        from parsers.training import load_trained_parser
 
         return load_trained_parser(path)
     raise TreennError(f"unknown parser {spec!r}: give {', '.join(BASELINES)} or the run "
@@ -75,8 +75,10 @@ def text_to_trees(path: str, parser: Parser) -> tuple[list[list[str]], list[Tree
     sentences = []
     for lineno, line in read_sentences(path):
         tokens = tokenize(line)
-        if not tokens:
-            raise DataError.at(name, lineno, "no tokens on the line")
+        try:
+            parser.check(tokens)
+        except ValueError as err:
+            raise DataError.at(name, lineno, str(err)) from None
         sentences.append((lineno, tokens))
     trees = []
     parsed = parser.parse_all([tokens for _, tokens in sentences])

@@ -1,0 +1,340 @@
+"""Neural chart parsers: a recursive one and its sequential (BiLSTM) baseline.
+
+``RecursiveChartParser`` (Socher et al. 2010/2013 style): a span's vector is composed bottom-up
+from its two children's vectors by one of this project's recursive cells (binary Tree-LSTM or
+recursive NN); leaves read a window of word embeddings. Every span is scored by a label
+classifier on its vector plus the words just outside it. The chart keeps, for each span, the
+vector and score of its best sub-derivation, so decoding is CKY over all spans and split
+points (``O(n^3)`` compositions, batched across sentences one span length at a time).
+
+``BiLSTMChartParser`` (Stern et al. 2017): span vectors are differences of BiLSTM states at
+the span's fenceposts; scores do not depend on the sub-derivation, so decoding is exact CKY.
+
+Both are trained with the max-margin objective of ``parsers.chart``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from nltk import Tree
+from torch import nn
+
+from data.graphs import collate_arrays, tree_to_arrays
+from data.vocab import Vocab
+from parsers import Parser
+from parsers.chart import (
+    Example,
+    Labels,
+    Words,
+    cost,
+    decode_decomposable,
+    derivation_tree,
+    to_tree,
+)
+from treenn.cells import NaryTreeLSTMCell, RecursiveNNCell
+from treenn.engines import fast_engine
+from treenn.models import Dropout
+
+CELLS = {"tree-lstm": NaryTreeLSTMCell, "recnn": RecursiveNNCell}
+_NO_WORDS = Vocab(["<pad>", "<unk>"])
+
+
+@dataclass
+class ParserConfig:
+    model: str  # "rnn-parser" or "bilstm-parser"
+    word_dim: int = 50
+    shape_dim: int = 16
+    h_size: int = 128
+    cell: str = "tree-lstm"  # rnn-parser: composition cell
+    window: int = 2  # rnn-parser: words on each side fed to a leaf
+    layers: int = 2  # bilstm-parser
+    mlp_size: int = 250
+    dropout: float = 0.3
+    max_length: int = 300  # longer sentences are refused with a clear message
+
+
+class ChartParserBase(nn.Module, Parser):
+    def __init__(self, cfg: ParserConfig, words: Words, labels: Labels):
+        super().__init__()
+        self.cfg, self.words, self.labels = cfg, words, labels
+        self.name = cfg.model
+        self.word_emb = nn.Embedding(len(words.words), cfg.word_dim, padding_idx=0)
+        self.shape_emb = nn.Embedding(len(words.shapes), cfg.shape_dim, padding_idx=0)
+        self.dropout = Dropout(cfg.dropout)
+        self.word_unk_p = 0.0
+
+    @property
+    def token_dim(self) -> int:
+        return self.cfg.word_dim + self.cfg.shape_dim
+
+    def token_features(self, tokens: list[str]) -> torch.Tensor:
+        """``[n, word_dim + shape_dim]``; in training rare words are sometimes ``<unk>``."""
+        ids, shapes = self.words.encode(tokens)
+        if self.training and self.word_unk_p > 0:
+            counts = np.array([self.words.counts.get(t.lower(), 0) for t in tokens])
+            drop = np.random.rand(len(ids)) < self.word_unk_p / (self.word_unk_p + counts)
+            ids = [1 if d else i for i, d in zip(ids, drop, strict=True)]
+        return torch.cat([self.word_emb(torch.tensor(ids)), self.shape_emb(torch.tensor(shapes))],
+                         -1)
+
+    def check(self, tokens: list[str]) -> None:
+        super().check(tokens)
+        if len(tokens) > self.cfg.max_length:
+            raise ValueError(f"a {len(tokens)}-token sentence is longer than this parser's "
+                             f"limit of {self.cfg.max_length} tokens")
+
+    def parse(self, tokens: list[str]) -> Tree:
+        return self.parse_all([tokens])[0]
+
+    def state(self) -> dict:
+        return {"config": asdict(self.cfg), "words": self.words.to_dict(),
+                "labels": self.labels.names, "state_dict": self.state_dict()}
+
+
+# --------------------------------------------------------------------------- BiLSTM
+
+
+class BiLSTMChartParser(ChartParserBase):
+    def __init__(self, cfg: ParserConfig, words: Words, labels: Labels):
+        super().__init__(cfg, words, labels)
+        self.boundary = nn.Parameter(torch.zeros(2, self.token_dim))  # <s>, </s>
+        self.lstm = nn.LSTM(self.token_dim, cfg.h_size, num_layers=cfg.layers,
+                            bidirectional=True, batch_first=True, dropout=cfg.dropout)
+        self.mlp = nn.Sequential(nn.Linear(2 * cfg.h_size, cfg.mlp_size), nn.ReLU(),
+                                 nn.Linear(cfg.mlp_size, len(labels)))
+
+    def span_scores(self, sentences: list[list[str]]) -> list[torch.Tensor]:
+        """For each sentence ``[n, n + 1, n_labels]`` (only ``i < j`` meaningful)."""
+        feats = [torch.cat([self.boundary[:1], self.token_features(s), self.boundary[1:]])
+                 for s in sentences]
+        lengths = torch.tensor([len(f) for f in feats])
+        padded = nn.utils.rnn.pad_sequence(feats, batch_first=True)
+        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(padded), lengths,
+                                                   batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)  # [B, n + 2, 2h]
+        h = self.cfg.h_size
+        scores = []
+        for b, s in enumerate(sentences):
+            n = len(s)
+            fwd = out[b, :n + 1, :h]  # fencepost k: forward state after word k
+            bwd = out[b, 1:n + 2, h:]  # fencepost k: backward state before word k + 1
+            span = torch.cat([fwd[None, :, :] - fwd[:, None, :],  # [i, j] = f_j - f_i
+                              bwd[:, None, :] - bwd[None, :, :]], -1)  # b_i - b_j
+            scores.append(self.mlp(self.dropout(span[:n])))  # [n, n + 1, L]
+        return scores
+
+    def loss(self, examples: list[Example]) -> tuple[torch.Tensor, dict]:
+        scores = self.span_scores([e.tokens for e in examples])
+        total, violations = scores[0].new_zeros(()), 0
+        for e, s in zip(examples, scores, strict=True):
+            pred, _ = decode_decomposable(s.detach().numpy(), e.gold)
+            delta = cost(pred, e.gold)
+            if delta == 0:
+                continue
+            violations += 1
+            total = total + F.relu(_derivation_score(s, pred) + delta
+                                   - _derivation_score(s, e.gold))
+        return total / len(examples), {"violations": violations}
+
+    @torch.no_grad()
+    def parse_all(self, sentences):
+        for s in sentences:
+            self.check(s)
+        out = []
+        for s, scores in zip(sentences, self.span_scores(sentences), strict=True):
+            pred, _ = decode_decomposable(scores.numpy())
+            out.append(to_tree(s, pred, self.labels))
+        return out
+
+
+def _derivation_score(scores: torch.Tensor, derivation: dict) -> torch.Tensor:
+    spans = [(i, j, lab) for (i, j), lab in derivation.items() if lab]
+    if not spans:
+        return scores.new_zeros(())
+    i, j, lab = (torch.tensor(x) for x in zip(*spans, strict=True))
+    return scores[i, j, lab].sum()
+
+
+# --------------------------------------------------------------------------- recursive
+
+
+class RecursiveChartParser(ChartParserBase):
+    def __init__(self, cfg: ParserConfig, words: Words, labels: Labels):
+        super().__init__(cfg, words, labels)
+        width = 2 * cfg.window + 1
+        self.pad = nn.Parameter(torch.zeros(self.token_dim))  # the word beyond the sentence
+        self.cell = CELLS[cfg.cell](width * self.token_dim, cfg.h_size)
+        context = 2 * self.token_dim  # the words just left and right of the span
+        self.mlp = nn.Sequential(nn.Linear(cfg.h_size + context, cfg.mlp_size), nn.ReLU(),
+                                 nn.Linear(cfg.mlp_size, len(labels)))
+
+    # ---- features
+
+    def _padded_tokens(self, sentences: list[list[str]]) -> list[torch.Tensor]:
+        w = self.cfg.window
+        pad = self.pad[None, :].expand(w + 1, -1)
+        return [torch.cat([pad, self.token_features(s), pad]) for s in sentences]
+
+    def _leaf_inputs(self, padded: list[torch.Tensor]) -> torch.Tensor:
+        """Window features of every word, sentences concatenated: ``[words, width * d]``."""
+        w, rows = self.cfg.window, []
+        for p in padded:
+            n = len(p) - 2 * (w + 1)
+            idx = torch.arange(n)[:, None] + torch.arange(2 * w + 1)[None, :] + 1  # [n, width]
+            rows.append(p[idx].reshape(n, -1))
+        return self.dropout(torch.cat(rows))
+
+    def _label_scores(self, h: torch.Tensor, padded: torch.Tensor, sent: torch.Tensor,
+                      start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+        """Scores ``[m, L]`` for spans ``(start, end)`` of sentences ``sent`` with vectors h.
+
+        ``padded`` is all sentences' padded features stacked ``[B, n_max + 2w + 2, d]``.
+        """
+        w = self.cfg.window
+        left = padded[sent, start + w]  # the word before the span (padding at the edge)
+        right = padded[sent, end + w + 1]  # the word after it
+        scores = self.mlp(self.dropout(torch.cat([h, left, right], -1)))
+        return scores - scores[:, :1]  # the empty label scores 0
+
+    # ---- decoding
+
+    @torch.no_grad()
+    def decode(self, sentences: list[list[str]], golds: list[dict] | None = None
+               ) -> list[dict]:
+        """Best (optionally loss-augmented) derivation of each sentence, batched.
+
+        Runs without dropout, so the derivation is the best one under the model itself.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            return self._decode(sentences, golds)
+        finally:
+            self.train(was_training)
+
+    def _decode(self, sentences, golds):
+        B = len(sentences)
+        lengths = np.array([len(s) for s in sentences])
+        N = int(lengths.max())
+        padded_list = self._padded_tokens(sentences)
+        padded = nn.utils.rnn.pad_sequence(padded_list, batch_first=True)
+        x_leaf = self._leaf_inputs(padded_list)
+        hs = self.cfg.h_size
+        side = N + 1
+        # dense chart addressed by (sentence, start, end)
+        H = x_leaf.new_zeros(B * side * side, hs)
+        C = x_leaf.new_zeros(B * side * side, self.cell.c_size)
+        best = np.zeros(B * side * side)
+        split = np.zeros((B, side, side), dtype=np.int64)
+        label = np.zeros((B, side, side), dtype=np.int64)
+        gold_grid = None
+        if golds is not None:
+            gold_grid = np.zeros((B, side, side), dtype=np.int64)
+            for b, g in enumerate(golds):
+                for (i, j), lab in g.items():
+                    gold_grid[b, i, j] = lab
+
+        def address(b, i, j):
+            return (b * side + i) * side + j
+
+        for length in range(1, N + 1):
+            bs = np.flatnonzero(lengths >= length)
+            counts = lengths[bs] - length + 1
+            sb = np.repeat(bs, counts)  # span -> sentence
+            si = np.concatenate([np.arange(c) for c in counts])  # span -> start
+            sj = si + length
+            ids = address(sb, si, sj)
+            if length == 1:
+                offsets = np.r_[0, np.cumsum(lengths)[:-1]]
+                h, c = self.cell(x_leaf[torch.from_numpy(offsets[sb] + si)])
+                cb, ci, cj = sb, si, sj
+                total_extra = 0.0
+                per_span = 1
+            else:
+                per_span = length - 1
+                cb = np.repeat(sb, per_span)
+                ci = np.repeat(si, per_span)
+                ck = ci + np.tile(np.arange(1, length), len(sb))
+                cj = ci + length
+                left, right = address(cb, ci, ck), address(cb, ck, cj)
+                lt, rt = torch.from_numpy(left), torch.from_numpy(right)
+                h, c = self.cell(None, torch.stack([H[lt], H[rt]], 1),
+                                 torch.stack([C[lt], C[rt]], 1))
+                total_extra = best[left] + best[right]
+            scores = self._label_scores(h, padded, torch.from_numpy(cb), torch.from_numpy(ci),
+                                        torch.from_numpy(cj)).numpy()
+            if gold_grid is not None:
+                scores = scores + 1.0
+                scores[np.arange(len(cb)), gold_grid[cb, ci, cj]] -= 1.0
+            lab = scores.argmax(1)
+            total = scores[np.arange(len(lab)), lab] + total_extra
+            choice = total.reshape(-1, per_span).argmax(1)  # best split of each span
+            pick = np.arange(len(sb)) * per_span + choice
+            t_pick = torch.from_numpy(pick)
+            t_ids = torch.from_numpy(ids)
+            H[t_ids] = h[t_pick]
+            C[t_ids] = c[t_pick]
+            best[ids] = total[pick]
+            label[sb, si, sj] = lab[pick]
+            if length > 1:
+                split[sb, si, sj] = si + 1 + choice
+        out = []
+        for b in range(B):
+            derivation: dict = {}
+            stack = [(0, int(lengths[b]))]
+            while stack:
+                i, j = stack.pop()
+                derivation[(i, j)] = int(label[b, i, j])
+                if j - i > 1:
+                    k = int(split[b, i, j])
+                    stack += [(i, k), (k, j)]
+            out.append(derivation)
+        return out
+
+    # ---- training
+
+    def score_derivations(self, sentences: list[list[str]], derivations: list[dict]
+                          ) -> torch.Tensor:
+        """Score of each (sentence, derivation) pair, composed by the fast tree engine."""
+        padded_list = self._padded_tokens(sentences)
+        padded = nn.utils.rnn.pad_sequence(padded_list, batch_first=True)
+        arrays = [tree_to_arrays(derivation_tree(d), _NO_WORDS, int) for d in derivations]
+        batch = collate_arrays(arrays)
+        x_leaf = self._leaf_inputs(padded_list)  # leaves of tree b are its words in order
+        h, _ = fast_engine(self.cell, batch, x_leaf)
+        tree_of = torch.repeat_interleave(torch.arange(len(arrays)),
+                                          batch.graph.batch_num_nodes())
+        g = batch.graph.ndata
+        scores = self._label_scores(h, padded, tree_of, g["start"], g["end"])
+        node = scores.gather(1, batch.labels.clamp(min=0)[:, None])[:, 0]
+        return node.new_zeros(len(arrays)).index_add(0, tree_of, node)
+
+    def loss(self, examples: list[Example]) -> tuple[torch.Tensor, dict]:
+        sentences = [e.tokens for e in examples]
+        golds = [e.gold for e in examples]
+        preds = self.decode(sentences, golds)
+        deltas = [cost(p, g) for p, g in zip(preds, golds, strict=True)]
+        wrong = [k for k, d in enumerate(deltas) if d > 0]
+        if not wrong:
+            return self.pad.sum() * 0, {"violations": 0}
+        both = [sentences[k] for k in wrong] * 2
+        scores = self.score_derivations(both, [preds[k] for k in wrong]
+                                        + [golds[k] for k in wrong])
+        m = len(wrong)
+        margin = scores[:m] + torch.tensor([float(deltas[k]) for k in wrong]) - scores[m:]
+        return F.relu(margin).sum() / len(examples), {"violations": m}
+
+    @torch.no_grad()
+    def parse_all(self, sentences):
+        for s in sentences:
+            self.check(s)
+        return [to_tree(s, d, self.labels)
+                for s, d in zip(sentences, self.decode(sentences), strict=True)]
+
+
+MODELS = {"rnn-parser": RecursiveChartParser, "bilstm-parser": BiLSTMChartParser}

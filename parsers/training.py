@@ -1,0 +1,271 @@
+"""Training and evaluating parsers on the Penn Treebank sample (``--task ptb``).
+
+Run directories follow the classifiers' layout (``config.json``, ``metrics.jsonl`` with one
+line per epoch, ``best.pt`` by dev labelled F1, ``last.pt`` for ``--resume``,
+``eval-<split>.json``); checkpoints are plain dicts for ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from nltk import Tree
+from tqdm import tqdm
+
+from data.vocab import Vocab, embedding_words, load_embeddings
+from parsers import Parser
+from parsers.chart import Labels, Words, make_example
+from parsers.evalb import Scores
+from parsers.neural import MODELS as NEURAL
+from parsers.neural import ParserConfig
+from parsers.pcfg import PCFG, PCFGConfig
+from parsers.treebank import load_ptb
+from treenn.errors import TreennError
+from treenn.training import atomic_save, atomic_write_text, load_checkpoint, read_metrics
+
+log = logging.getLogger(__name__)
+
+PARSER_MODELS = ("rnn-parser", "bilstm-parser", "pcfg")
+
+
+@dataclass
+class ParserTrainConfig:
+    model: str
+    out: str
+    data_dir: str | None = None
+    embeddings: str | None = None
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 1e-3
+    seed: int = 1
+    cell: str = "tree-lstm"
+    h_size: int | None = None
+    word_dim: int = 50
+    dropout: float = 0.3
+    #: training sentences longer than this are skipped (chart parsing is cubic in length)
+    max_train_length: int = 60
+    horizontal: int = 1
+    vertical: int = 2
+    threads: int | None = None
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ParserTrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def evaluate_parser(parser: Parser, trees: list[Tree], split: str, batch_size: int = 32,
+                    progress: bool = False) -> dict:
+    """evalb scores of ``parser`` on gold ``trees`` (all sentences, and those of <= 40 words)."""
+    order = sorted(range(len(trees)), key=lambda k: len(trees[k].leaves()))
+    predicted: list[Tree | None] = [None] * len(trees)
+    t0 = time.perf_counter()
+    bar = tqdm(range(0, len(order), batch_size), desc=f"parse {split}", leave=False,
+               disable=not progress)
+    for start in bar:
+        chunk = order[start:start + batch_size]
+        parsed = parser.parse_all([trees[k].leaves() for k in chunk])
+        for k, tree in zip(chunk, parsed, strict=True):
+            predicted[k] = tree
+    seconds = time.perf_counter() - t0
+    every, short = Scores(), Scores()
+    for gold, test in zip(trees, predicted, strict=True):
+        every.add(gold, test)
+        if len(gold.leaves()) <= 40:
+            short.add(gold, test)
+    return {"task": "ptb", "split": split, **every.to_dict(), "length<=40": short.to_dict(),
+            "parse_seconds": seconds, "sentences_per_second": len(trees) / seconds}
+
+
+def _build_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]]):
+    labels = Labels.build(data["train"])
+    extra: set[str] = set()
+    if cfg.embeddings:
+        known = embedding_words(cfg.embeddings)
+        extra = {w.lower() for split in ("dev", "test") for t in data[split]
+                 for w in t.leaves() if w.lower() in known}
+    words = Words.build([t.leaves() for t in data["train"]], extra)
+    pcfg = ParserConfig(model=cfg.model, word_dim=cfg.word_dim, cell=cfg.cell,
+                        dropout=cfg.dropout,
+                        h_size=cfg.h_size or (128 if cfg.model == "rnn-parser" else 200))
+    model = NEURAL[cfg.model](pcfg, words, labels)
+    model.word_unk_p = 0.25
+    coverage = None
+    if cfg.embeddings:
+        vocab = Vocab(words.words, lower=True)
+        vectors, found, cov = load_embeddings(cfg.embeddings, vocab)
+        if vectors.shape[1] != cfg.word_dim:
+            raise TreennError(f"{cfg.embeddings} has {vectors.shape[1]}-d vectors; pass "
+                              f"--x-size {vectors.shape[1]}")
+        with torch.no_grad():
+            rows = torch.from_numpy(np.flatnonzero(found))
+            model.word_emb.weight[rows] = torch.from_numpy(vectors[found])
+        coverage = str(cov)
+    return model, coverage
+
+
+def load_parser_checkpoint(ckpt: dict) -> Parser:
+    if ckpt["name"] == "pcfg":
+        return PCFG.from_dict(ckpt["pcfg"])
+    cfg = ParserConfig(**ckpt["config"])
+    model = NEURAL[cfg.model](cfg, Words.from_dict(ckpt["words"]), Labels(ckpt["labels"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model
+
+
+def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
+    """Train (or, for the PCFG, estimate) a parser; evaluate the best one on dev and test."""
+    run_dir = Path(cfg.out)
+    last_path = run_dir / "last.pt"
+    state = None
+    if resume:
+        if not (run_dir / "config.json").is_file():
+            raise TreennError(f"{run_dir}: nothing to resume (no config.json)")
+        epochs = cfg.epochs
+        cfg = ParserTrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())
+                                          ["train"])
+        cfg.epochs, cfg.out = epochs, str(run_dir)
+        state = load_checkpoint(last_path) if last_path.is_file() else None
+    elif last_path.is_file():
+        raise TreennError(f"{run_dir} already holds a training run; pass --resume to continue "
+                          "it, or choose another --out")
+    if cfg.model not in PARSER_MODELS:
+        raise TreennError(f"unknown parser {cfg.model!r}; choose from {', '.join(PARSER_MODELS)}")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = load_ptb(cfg.data_dir)
+    log.info("PTB sample: %s", ", ".join(f"{k} {len(v)}" for k, v in data.items()))
+
+    if cfg.model == "pcfg":
+        t0 = time.perf_counter()
+        parser = PCFG(PCFGConfig(horizontal=cfg.horizontal, vertical=cfg.vertical))
+        parser.fit(data["train"])
+        info = {"kind": "parser", "train": asdict(cfg), "parser": {"model": "pcfg",
+                **parser.cfg.__dict__}, "symbols": len(parser.symbols),
+                "rules": len(parser.rule_logp), "fit_seconds": time.perf_counter() - t0}
+        atomic_write_text(run_dir / "config.json", json.dumps(info, indent=2) + "\n")
+        ckpt = {"kind": "parser", "name": "pcfg", "pcfg": parser.to_dict(), "epoch": 1}
+        atomic_save(ckpt, run_dir / "best.pt")
+        atomic_save(ckpt, last_path)
+        return _final_evaluation(parser, data, run_dir, cfg.progress)
+
+    model, coverage = _build_neural(cfg, data)
+    if state:
+        model.words = Words.from_dict(state["words"])
+        model.labels = Labels(state["labels"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    info = {"kind": "parser", "train": asdict(cfg), "parser": asdict(model.cfg),
+            "labels": len(model.labels), "words": len(model.words.words),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "embedding_coverage": coverage}
+    atomic_write_text(run_dir / "config.json", json.dumps(info, indent=2) + "\n")
+    train_examples = [make_example(t, model.labels) for t in data["train"]
+                      if len(t.leaves()) <= cfg.max_train_length]
+    start, best = 1, {"epoch": 0, "dev_f1": -1.0}
+    if state:
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(_np_state(state["numpy_rng"]))
+        start, best = state["epoch"] + 1, state["best"]
+        kept = [m for m in read_metrics(run_dir) if m["epoch"] <= state["epoch"]]
+        atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+    elif (run_dir / "metrics.jsonl").exists():
+        (run_dir / "metrics.jsonl").unlink()
+
+    for epoch in range(start, cfg.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_examples),
+                               generator=torch.Generator().manual_seed(cfg.seed * 100_003
+                                                                       + epoch)).tolist()
+        t0, total, violations = time.perf_counter(), 0.0, 0
+        steps = math.ceil(len(order) / cfg.batch_size)
+        bar = tqdm(range(0, len(order), cfg.batch_size), total=steps, leave=False,
+                   desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress, mininterval=0.5)
+        for s in bar:
+            batch = [train_examples[k] for k in order[s:s + cfg.batch_size]]
+            loss, stats = model.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            total += loss.item() * len(batch)
+            violations += stats["violations"]
+            bar.set_postfix(loss=f"{total / (s + len(batch)):.3f}", refresh=False)
+        train_time = time.perf_counter() - t0
+        model.eval()
+        dev = evaluate_parser(model, data["dev"], "dev")
+        record = {"epoch": epoch, "train_loss": total / len(order), "train_time_s": train_time,
+                  "violations": violations, "dev_labelled_f1": dev["labelled"]["f1"],
+                  "dev_unlabelled_f1": dev["unlabelled"]["f1"],
+                  "eval_time_s": dev["parse_seconds"]}
+        improved = dev["labelled"]["f1"] > best["dev_f1"]
+        if improved:
+            best = {"epoch": epoch, "dev_f1": dev["labelled"]["f1"]}
+        ckpt = {"kind": "parser", "name": cfg.model, **model.state(), "epoch": epoch,
+                "best": best}
+        if improved:
+            atomic_save(ckpt, run_dir / "best.pt")
+        with (run_dir / "metrics.jsonl").open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        atomic_save({**ckpt, "optimizer": optimizer.state_dict(),
+                     "torch_rng": torch.get_rng_state(),
+                     "numpy_rng": _np_state_plain(np.random.get_state())}, last_path)
+        log.info("epoch %d: loss %.4f, dev F1 labelled %.2f unlabelled %.2f (%.0fs)%s", epoch,
+                 record["train_loss"], 100 * dev["labelled"]["f1"],
+                 100 * dev["unlabelled"]["f1"], train_time, "  *best*" if improved else "")
+    parser = load_parser_checkpoint(load_checkpoint(run_dir / "best.pt"))
+    return _final_evaluation(parser, data, run_dir, cfg.progress)
+
+
+def _final_evaluation(parser, data, run_dir: Path, progress: bool) -> dict:
+    results = {}
+    for split in ("dev", "test"):
+        results[split] = evaluate_parser(parser, data[split], split, progress=progress)
+        atomic_write_text(run_dir / f"eval-{split}.json", json.dumps(results[split]) + "\n")
+    return results
+
+
+def _np_state_plain(state) -> dict:
+    name, keys, pos, has_gauss, gauss = state
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "gauss": float(gauss)}
+
+
+def _np_state(d: dict):
+    return (d["name"], d["keys"].numpy().astype(np.uint32), d["pos"], d["has_gauss"],
+            d["gauss"])
+
+
+def load_trained_parser(run_dir: Path) -> Parser:
+    config = json.loads((run_dir / "config.json").read_text())
+    if config.get("kind") != "parser":
+        raise TreennError(f"{run_dir} is not a parser run (train one with --task ptb)")
+    return load_parser_checkpoint(load_checkpoint(run_dir / "best.pt"))
+
+
+def evaluate_parser_run(run_dir: str | Path, split: str, data_dir: str | None = None) -> dict:
+    run_dir = Path(run_dir)
+    parser = load_trained_parser(run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())["train"]
+    data = load_ptb(data_dir if data_dir is not None else cfg.get("data_dir"))
+    if split not in data:
+        raise TreennError(f"no {split!r} split; choose from {', '.join(data)}")
+    result = evaluate_parser(parser, data[split], split, progress=True)
+    atomic_write_text(run_dir / f"eval-{split}.json", json.dumps(result) + "\n")
+    return result
+

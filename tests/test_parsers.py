@@ -1,0 +1,254 @@
+"""Parsers: decoders against brute force and plain-loop references, and the pipeline."""
+
+import itertools
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+from nltk import Tree
+
+from parsers.baselines import Balanced, LeftBranching, RightBranching
+from parsers.chart import Labels, Words, cost, decode_decomposable, make_example
+from parsers.neural import BiLSTMChartParser, ParserConfig, RecursiveChartParser
+from parsers.pcfg import PCFG, PCFGConfig, _binarise, _collapse
+from parsers.pipeline import binarize
+from parsers.treebank import from_spans, to_spans
+
+TREES = [Tree.fromstring(s) for s in [
+    "(S (NP (DT the) (NN dog)) (VP (VBD saw) (NP (DT a) (NN cat))) (. .))",
+    "(S (NP (PRP it)) (VP (VBD ran)) (. .))",
+    "(S (NP (DT a) (JJ big) (NN cat)) (VP (VBD sat) (PP (IN on) (NP (DT the) (NN mat)))))",
+    "(S (NP (NNP John)) (VP (VBZ likes) (NP (NNS dogs))))",
+    "(S (S (VP (VB Go))) (, ,) (NP (PRP you)) (VP (VBD did)))",
+]]
+
+
+def _shapes(i, j):
+    """Every binary bracketing of span (i, j) as a set of spans."""
+    if j - i == 1:
+        yield frozenset({(i, j)})
+        return
+    for k in range(i + 1, j):
+        for left in _shapes(i, k):
+            for right in _shapes(k, j):
+                yield left | right | {(i, j)}
+
+
+@pytest.mark.parametrize("augmented", [False, True])
+def test_decode_decomposable_is_the_brute_force_optimum(augmented):
+    rng = np.random.default_rng(0)
+    for n in range(1, 7):
+        scores = rng.normal(size=(n, n + 1, 4))
+        gold = None
+        if augmented:
+            gold = {s: int(rng.integers(0, 4)) for s in next(iter(_shapes(0, n)))}
+        pred, best = decode_decomposable(scores, gold)
+        s = scores.copy()
+        s[..., 0] = 0
+
+        def value(span, lab, s=s, gold=gold):
+            extra = 0.0 if gold is None else float(lab != gold.get(span, 0))
+            return s[span[0], span[1], lab] + extra
+
+        brute = max(sum(max(value(sp, lab) for lab in range(4)) for sp in shape)
+                    for shape in _shapes(0, n))
+        assert best == pytest.approx(brute)
+        assert sum(value(sp, lab) for sp, lab in pred.items()) == pytest.approx(best)
+
+
+def test_cost_counts_wrong_labels_only():
+    gold = {(0, 2): 1, (0, 1): 0, (1, 2): 2}
+    assert cost(gold, gold) == 0
+    assert cost({(0, 2): 1, (0, 1): 3, (1, 2): 2}, gold) == 1
+
+
+def _tiny(model_cls, h_size=5, **kw):
+    labels = Labels.build(TREES)
+    words = Words.build([t.leaves() for t in TREES])
+    cfg = ParserConfig(model="rnn-parser" if model_cls is RecursiveChartParser else
+                       "bilstm-parser", word_dim=6, shape_dim=3, h_size=h_size, mlp_size=16,
+                       dropout=0.0, **kw)
+    torch.manual_seed(0)
+    return model_cls(cfg, words, labels).double().eval()
+
+
+def _reference_recursive_chart(model, tokens):
+    """One span, one split, one cell call at a time: the plain version of the batched chart."""
+    padded = model._padded_tokens([tokens])
+    x = model._leaf_inputs(padded)
+    pad = torch.nn.utils.rnn.pad_sequence(padded, batch_first=True)
+    n = len(tokens)
+    chart = {}
+
+    def label_scores(h, i, j):
+        return model._label_scores(h, pad, torch.tensor([0]), torch.tensor([i]),
+                                   torch.tensor([j]))[0]
+
+    for i in range(n):
+        h, c = model.cell(x[i:i + 1])
+        s = label_scores(h, i, i + 1)
+        chart[(i, i + 1)] = (float(s.max()), h, c, {(i, i + 1): int(s.argmax())})
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j, best = i + length, None
+            for k in range(i + 1, j):
+                sl, hl, cl, dl = chart[(i, k)]
+                sr, hr, cr, dr = chart[(k, j)]
+                h, c = model.cell(None, torch.stack([hl, hr], 1), torch.stack([cl, cr], 1))
+                s = label_scores(h, i, j)
+                total = sl + sr + float(s.max())
+                if best is None or total > best[0]:
+                    best = (total, h, c, {**dl, **dr, (i, j): int(s.argmax())})
+            chart[(i, j)] = best
+    return chart[(0, n)]
+
+
+@pytest.mark.parametrize("cell", ["tree-lstm", "recnn"])
+def test_batched_recursive_chart_matches_the_plain_reference(cell):
+    model = _tiny(RecursiveChartParser, cell=cell)
+    sentences = [t.leaves() for t in TREES] + [["dog"], ["a", "cat"]]
+    with torch.no_grad():
+        batched = model.decode(sentences)
+        for tokens, derivation in zip(sentences, batched, strict=True):
+            total, *_, ref = _reference_recursive_chart(model, tokens)
+            assert derivation == ref
+            # the engine-composed score of the derivation equals the chart's score
+            again = model.score_derivations([tokens], [derivation])
+            assert float(again[0]) == pytest.approx(total, abs=1e-9)
+
+
+def _fits(model, lr, steps=400):
+    """Train on TREES until every training sentence parses exactly as its gold tree."""
+    examples = [make_example(t, model.labels) for t in TREES]
+    gold = [to_spans(t)[1] for t in TREES]
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(steps):
+        model.train()
+        loss, _ = model.loss(examples)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 20 == 19:
+            model.eval()
+            parsed = model.parse_all([t.leaves() for t in TREES])
+            if [to_spans(p)[1] for p in parsed] == gold:
+                return True
+    return False
+
+
+def test_recursive_parser_learns_a_tiny_treebank():
+    assert _fits(_tiny(RecursiveChartParser).float(), lr=0.05)
+
+
+def test_bilstm_parser_learns_a_tiny_treebank():
+    assert _fits(_tiny(BiLSTMChartParser, h_size=16).float(), lr=0.01)
+
+
+def test_parser_refuses_overlong_and_empty_sentences():
+    model = _tiny(RecursiveChartParser, max_length=10)
+    with pytest.raises(ValueError, match="11-token sentence is longer than"):
+        model.check(["w"] * 11)
+    with pytest.raises(ValueError, match="empty sentence"):
+        model.check([])
+
+
+def _reference_pcfg_best(p, tokens):
+    """Plain memoised CKY over the rule list, one rule and split at a time."""
+    n = len(tokens)
+    best = {}
+    for i, w in enumerate(tokens):
+        lex = p._lexical_scores(w)
+        best[(i, i + 1)] = {s: float(v) for s, v in enumerate(lex) if v > -1e29}
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j, cell = i + length, {}
+            for r in range(len(p.rule_logp)):
+                a, b, c = int(p.rule_parent[r]), int(p.rule_left[r]), int(p.rule_right[r])
+                for k in range(i + 1, j):
+                    if b in best[(i, k)] and c in best[(k, j)]:
+                        v = float(p.rule_logp[r]) + best[(i, k)][b] + best[(k, j)][c]
+                        if v > cell.get(a, -math.inf):
+                            cell[a] = v
+            best[(i, j)] = cell
+    return max(v + float(p.root_logp[a]) for a, v in best[(0, n)].items()
+               if p.root_logp[a] > -1e29)
+
+
+def _tree_logp(p, tree):
+    """Log-probability the grammar gives one tree (in the grammar's own symbols)."""
+    total = float(p.root_logp[p.index[tree.label()]])
+    rule_of = {(int(a), int(b), int(c)): float(lp) for a, b, c, lp in
+               zip(p.rule_parent, p.rule_left, p.rule_right, p.rule_logp, strict=True)}
+    for node in tree.subtrees():
+        if len(node) == 1 and isinstance(node[0], str):
+            total += float(p._lexical_scores(node[0])[p.index[node.label()]])
+        else:
+            total += rule_of[(p.index[node.label()], p.index[node[0].label()],
+                              p.index[node[1].label()])]
+    return total
+
+
+@pytest.mark.parametrize("vertical", [1, 2])
+def test_pcfg_cky_matches_the_plain_reference(vertical):
+    p = PCFG(PCFGConfig(horizontal=1, vertical=vertical)).fit(TREES * 3)
+    for t in TREES:
+        tokens = t.leaves()
+        want = _reference_pcfg_best(p, tokens)
+        # the parse returned is the grammar's best: re-derive its log-probability
+        internal = p._parse_internal(tokens)
+        assert _tree_logp(p, internal) == pytest.approx(want, abs=1e-3)
+    # a training tree is reproduced exactly by a grammar read off copies of it
+    assert p.parse(TREES[0].leaves()) == TREES[0]
+
+
+def test_pcfg_unknown_words_still_parse():
+    p = PCFG().fit(TREES)
+    tree = p.parse(["the", "zorblax", "frobnicated", "a", "Quux", "."])
+    assert tree.leaves() == ["the", "zorblax", "frobnicated", "a", "Quux", "."]
+
+
+def test_pcfg_round_trips_through_a_plain_checkpoint(tmp_path):
+    p = PCFG().fit(TREES)
+    torch.save(p.to_dict(), tmp_path / "p.pt")
+    q = PCFG.from_dict(torch.load(tmp_path / "p.pt", weights_only=True))
+    for t in TREES:
+        assert q.parse(t.leaves()) == p.parse(t.leaves())
+
+
+def test_grammar_transforms_invert():
+    from parsers.pcfg import _unbinarise
+
+    for t in TREES:
+        assert _unbinarise(_binarise(_collapse(t), 1)) == t
+
+
+@pytest.mark.parametrize("parser", [RightBranching(), LeftBranching(), Balanced()])
+def test_baselines_keep_the_words(parser):
+    rng = random.Random(0)
+    for n in range(1, 9):
+        words = [f"w{rng.randrange(100)}" for _ in range(n)]
+        tree = parser.parse(words)
+        assert tree.leaves() == words
+        assert all(len(node) <= 2 for node in tree.subtrees())
+
+
+def test_from_spans_accepts_every_binary_shape():
+    for shape in _shapes(0, 5):
+        spans = {s: "X" for s in shape if s[1] - s[0] > 1}
+        tree = from_spans(list("abcde"), spans)
+        assert to_spans(tree)[1] == spans
+
+
+def test_binarize_for_tree_models_gives_binary_trees():
+    for t in TREES:
+        b = binarize(t)
+        assert b.leaves() == t.leaves()
+        assert all(len(n) <= 2 for n in b.subtrees())
+        assert all(len(n) == 2 or isinstance(n[0], str) for n in b.subtrees())
+
+
+def test_shapes_helper_counts_catalan_numbers():
+    assert [sum(1 for _ in _shapes(0, n)) for n in range(1, 7)] == [1, 1, 2, 5, 14, 42]
+    assert list(itertools.islice(_shapes(0, 1), 2)) == [frozenset({(0, 1)})]
