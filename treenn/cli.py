@@ -47,8 +47,12 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model and keep its best epoch",
                        description="Train a model; keeps the best epoch by dev root accuracy "
                        "and evaluates it on every split at the end.")
-    p.add_argument("--task", required=True, choices=list(TASKS))
-    p.add_argument("--model", required=True, choices=list(MODELS))
+    from parsers.training import PARSER_MODELS
+
+    p.add_argument("--task", required=True, choices=[*TASKS, "ptb"],
+                   help="sst5, sst2, listops (classification) or ptb (constituency parsing)")
+    p.add_argument("--model", required=True, choices=[*MODELS, *PARSER_MODELS],
+                   help="a classifier for sst5/sst2/listops, a parser for ptb")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from last.pt")
     p.add_argument("--data-dir", metavar="DIR",
@@ -75,6 +79,8 @@ def _add_train(sub) -> None:
     p.add_argument("--seq-train", choices=["phrases", "sentences"], default="phrases",
                    help="sequence models on SST: every labelled phrase as its own sequence "
                    "(Tai et al. 2015), or sentences only")
+    p.add_argument("--cell", choices=["tree-lstm", "recnn"], default="tree-lstm",
+                   help="rnn-parser: the recursive cell that composes spans")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     p.add_argument("--device", default="cpu", help="cpu or cuda (fast engine, sequence models)")
@@ -102,6 +108,14 @@ def _train_config(args):
 
 
 def _cmd_train(args) -> int:
+    from parsers.training import PARSER_MODELS
+
+    if (args.task == "ptb") != (args.model in PARSER_MODELS):
+        raise TreennError(f"--model {args.model} does not fit --task {args.task}: parsing "
+                          f"(--task ptb) takes {', '.join(PARSER_MODELS)}; the other tasks "
+                          "take classifiers")
+    if args.task == "ptb":
+        return _train_parser(args)
     from treenn.training import train
 
     results = train(_train_config(args), resume=args.resume)
@@ -112,7 +126,71 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _train_parser(args) -> int:
+    from parsers.training import ParserTrainConfig, train_parser
+
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+             "h_size": args.h_size, "word_dim": args.x_size, "dropout": args.dropout}
+    cfg = ParserTrainConfig(model=args.model, out=args.out, data_dir=args.data_dir,
+                            embeddings=args.embeddings, seed=args.seed, cell=args.cell,
+                            threads=args.threads, progress=not args.quiet,
+                            **{k: v for k, v in given.items() if v is not None})
+    results = train_parser(cfg, resume=args.resume)
+    print(f"run: {args.out}")
+    for split, res in results.items():
+        print(f"{split:>5}: labelled F1 {100 * res['labelled']['f1']:.2f}  unlabelled F1 "
+              f"{100 * res['unlabelled']['f1']:.2f}  ({res['sentences']} sentences, "
+              f"{res['sentences_per_second']:.0f} sentences/s)")
+    return 0
+
+
+def _is_parser_run(run_dir: str) -> bool:
+    path = Path(run_dir) / "config.json"
+    return path.is_file() and json.loads(path.read_text()).get("kind") == "parser"
+
+
+def _cmd_parse(args) -> int:
+    """One raw sentence per line in, one bracketed tree per line out."""
+    from data.trees import to_bracketed
+    from parsers.pipeline import load_parser, read_sentences
+    from parsers.tokenize import tokenize
+
+    parser = load_parser(args.run_dir)
+    name = "<stdin>" if args.text == "-" else args.text
+    lines = read_sentences(args.text)
+    sentences = [tokenize(line) for _, line in lines]
+    for (lineno, _), tokens in zip(lines, sentences, strict=True):
+        try:
+            parser.check(tokens)
+        except ValueError as err:
+            raise TreennError(f"{name}:{lineno}: {err}") from None
+    order = sorted(range(len(sentences)), key=lambda k: len(sentences[k]))
+    trees: list = [None] * len(sentences)
+    for start in range(0, len(order), args.batch_size):
+        chunk = order[start:start + args.batch_size]
+        for k, tree in zip(chunk, parser.parse_all([sentences[k] for k in chunk]),
+                           strict=True):
+            trees[k] = tree
+    for tree in trees:
+        print(to_bracketed(tree))
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
+    if _is_parser_run(args.run_dir):
+        from parsers.training import evaluate_parser_run
+
+        result = evaluate_parser_run(args.run_dir, args.split, args.data_dir)
+        for key in ("labelled", "unlabelled"):
+            r = result[key]
+            print(f"{key:>10}: precision {100 * r['precision']:.2f}  recall "
+                  f"{100 * r['recall']:.2f}  F1 {100 * r['f1']:.2f}  "
+                  f"(matched {r['matched']} of gold {r['gold']}, test {r['test']})")
+        print(f"sentences {result['sentences']}, exact match "
+              f"{100 * result['exact_match']:.2f}%, length<=40 labelled F1 "
+              f"{100 * result['length<=40']['labelled']['f1']:.2f}")
+        print(f"\nwrote {Path(args.run_dir) / f'eval-{args.split}.json'}")
+        return 0
     from data.tasks import get_task
     from treenn.metrics import format_summary
     from treenn.training import evaluate_run
@@ -224,14 +302,49 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print each node's class distribution after its label")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
 
+    from treenn import report, show
+
+    p = sub.add_parser("show", help="draw trees coloured by a run's predictions",
+                       description="Draw each input tree with every node's predicted class "
+                       "(and its gold label where the input has one): in the terminal, as "
+                       "SVG or PNG, or as one HTML page with a filter for errors.")
+    show.add_arguments(p)
+    p = sub.add_parser("compare", help="compare runs (or train a grid) and write a report",
+                       description="Compare finished runs: accuracy tables, accuracy by "
+                       "length and depth, confusion matrices, learning curves and paired "
+                       "significance tests, written as report.md and report.html.")
+    report.add_arguments(p)
+
+    p = sub.add_parser("parse", help="parse raw sentences into bracketed trees",
+                       description="Tokenise each line (Penn Treebank conventions) and parse "
+                       "it; prints one bracketed tree per line.")
+    p.add_argument("run_dir", metavar="RUN_DIR|NAME",
+                   help="a parser run (train --task ptb), or right-branching, "
+                   "left-branching, balanced")
+    p.add_argument("--text", required=True, metavar="FILE",
+                   help="one sentence per line ('-' reads standard input)")
+    p.add_argument("--batch-size", type=int, default=32)
+
     p = sub.add_parser("demo", help="the quick start: tree vs sequence on generated ListOps")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--epochs", type=int, default=6)
     return parser
 
 
+def _cmd_show(args) -> int:
+    from treenn.show import run
+
+    return run(args)
+
+
+def _cmd_compare(args) -> int:
+    from treenn.report import run
+
+    return run(args)
+
+
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
-            "demo": _cmd_demo}
+            "parse": _cmd_parse, "demo": _cmd_demo, "show": _cmd_show, "compare": _cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
