@@ -205,9 +205,14 @@ class RecursiveNNCell(TreeCell):
 class RNTNCell(TreeCell):
     """Recursive neural tensor network (Socher et al. 2013), binary.
 
-    ``h = tanh(z^T V^{[1:d]} z + W z + b)`` with ``z = [h_l; h_r]``. The tensor is stored as
-    ``V: [2d, d, 2d]`` (``V[i, k, j]`` is slice ``k``'s entry ``(i, j)``) so that the product
-    below is one matrix multiplication without copying ``V``.
+    ``h = tanh(z^T V^{[1:d]} z / 2d + W z + b)`` with ``z = [h_l; h_r]``. The tensor is stored
+    as ``V: [2d, d, 2d]`` (``V[i, k, j]`` is slice ``k``'s entry ``(i, j)``) so that the
+    product below is one matrix multiplication without copying ``V``.
+
+    The bilinear term is divided by ``2d``, a reparameterisation of Socher et al.'s ``V``:
+    AdaGrad and Adam move every entry by about the learning rate on their first steps, and
+    summed over the ``(2d)^2`` products of an unscaled ``V`` that saturates ``tanh`` at once
+    (training then stalls at the majority class).
     """
 
     def __init__(self, x_size: int, h_size: int):
@@ -218,7 +223,9 @@ class RNTNCell(TreeCell):
         self.W = nn.Linear(2 * h_size, h_size)
         # Socher et al. initialise the tensor close to zero so training starts from the RNN.
         self.V = nn.Parameter(torch.empty(2 * h_size, h_size, 2 * h_size))
-        nn.init.uniform_(self.V, -1 / (4 * math.sqrt(h_size)), 1 / (4 * math.sqrt(h_size)))
+        # near zero, so training starts from the plain recursive NN (Socher et al. 2013)
+        bound = 1 / math.sqrt(2 * h_size)
+        nn.init.uniform_(self.V, -bound, bound)
 
     def leaf(self, x):
         h = torch.tanh(self.W_x(x))
@@ -229,6 +236,6 @@ class RNTNCell(TreeCell):
         z = self._pad_children(child_h).reshape(n, 2 * d)  # [n, 2d]
         # z^T V_k z for every output k: [n, 2d] @ [2d, d*2d] -> [n, d, 2d], then dot with z.
         zv = (z @ self.V.view(2 * d, d * 2 * d)).view(n, d, 2 * d)
-        bilinear = torch.bmm(zv, z.unsqueeze(2)).squeeze(2)  # [n, d]
+        bilinear = torch.bmm(zv, z.unsqueeze(2)).squeeze(2) / (2 * d)  # [n, d]
         h = torch.tanh(bilinear + self.W(z))
         return h, h.new_zeros(n, 0)

@@ -53,9 +53,12 @@ class SequenceEncoder(nn.Module):
 
     def forward(self, batch: Batch, embed: Embed, nodes: torch.Tensor) -> torch.Tensor:
         tokens, lengths = sequence_view(batch, nodes)  # [n, T], [n]
-        packed = pack_padded_sequence(embed(tokens), lengths.cpu(), batch_first=True,
-                                      enforce_sorted=False)
-        _, final = self.rnn(packed)
+        # Pack the word ids first and embed only real tokens: embedding, dropout and the
+        # sparse embedding gradient then cost sum(lengths) rows, not n * T (phrase training
+        # pads ~900 short phrases per batch to the longest one).
+        ids = pack_padded_sequence(tokens, lengths.cpu(), batch_first=True,
+                                   enforce_sorted=False)
+        _, final = self.rnn(ids._replace(data=embed(ids.data)))  # data: [sum(lengths), x]
         if isinstance(final, tuple):  # LSTM: (h_n, c_n)
             final = final[0]
         # final: [layers * directions, n, h] -> last layer, directions side by side
