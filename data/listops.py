@@ -214,7 +214,7 @@ def write_tsv(trees: list[Tree], path: str | Path) -> None:
 class ListOpsConfig:
     """Generator settings. Lengths count tokens (operators, digits and ``]``)."""
 
-    n_train: int = 20000
+    n_train: int = 30000
     n_dev: int = 1000
     n_test: int = 2000
     n_extrap: int = 1000

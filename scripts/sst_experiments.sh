@@ -17,6 +17,11 @@ runs() {
     echo "sst2-tree-lstm-random-s$s|--task sst2 --model tree-lstm --seed $s"
     echo "sst5-tree-lstm-glove50-s$s|--task sst5 --model tree-lstm --seed $s --embeddings $GLOVE --x-size 50"
   done
+  # seeds 2 and 3 of the sequence baselines that README's comparison report pairs with
+  for s in 2 3; do
+    echo "sst5-lstm-random-s$s|--task sst5 --model lstm --seed $s"
+    echo "sst5-bilstm-random-s$s|--task sst5 --model bilstm --seed $s"
+  done
   echo "sst5-tree-lstm-random-s1-dgl|--task sst5 --model tree-lstm --seed 1 --engine dgl"
   for t in sst5 sst2; do
     echo "$t-rntn-random-s1|--task $t --model rntn --seed 1 --h-size 50"
