@@ -1,0 +1,69 @@
+"""Parsing speed: ``python -m parsers.bench --data-dir NLTK_DATA PARSER...``.
+
+Parses the PTB-sample dev and test sentences of at most ``--max-length`` tokens (40 by
+default) in batches sorted by length, with each parser in turn, in one process, and prints
+sentences per second. A parser is a run directory (``train --task ptb``) or a baseline name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+import torch
+
+from parsers.pipeline import load_parser
+from parsers.treebank import load_ptb
+
+
+def measure(parser, sentences: list[list[str]], batch_size: int, repeats: int) -> float:
+    """Best-of-``repeats`` sentences per second over ``sentences``."""
+    order = sorted(sentences, key=len)
+    parser.parse_all(order[:batch_size])  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for start in range(0, len(order), batch_size):
+            parser.parse_all(order[start:start + batch_size])
+        best = min(best, time.perf_counter() - t0)
+    return len(order) / best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m parsers.bench", description=__doc__)
+    ap.add_argument("parsers", nargs="+", metavar="PARSER")
+    ap.add_argument("--data-dir", help="nltk_data folder with corpora/treebank")
+    ap.add_argument("--max-length", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, help="torch intra-op threads")
+    ap.add_argument("--json", metavar="PATH")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = load_ptb(args.data_dir)
+    sentences = [t.leaves() for split in ("dev", "test") for t in data[split]
+                 if len(t.leaves()) <= args.max_length]
+    words = sum(map(len, sentences))
+    print(f"{len(sentences)} PTB-sample dev+test sentences of <= {args.max_length} tokens "
+          f"({words} tokens), batches of {args.batch_size}, {torch.get_num_threads()} threads")
+    rows = {}
+    for spec in args.parsers:
+        with torch.no_grad():
+            rate = measure(load_parser(spec), sentences, args.batch_size, args.repeats)
+        rows[spec] = rate
+        print(f"{spec:<40} {rate:10.1f} sentences/s")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"sentences": len(sentences), "max_length": args.max_length,
+                       "threads": torch.get_num_threads(), "sentences_per_second": rows},
+                      handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

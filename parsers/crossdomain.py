@@ -1,0 +1,101 @@
+"""Parsers on SST: ``python -m parsers.crossdomain --sst-dir DIR --sentiment RUN PARSER...``.
+
+1. Cross-domain bracketing: each PTB-trained parser (or baseline) parses the SST test
+   sentences (SST's own tokens) and its binarised trees are scored against SST's binary trees
+   by unlabelled span F1 (``parsers.evalb.binary_unlabelled``: spans of two or more words,
+   the whole sentence excluded).
+2. The raw-text pipeline: each SST test sentence is turned back into plain text
+   (``parsers.tokenize.detokenize``), tokenised again, parsed, binarised and classified by the
+   sentiment run; its root accuracy is printed next to the same model's accuracy on SST's gold
+   trees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+import torch
+
+from data.sst import read_sst, sst_dir
+from data.trees import leaves
+from parsers.evalb import binary_unlabelled
+from parsers.pipeline import binarize, load_parser
+from parsers.tokenize import detokenize, tokenize
+from treenn.training import predict_trees
+
+
+def parse_sorted(parser, sentences: list[list[str]], batch_size: int = 64) -> list:
+    order = sorted(range(len(sentences)), key=lambda k: len(sentences[k]))
+    out: list = [None] * len(sentences)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        for k, tree in zip(chunk, parser.parse_all([sentences[k] for k in chunk]), strict=True):
+            out[k] = tree
+    return out
+
+
+def root_accuracy(run_dir: str, trees: list, gold: list[int]) -> float:
+    task, probs = predict_trees(run_dir, trees)
+    pred = [int(p[-1].argmax()) for p in probs]  # the root is the last node
+    keep = [(p, g) for p, g in zip(pred, gold, strict=True) if g >= 0]
+    return sum(p == g for p, g in keep) / len(keep)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m parsers.crossdomain", description=__doc__)
+    ap.add_argument("parsers", nargs="+", metavar="PARSER")
+    ap.add_argument("--sst-dir", help="SST folder (default: download into the cache)")
+    ap.add_argument("--sentiment", required=True, metavar="RUN_DIR",
+                    help="a trained sentiment run (sst5 or sst2)")
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--json", metavar="PATH")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gold_trees = read_sst(sst_dir(args.sst_dir) / "test.txt")
+    task, _ = predict_trees(args.sentiment, gold_trees[:1])
+    gold = [task.gold_or_none(t.label()) for t in gold_trees]
+    sentences = [leaves(t) for t in gold_trees]
+    texts = [detokenize(s) for s in sentences]
+    retokenised = [tokenize(t) for t in texts]
+    same = sum(a == b for a, b in zip(retokenised, sentences, strict=True))
+    gold_acc = root_accuracy(args.sentiment, gold_trees, gold)
+    print(f"SST test: {len(gold_trees)} sentences; detokenised then tokenised again, "
+          f"{same} ({100 * same / len(sentences):.1f}%) come back with SST's exact tokens")
+    print(f"sentiment run {args.sentiment} ({task.name}): root accuracy on gold trees "
+          f"{100 * gold_acc:.2f}%\n")
+    print(f"{'parser':<32}{'unlabelled F1 vs SST':>22}{'raw-text root acc.':>20}"
+          f"{'sentences/s':>13}")
+    rows = {}
+    for spec in args.parsers:
+        parser = load_parser(spec)
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            parsed = parse_sorted(parser, sentences)
+            rate = len(sentences) / (time.perf_counter() - t0)
+            matched = gold_n = test_n = 0
+            for g, p in zip(gold_trees, parsed, strict=True):
+                m, gn, tn = binary_unlabelled(g, binarize(p))
+                matched, gold_n, test_n = matched + m, gold_n + gn, test_n + tn
+            prec, rec = matched / test_n, matched / gold_n
+            f1 = 2 * prec * rec / (prec + rec)
+            raw = [binarize(t) for t in parse_sorted(parser, retokenised)]
+        acc = root_accuracy(args.sentiment, raw, gold)
+        rows[spec] = {"unlabelled_f1": f1, "precision": prec, "recall": rec,
+                      "raw_text_root_accuracy": acc, "sentences_per_second": rate}
+        print(f"{spec:<32}{100 * f1:22.2f}{100 * acc:20.2f}{rate:13.1f}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"sentences": len(sentences), "exact_retokenisation": same,
+                       "sentiment_run": args.sentiment, "gold_tree_root_accuracy": gold_acc,
+                       "parsers": rows}, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
