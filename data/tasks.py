@@ -171,7 +171,7 @@ TASKS: dict[str, Task] = {
     "sst2": SSTTask("sst2", 2, ("negative", "positive"), defaults=_SST_DEFAULTS, binary=True),
     "listops": ListOpsTask(
         "listops", 10, tuple(str(d) for d in range(10)),
-        defaults={"x_size": 64, "h_size": 128, "batch_size": 64, "epochs": 10,
+        defaults={"x_size": 64, "h_size": 128, "batch_size": 64, "epochs": 20,
                   "optimizer": "adam", "lr": 2e-3, "emb_lr": 2e-3, "weight_decay": 0.0,
                   "dropout": 0.1},
         splits=("train", "dev", "test", "extrap")),
