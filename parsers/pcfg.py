@@ -98,16 +98,14 @@ def _binarise(tree: Tree, horizontal: int) -> Tree:
 
 def _unbinarise(tree: Tree) -> Tree:
     """Undo binarisation, parent annotation and unary-chain collapsing."""
-    def strip(label: str) -> str:
-        return label.split(PARENT, 1)[0]
-
     def build(node):  # recursion depth = tree height (< sentence length)
         if isinstance(node, str):
             return [node]
         kids = [k for child in node for k in build(child)]
         if node.label().startswith(BAR):
             return kids
-        parts = [strip(p) for p in node.label().split(JOIN)]
+        # strip the parent annotation first: the parent's own label may hold a '+' (NP^S+VP)
+        parts = node.label().split(PARENT, 1)[0].split(JOIN)
         out = Tree(parts[-1], kids)
         for part in reversed(parts[:-1]):
             out = Tree(part, [out])
@@ -277,7 +275,10 @@ class PCFG(Parser):
                     back[(int(start), int(start) + length)] = (split, rule)
         root = chart[0, n] + self.root_logp
         if n == 1:
-            root = chart[0, 1] + np.where(self.root_logp > NEG, self.root_logp, 0)
+            # a one-word sentence is a tag symbol, rarely seen as a root: give unseen roots
+            # the smallest root probability rather than none
+            floor = self.root_logp[self.root_logp > NEG].min()
+            root = chart[0, 1] + np.maximum(self.root_logp, floor)
         top_symbol = int(root.argmax())
         if root[top_symbol] <= NEG / 2:
             return None

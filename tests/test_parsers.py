@@ -217,11 +217,17 @@ def test_pcfg_round_trips_through_a_plain_checkpoint(tmp_path):
         assert q.parse(t.leaves()) == p.parse(t.leaves())
 
 
-def test_grammar_transforms_invert():
-    from parsers.pcfg import _unbinarise
+@pytest.mark.parametrize("horizontal", [0, 1, 2])
+def test_grammar_transforms_invert(horizontal):
+    from parsers.pcfg import _annotate_parents, _unbinarise
 
-    for t in TREES:
-        assert _unbinarise(_binarise(_collapse(t), 1)) == t
+    # the second tree has a phrase under a collapsed unary chain (SBAR+S): its children's
+    # parent annotation then holds a '+' (NP^SBAR+S)
+    extra = Tree.fromstring("(S (NP (DT the) (NN dog)) (VP (VBZ says) (SBAR (S (NP (PRP it))"
+                            " (VP (VBZ runs) (ADVP (RB fast)))))))")
+    for t in [*TREES, extra]:
+        assert _unbinarise(_binarise(_collapse(t), horizontal)) == t
+        assert _unbinarise(_binarise(_annotate_parents(_collapse(t)), horizontal)) == t
 
 
 @pytest.mark.parametrize("parser", [RightBranching(), LeftBranching(), Balanced()])
