@@ -247,7 +247,7 @@ def _sample(rng: random.Random, n: int, lo: int, hi: int, max_depth: int, max_ar
     made = tries = 0
     while made < n:
         tries += 1
-        if tries > 200 * n + 10000:
+        if tries > 50 * n + 20000:
             raise ValueError(f"could not draw {n} distinct expressions of length {lo}-{hi}; "
                              "widen the length range or the depth")
         toks = _random_expression(rng, max_depth, max_args, op_p)

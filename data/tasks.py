@@ -20,7 +20,7 @@ from nltk import Tree
 
 from data import listops, sst
 from data.prepared import file_fingerprint
-from data.trees import iter_labels, parse_tree
+from data.trees import parse_tree
 from treenn.errors import DataError, TreennError
 
 SENTIMENT5 = ("very negative", "negative", "neutral", "positive", "very positive")
@@ -67,9 +67,13 @@ def _read_lines(path: str) -> list[tuple[int, str]]:
         if not Path(path).is_file():
             raise DataError(f"{path}: no such file")
         text = Path(path).read_text(encoding="utf-8")
-    lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    name = "<stdin>" if path == "-" else path
+    lines = list(enumerate(text.splitlines(), start=1))
     if not lines:
-        raise DataError(f"{'<stdin>' if path == '-' else path}: no input lines")
+        raise DataError(f"{name}: no input lines")
+    for lineno, line in lines:
+        if not line.strip():  # one output line per input line: a skipped line would shift them
+            raise DataError.at(name, lineno, "empty line (expected one tree per line)")
     return lines
 
 
@@ -128,7 +132,10 @@ class ListOpsTask(Task):
     def load(self, data_dir, options):
         if data_dir is None:
             cfg = listops.ListOpsConfig(**options.get("listops", {}))
-            return listops.generate(cfg)
+            try:
+                return listops.generate(cfg)
+            except ValueError as err:
+                raise TreennError(f"ListOps generator: {err}") from None
         folder = Path(data_dir)
         if not folder.is_dir():
             raise TreennError(f"data directory {folder} does not exist")
@@ -149,14 +156,22 @@ class ListOpsTask(Task):
         return data
 
     def read_input(self, path):
+        """``expression``, ``label<TAB>expression``, or LRA's ``Source<TAB>Target`` layout."""
         trees = []
-        for lineno, line in _read_lines(path):
+        lines = _read_lines(path)
+        label_first = True
+        if lines[0][1].split("\t")[:2] == ["Source", "Target"]:
+            lines, label_first = lines[1:], False
+        for lineno, line in lines:
             fields = line.split("\t")
             try:
                 label = None
                 if len(fields) == 2:
-                    label = self.label_of(fields[0].strip())
-                trees.append(listops.parse_expression(fields[-1], label))
+                    label_text, expr = fields if label_first else fields[::-1]
+                    label = self.label_of(label_text.strip())
+                else:
+                    expr = fields[-1]
+                trees.append(listops.parse_expression(expr, label))
             except ValueError as err:
                 raise DataError.at(path if path != "-" else "<stdin>", lineno, str(err)) from None
         return trees
@@ -182,13 +197,3 @@ def get_task(name: str) -> Task:
     if name not in TASKS:
         raise TreennError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
     return TASKS[name]
-
-
-def label_counts(trees: list[Tree], task: Task) -> list[int]:
-    counts = [0] * task.n_classes
-    for tree in trees:
-        for label, _ in iter_labels(tree):
-            y = task.gold_or_none(label)
-            if y >= 0:
-                counts[y] += 1
-    return counts

@@ -17,19 +17,18 @@ import torch
 
 from parsers.pipeline import load_parser
 from parsers.treebank import load_ptb
+from treenn.errors import run_main
 
 
 def measure(parser, sentences: list[list[str]], batch_size: int, repeats: int) -> float:
     """Best-of-``repeats`` sentences per second over ``sentences``."""
-    order = sorted(sentences, key=len)
-    parser.parse_all(order[:batch_size])  # warm-up
+    parser.parse_many(sentences[:batch_size], batch_size)  # warm-up
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        for start in range(0, len(order), batch_size):
-            parser.parse_all(order[start:start + batch_size])
+        parser.parse_many(sentences, batch_size)
         best = min(best, time.perf_counter() - t0)
-    return len(order) / best
+    return len(sentences) / best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,4 +65,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

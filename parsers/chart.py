@@ -147,7 +147,7 @@ def cost(pred: dict[Span, int], gold: dict[Span, int]) -> int:
 def to_tree(tokens: list[str], derivation: dict[Span, int], labels: Labels) -> Tree:
     """A PTB-style tree (unary chains restored, tags ``XX``) from a derivation."""
     spans = {span: labels.names[lab] for span, lab in derivation.items() if lab}
-    return from_spans(tokens, spans)
+    return from_spans(tokens, spans, top="TOP")  # evalb ignores TOP when no label covers all
 
 
 def derivation_tree(derivation: dict[Span, int]) -> Tree:

@@ -25,17 +25,8 @@ from data.trees import leaves
 from parsers.evalb import binary_unlabelled
 from parsers.pipeline import binarize, load_parser
 from parsers.tokenize import detokenize, tokenize
+from treenn.errors import run_main
 from treenn.training import predict_trees
-
-
-def parse_sorted(parser, sentences: list[list[str]], batch_size: int = 64) -> list:
-    order = sorted(range(len(sentences)), key=lambda k: len(sentences[k]))
-    out: list = [None] * len(sentences)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        for k, tree in zip(chunk, parser.parse_all([sentences[k] for k in chunk]), strict=True):
-            out[k] = tree
-    return out
 
 
 def root_accuracy(run_dir: str, trees: list, gold: list[int]) -> float:
@@ -76,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = load_parser(spec)
         with torch.no_grad():
             t0 = time.perf_counter()
-            parsed = parse_sorted(parser, sentences)
+            parsed = parser.parse_many(sentences)
             rate = len(sentences) / (time.perf_counter() - t0)
             matched = gold_n = test_n = 0
             for g, p in zip(gold_trees, parsed, strict=True):
@@ -84,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 matched, gold_n, test_n = matched + m, gold_n + gn, test_n + tn
             prec, rec = matched / test_n, matched / gold_n
             f1 = 2 * prec * rec / (prec + rec)
-            raw = [binarize(t) for t in parse_sorted(parser, retokenised)]
+            raw = [binarize(t) for t in parser.parse_many(retokenised)]
         acc = root_accuracy(args.sentiment, raw, gold)
         rows[spec] = {"unlabelled_f1": f1, "precision": prec, "recall": rec,
                       "raw_text_root_accuracy": acc, "sentences_per_second": rate}
@@ -98,4 +89,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

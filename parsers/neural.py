@@ -3,9 +3,11 @@
 ``RecursiveChartParser`` (Socher et al. 2010/2013 style): a span's vector is composed bottom-up
 from its two children's vectors by one of this project's recursive cells (binary Tree-LSTM or
 recursive NN); leaves read a window of word embeddings. Every span is scored by a label
-classifier on its vector plus the words just outside it. The chart keeps, for each span, the
-vector and score of its best sub-derivation, so decoding is CKY over all spans and split
-points (``O(n^3)`` compositions, batched across sentences one span length at a time).
+classifier on its vector plus the words just outside it. Decoding is CKY over all spans and
+split points (``O(n^3)`` compositions, batched across sentences one span length at a time)
+in which each chart cell keeps one vector, that of its best sub-derivation: the search is
+approximate, since a lower-scoring sub-derivation could give its parent a better vector
+(Socher et al. 2010 decode greedily; this is a wider search of the same kind).
 
 ``BiLSTMChartParser`` (Stern et al. 2017): span vectors are differences of BiLSTM states at
 the span's fenceposts; scores do not depend on the sub-derivation, so decoding is exact CKY.
@@ -35,11 +37,10 @@ from parsers.chart import (
     derivation_tree,
     to_tree,
 )
-from treenn.cells import NaryTreeLSTMCell, RecursiveNNCell
 from treenn.engines import fast_engine
-from treenn.models import Dropout
+from treenn.errors import TreennError
+from treenn.models import MODELS, Dropout
 
-CELLS = {"tree-lstm": NaryTreeLSTMCell, "recnn": RecursiveNNCell}
 _NO_WORDS = Vocab(["<pad>", "<unk>"])
 
 
@@ -49,7 +50,7 @@ class ParserConfig:
     word_dim: int = 50
     shape_dim: int = 16
     h_size: int = 128
-    cell: str = "tree-lstm"  # rnn-parser: composition cell
+    cell: str = "tree-lstm"  # rnn-parser: composition cell (a tree model name)
     window: int = 2  # rnn-parser: words on each side fed to a leaf
     layers: int = 2  # bilstm-parser
     mlp_size: int = 250
@@ -129,6 +130,7 @@ class BiLSTMChartParser(ChartParserBase):
         return scores
 
     def loss(self, examples: list[Example]) -> tuple[torch.Tensor, dict]:
+        """Mean max-margin loss of a batch, and how many sentences violated the margin."""
         scores = self.span_scores([e.tokens for e in examples])
         total, violations = scores[0].new_zeros(()), 0
         for e, s in zip(examples, scores, strict=True):
@@ -143,6 +145,7 @@ class BiLSTMChartParser(ChartParserBase):
 
     @torch.no_grad()
     def parse_all(self, sentences):
+        """Parse one batch (trees with ``XX`` tags and collapsed unary chains restored)."""
         for s in sentences:
             self.check(s)
         out = []
@@ -168,7 +171,11 @@ class RecursiveChartParser(ChartParserBase):
         super().__init__(cfg, words, labels)
         width = 2 * cfg.window + 1
         self.pad = nn.Parameter(torch.zeros(self.token_dim))  # the word beyond the sentence
-        self.cell = CELLS[cfg.cell](width * self.token_dim, cfg.h_size)
+        spec = MODELS.get(cfg.cell)
+        if spec is None or spec.kind != "tree":
+            raise TreennError(f"--cell {cfg.cell}: choose a tree model's cell ("
+                              f"{', '.join(m for m, s in MODELS.items() if s.kind == 'tree')})")
+        self.cell = spec.cls(width * self.token_dim, cfg.h_size)
         context = 2 * self.token_dim  # the words just left and right of the span
         self.mlp = nn.Sequential(nn.Linear(cfg.h_size + context, cfg.mlp_size), nn.ReLU(),
                                  nn.Linear(cfg.mlp_size, len(labels)))
@@ -315,6 +322,9 @@ class RecursiveChartParser(ChartParserBase):
         return node.new_zeros(len(arrays)).index_add(0, tree_of, node)
 
     def loss(self, examples: list[Example]) -> tuple[torch.Tensor, dict]:
+        """Mean max-margin loss of a batch: the chart finds the loss-augmented derivation
+        without gradients, then both it and the gold derivation are composed by the fast tree
+        engine for the gradient. Also returns how many sentences violated the margin."""
         sentences = [e.tokens for e in examples]
         golds = [e.gold for e in examples]
         preds = self.decode(sentences, golds)
@@ -331,10 +341,11 @@ class RecursiveChartParser(ChartParserBase):
 
     @torch.no_grad()
     def parse_all(self, sentences):
+        """Parse one batch with the batched chart (see :meth:`decode`)."""
         for s in sentences:
             self.check(s)
         return [to_tree(s, d, self.labels)
                 for s, d in zip(sentences, self.decode(sentences), strict=True)]
 
 
-MODELS = {"rnn-parser": RecursiveChartParser, "bilstm-parser": BiLSTMChartParser}
+NEURAL_PARSERS = {"rnn-parser": RecursiveChartParser, "bilstm-parser": BiLSTMChartParser}

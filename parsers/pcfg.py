@@ -132,6 +132,7 @@ class PCFG(Parser):
     # ------------------------------------------------------------------ training
 
     def fit(self, trees: list[Tree]) -> PCFG:
+        """Read rule and word counts off cleaned treebank trees (relative frequencies)."""
         cfg = self.cfg
         word_counts = Counter(w for t in trees for w in t.leaves())
         self.known = {w for w, n in word_counts.items() if n > cfg.rare}
@@ -226,6 +227,8 @@ class PCFG(Parser):
                              f"of {self.cfg.max_length} tokens")
 
     def parse(self, tokens: list[str]) -> Tree:
+        """The Viterbi tree with tags, unary chains and n-ary nodes restored (right-branching
+        if the grammar gives the sentence no parse)."""
         internal = self._parse_internal(tokens)
         if internal is None:
             log.warning("no PCFG parse for a %d-word sentence; using right-branching",

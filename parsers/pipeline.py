@@ -80,10 +80,5 @@ def text_to_trees(path: str, parser: Parser) -> tuple[list[list[str]], list[Tree
         except ValueError as err:
             raise DataError.at(name, lineno, str(err)) from None
         sentences.append((lineno, tokens))
-    trees = []
-    parsed = parser.parse_all([tokens for _, tokens in sentences])
-    for (lineno, _), tree in zip(sentences, parsed, strict=True):
-        if tree is None:
-            raise DataError.at(name, lineno, f"the {parser.name} parser found no tree")
-        trees.append(binarize(tree))
-    return [tokens for _, tokens in sentences], trees
+    tokens = [t for _, t in sentences]
+    return tokens, [binarize(tree) for tree in parser.parse_many(tokens)]

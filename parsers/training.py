@@ -24,16 +24,16 @@ from data.vocab import Vocab, embedding_words, load_embeddings
 from parsers import Parser
 from parsers.chart import Labels, Words, make_example
 from parsers.evalb import Scores
-from parsers.neural import MODELS as NEURAL
+from parsers.neural import NEURAL_PARSERS as NEURAL
 from parsers.neural import ParserConfig
 from parsers.pcfg import PCFG, PCFGConfig
 from parsers.treebank import load_ptb
 from treenn.errors import TreennError
-from treenn.training import atomic_save, atomic_write_text, load_checkpoint, read_metrics
+from treenn.runs import RunDir, load_checkpoint, set_rng_state
 
 log = logging.getLogger(__name__)
 
-PARSER_MODELS = ("rnn-parser", "bilstm-parser", "pcfg")
+PARSER_MODELS = ("rnn-parser", "bilstm-parser", "pcfg")  # see PARSER_TRAINERS
 
 
 @dataclass
@@ -42,7 +42,7 @@ class ParserTrainConfig:
     out: str
     data_dir: str | None = None
     embeddings: str | None = None
-    epochs: int = 10
+    epochs: int | None = None  # None: 10, or the saved value when resuming
     batch_size: int = 16
     lr: float = 1e-3
     seed: int = 1
@@ -63,19 +63,11 @@ class ParserTrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def evaluate_parser(parser: Parser, trees: list[Tree], split: str, batch_size: int = 32,
-                    progress: bool = False) -> dict:
+def evaluate_parser(parser: Parser, trees: list[Tree], split: str, batch_size: int = 32
+                    ) -> dict:
     """evalb scores of ``parser`` on gold ``trees`` (all sentences, and those of <= 40 words)."""
-    order = sorted(range(len(trees)), key=lambda k: len(trees[k].leaves()))
-    predicted: list[Tree | None] = [None] * len(trees)
     t0 = time.perf_counter()
-    bar = tqdm(range(0, len(order), batch_size), desc=f"parse {split}", leave=False,
-               disable=not progress)
-    for start in bar:
-        chunk = order[start:start + batch_size]
-        parsed = parser.parse_all([trees[k].leaves() for k in chunk])
-        for k, tree in zip(chunk, parsed, strict=True):
-            predicted[k] = tree
+    predicted = parser.parse_many([t.leaves() for t in trees], batch_size)
     seconds = time.perf_counter() - t0
     every, short = Scores(), Scores()
     for gold, test in zip(trees, predicted, strict=True):
@@ -124,68 +116,65 @@ def load_parser_checkpoint(ckpt: dict) -> Parser:
 
 
 def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
-    """Train (or, for the PCFG, estimate) a parser; evaluate the best one on dev and test."""
-    run_dir = Path(cfg.out)
-    last_path = run_dir / "last.pt"
-    state = None
-    if resume:
-        if not (run_dir / "config.json").is_file():
-            raise TreennError(f"{run_dir}: nothing to resume (no config.json)")
+    """Train (or, for the PCFG, estimate) a parser; evaluate the best one on dev and test.
+
+    With ``resume`` the run continues from ``last.pt`` with its saved configuration; only
+    ``cfg.epochs`` (when set) may extend it.
+    """
+    run = RunDir(cfg.out)
+    saved, state = run.start(resume)
+    if saved is not None:
         epochs = cfg.epochs
-        cfg = ParserTrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())
-                                          ["train"])
-        cfg.epochs, cfg.out = epochs, str(run_dir)
-        state = load_checkpoint(last_path) if last_path.is_file() else None
-    elif last_path.is_file():
-        raise TreennError(f"{run_dir} already holds a training run; pass --resume to continue "
-                          "it, or choose another --out")
+        cfg = ParserTrainConfig.from_dict({**saved, "out": str(run.path)})
+        if epochs is not None:
+            cfg.epochs = epochs
     if cfg.model not in PARSER_MODELS:
         raise TreennError(f"unknown parser {cfg.model!r}; choose from {', '.join(PARSER_MODELS)}")
+    cfg.epochs = cfg.epochs or 10
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
     data = load_ptb(cfg.data_dir)
     log.info("PTB sample: %s", ", ".join(f"{k} {len(v)}" for k, v in data.items()))
+    return PARSER_TRAINERS[cfg.model](cfg, data, run, state)
 
-    if cfg.model == "pcfg":
-        t0 = time.perf_counter()
-        parser = PCFG(PCFGConfig(horizontal=cfg.horizontal, vertical=cfg.vertical))
-        parser.fit(data["train"])
-        info = {"kind": "parser", "train": asdict(cfg), "parser": {"model": "pcfg",
-                **parser.cfg.__dict__}, "symbols": len(parser.symbols),
-                "rules": len(parser.rule_logp), "fit_seconds": time.perf_counter() - t0}
-        atomic_write_text(run_dir / "config.json", json.dumps(info, indent=2) + "\n")
-        ckpt = {"kind": "parser", "name": "pcfg", "pcfg": parser.to_dict(), "epoch": 1}
-        atomic_save(ckpt, run_dir / "best.pt")
-        atomic_save(ckpt, last_path)
-        return _final_evaluation(parser, data, run_dir, cfg.progress)
 
+def _fit_pcfg(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunDir, state) -> dict:
+    """The PCFG has no epochs: counting rules over the training trees is its training."""
+    t0 = time.perf_counter()
+    parser = PCFG(PCFGConfig(horizontal=cfg.horizontal, vertical=cfg.vertical))
+    parser.fit(data["train"])
+    run.write_config({"kind": "parser", "train": asdict(cfg),
+                      "parser": {"model": "pcfg", **parser.cfg.__dict__},
+                      "symbols": len(parser.symbols), "rules": len(parser.rule_logp),
+                      "fit_seconds": time.perf_counter() - t0})
+    ckpt = {"kind": "parser", "name": "pcfg", "pcfg": parser.to_dict(), "epoch": 1}
+    run.save_epoch(ckpt, True, {})
+    return _final_evaluation(parser, data, run)
+
+
+def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunDir, state
+                  ) -> dict:
     model, coverage = _build_neural(cfg, data)
     if state:
         model.words = Words.from_dict(state["words"])
         model.labels = Labels(state["labels"])
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    info = {"kind": "parser", "train": asdict(cfg), "parser": asdict(model.cfg),
-            "labels": len(model.labels), "words": len(model.words.words),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "embedding_coverage": coverage}
-    atomic_write_text(run_dir / "config.json", json.dumps(info, indent=2) + "\n")
+    run.write_config({"kind": "parser", "train": asdict(cfg), "parser": asdict(model.cfg),
+                      "labels": len(model.labels), "words": len(model.words.words),
+                      "parameters": sum(p.numel() for p in model.parameters()),
+                      "embedding_coverage": coverage})
     train_examples = [make_example(t, model.labels) for t in data["train"]
                       if len(t.leaves()) <= cfg.max_train_length]
     start, best = 1, {"epoch": 0, "dev_f1": -1.0}
     if state:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        np.random.set_state(_np_state(state["numpy_rng"]))
+        set_rng_state(state["rng"])
         start, best = state["epoch"] + 1, state["best"]
-        kept = [m for m in read_metrics(run_dir) if m["epoch"] <= state["epoch"]]
-        atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
-    elif (run_dir / "metrics.jsonl").exists():
-        (run_dir / "metrics.jsonl").unlink()
+    run.keep_metrics_until(start - 1)
 
     for epoch in range(start, cfg.epochs + 1):
         model.train()
@@ -216,39 +205,25 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
         improved = dev["labelled"]["f1"] > best["dev_f1"]
         if improved:
             best = {"epoch": epoch, "dev_f1": dev["labelled"]["f1"]}
-        ckpt = {"kind": "parser", "name": cfg.model, **model.state(), "epoch": epoch,
-                "best": best}
-        if improved:
-            atomic_save(ckpt, run_dir / "best.pt")
-        with (run_dir / "metrics.jsonl").open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-        atomic_save({**ckpt, "optimizer": optimizer.state_dict(),
-                     "torch_rng": torch.get_rng_state(),
-                     "numpy_rng": _np_state_plain(np.random.get_state())}, last_path)
+        run.log_epoch(record)
+        run.save_epoch({"kind": "parser", "name": cfg.model, **model.state(), "epoch": epoch,
+                        "best": best}, improved, {"optimizer": optimizer.state_dict()})
         log.info("epoch %d: loss %.4f, dev F1 labelled %.2f unlabelled %.2f (%.0fs)%s", epoch,
                  record["train_loss"], 100 * dev["labelled"]["f1"],
                  100 * dev["unlabelled"]["f1"], train_time, "  *best*" if improved else "")
-    parser = load_parser_checkpoint(load_checkpoint(run_dir / "best.pt"))
-    return _final_evaluation(parser, data, run_dir, cfg.progress)
+    return _final_evaluation(load_parser_checkpoint(load_checkpoint(run.best)), data, run)
 
 
-def _final_evaluation(parser, data, run_dir: Path, progress: bool) -> dict:
+def _final_evaluation(parser: Parser, data: dict[str, list[Tree]], run: RunDir) -> dict:
     results = {}
     for split in ("dev", "test"):
-        results[split] = evaluate_parser(parser, data[split], split, progress=progress)
-        atomic_write_text(run_dir / f"eval-{split}.json", json.dumps(results[split]) + "\n")
+        results[split] = evaluate_parser(parser, data[split], split)
+        run.write_eval(split, results[split])
     return results
 
 
-def _np_state_plain(state) -> dict:
-    name, keys, pos, has_gauss, gauss = state
-    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-            "has_gauss": int(has_gauss), "gauss": float(gauss)}
-
-
-def _np_state(d: dict):
-    return (d["name"], d["keys"].numpy().astype(np.uint32), d["pos"], d["has_gauss"],
-            d["gauss"])
+PARSER_TRAINERS = {"pcfg": _fit_pcfg, "rnn-parser": _train_neural,
+                   "bilstm-parser": _train_neural}
 
 
 def load_trained_parser(run_dir: Path) -> Parser:
@@ -265,7 +240,7 @@ def evaluate_parser_run(run_dir: str | Path, split: str, data_dir: str | None = 
     data = load_ptb(data_dir if data_dir is not None else cfg.get("data_dir"))
     if split not in data:
         raise TreennError(f"no {split!r} split; choose from {', '.join(data)}")
-    result = evaluate_parser(parser, data[split], split, progress=True)
-    atomic_write_text(run_dir / f"eval-{split}.json", json.dumps(result) + "\n")
+    result = evaluate_parser(parser, data[split], split)
+    RunDir(run_dir).write_eval(split, result)
     return result
 

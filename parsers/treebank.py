@@ -167,8 +167,9 @@ def load_ptb(data_dir: str | None = None) -> dict[str, list[Tree]]:
         if root not in nltk.data.path:
             nltk.data.path.insert(0, root)  # registered, so nltk's reader accepts the path
     try:
-        from nltk.corpus import treebank
-
+        # a fresh reader on the root nltk finds (nltk.corpus.treebank would cache the first one)
+        root = nltk.data.find("corpora/treebank/combined")
+        treebank = nltk.corpus.reader.BracketParseCorpusReader(str(root), r"wsj_.*\.mrg")
         fileids = treebank.fileids()
     except LookupError:
         raise TreennError(

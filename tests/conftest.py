@@ -1,6 +1,7 @@
 """Shared fixtures: tiny bracket strings and paths to the shared development data."""
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,17 @@ def shared_path(*parts) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_sst(tmp_path_factory):
+    """A small SST-format data directory (random trees with random labels)."""
+    from data.trees import to_bracketed
+    from tests.reference import random_tree
+
+    folder = tmp_path_factory.mktemp("sst")
+    rng = random.Random(0)
+    for split, n in (("train", 40), ("dev", 12), ("test", 12)):
+        lines = [to_bracketed(random_tree(rng, rng.randint(1, 8))) for _ in range(n)]
+        (folder / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return folder

@@ -61,3 +61,60 @@ def test_engine_matches_recursive_reference(engine, name):
         g = torch.zeros_like(p) if g is None else g
         r = torch.zeros_like(p) if r is None else r
         torch.testing.assert_close(g, r, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_inference_path_matches_recursive_reference(engine, name):
+    """Without gradients the fast engine takes a different code path (no tape)."""
+    make, arity = CELLS[name]
+    cell = make().double()
+    emb = torch.randn(len(VOCAB), X, dtype=torch.double)
+    trees = _trees(arity, seed=1)
+    with torch.no_grad():
+        h, c = _run(engine, cell, emb, trees)
+        ref = [recursive_states(cell, t, VOCAB, emb) for t in trees]
+    torch.testing.assert_close(h, torch.cat([r[0] for r in ref]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(c, torch.cat([r[1] for r in ref]), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_batch_of_single_word_trees(engine):
+    from nltk import Tree
+
+    cell = NaryTreeLSTMCell(X, H).double()
+    emb = torch.randn(len(VOCAB), X, dtype=torch.double, requires_grad=True)
+    trees = [Tree("1", ["a"]), Tree("2", ["b"]), Tree("3", ["a"])]
+    h, _ = _run(engine, cell, emb, trees)
+    want = torch.cat([recursive_states(cell, t, VOCAB, emb)[0] for t in trees])
+    torch.testing.assert_close(h, want, atol=1e-5, rtol=0)
+    h.sum().backward()
+    assert emb.grad[VOCAB.id("a")].abs().sum() > 0
+
+
+def test_fast_engine_runs_a_10001_node_chain_forward_and_backward():
+    cell = NaryTreeLSTMCell(4, 4)
+    emb = torch.randn(len(VOCAB), 4, requires_grad=True)
+    h, c = _run("fast", cell, emb, [chain_tree(5001)])
+    assert h.shape == (10001, 4)
+    h[-1].sum().backward()  # the root depends on every leaf through 5000 levels
+    assert torch.isfinite(emb.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in cell.parameters())
+
+
+@pytest.mark.parametrize("name", ["tree-lstm", "recnn", "rntn"])
+def test_binary_cells_refuse_wider_nodes(name):
+    from nltk import Tree
+
+    from data.graphs import tree_to_arrays
+    from treenn.errors import DataError
+    from treenn.models import Classifier, ModelConfig
+    from treenn.training import check_arity
+
+    model = Classifier(ModelConfig(name, len(VOCAB), 5, x_size=4, h_size=4))
+    wide = Tree("2", [Tree("2", ["a"]), Tree("2", ["b"]), Tree("2", ["c"])])
+    binary = random_tree(random.Random(0), 3)
+    with pytest.raises(DataError, match="tree 2: a node has 3 children"):
+        check_arity(model, [tree_to_arrays(t, VOCAB, int) for t in (binary, wide)], "the input")
+    check_arity(Classifier(ModelConfig("childsum-tree-lstm", len(VOCAB), 5, x_size=4,
+                                       h_size=4)), [tree_to_arrays(wide, VOCAB, int)], "x")

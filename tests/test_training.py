@@ -1,7 +1,6 @@
 """Training loop, checkpoints, resume, evaluate/predict, and the command line's errors."""
 
 import json
-import random
 import subprocess
 import sys
 
@@ -9,21 +8,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
-from tests.reference import random_tree
 from treenn.training import TrainConfig, evaluate_run, load_model, predict_trees, train
-
-
-@pytest.fixture(scope="module")
-def tiny_sst(tmp_path_factory):
-    """A small SST-format data directory (random trees with random labels)."""
-    folder = tmp_path_factory.mktemp("sst")
-    rng = random.Random(0)
-    from data.trees import to_bracketed
-
-    for split, n in (("train", 40), ("dev", 12), ("test", 12)):
-        lines = [to_bracketed(random_tree(rng, rng.randint(1, 8))) for _ in range(n)]
-        (folder / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def _cfg(tiny_sst, out, **kw):

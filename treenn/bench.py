@@ -36,6 +36,7 @@ from data.graphs import collate_arrays, tree_to_arrays
 from data.vocab import Vocab
 from treenn.cells import NaryTreeLSTMCell
 from treenn.engines import fast_engine
+from treenn.errors import run_main
 from treenn.training import (
     Dataset,
     TrainConfig,
@@ -273,5 +274,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
 

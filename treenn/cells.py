@@ -199,7 +199,8 @@ class RecursiveNNCell(TreeCell):
         return h, h.new_zeros(h.shape[0], 0), h
 
     def pointwise_backward(self, saved, child_c, grad_h, grad_c):
-        return grad_h * (1 - saved * saved), child_c
+        # no memory cell: the children's (zero-width) c get a zero-width gradient
+        return grad_h * (1 - saved * saved), torch.zeros_like(child_c)
 
 
 class RNTNCell(TreeCell):
@@ -221,9 +222,8 @@ class RNTNCell(TreeCell):
         self.max_children = 2
         self.W_x = nn.Linear(x_size, h_size)
         self.W = nn.Linear(2 * h_size, h_size)
-        # Socher et al. initialise the tensor close to zero so training starts from the RNN.
+        # Small, as Socher et al. initialise it: training starts close to the recursive NN.
         self.V = nn.Parameter(torch.empty(2 * h_size, h_size, 2 * h_size))
-        # near zero, so training starts from the plain recursive NN (Socher et al. 2013)
         bound = 1 / math.sqrt(2 * h_size)
         nn.init.uniform_(self.V, -bound, bound)
 

@@ -67,7 +67,7 @@ def _add_train(sub) -> None:
     p.add_argument("--bidirectional", action="store_true", help="sequence models")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS))
     p.add_argument("--lr", type=float)
     p.add_argument("--emb-lr", type=float, help="learning rate of the embedding table")
     p.add_argument("--weight-decay", type=float)
@@ -79,8 +79,8 @@ def _add_train(sub) -> None:
     p.add_argument("--seq-train", choices=["phrases", "sentences"], default="phrases",
                    help="sequence models on SST: every labelled phrase as its own sequence "
                    "(Tai et al. 2015), or sentences only")
-    p.add_argument("--cell", choices=["tree-lstm", "recnn"], default="tree-lstm",
-                   help="rnn-parser: the recursive cell that composes spans")
+    p.add_argument("--cell", choices=[m for m, s in MODELS.items() if s.kind == "tree"],
+                   default="tree-lstm", help="rnn-parser: the recursive cell that composes spans")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     p.add_argument("--device", default="cpu", help="cpu or cuda (fast engine, sequence models)")
@@ -164,14 +164,7 @@ def _cmd_parse(args) -> int:
             parser.check(tokens)
         except ValueError as err:
             raise TreennError(f"{name}:{lineno}: {err}") from None
-    order = sorted(range(len(sentences)), key=lambda k: len(sentences[k]))
-    trees: list = [None] * len(sentences)
-    for start in range(0, len(order), args.batch_size):
-        chunk = order[start:start + args.batch_size]
-        for k, tree in zip(chunk, parser.parse_all([sentences[k] for k in chunk]),
-                           strict=True):
-            trees[k] = tree
-    for tree in trees:
+    for tree in parser.parse_many(sentences, args.batch_size):
         print(to_bracketed(tree))
     return 0
 
@@ -205,9 +198,9 @@ def _cmd_predict(args) -> int:
     from data.graphs import relabel
     from data.tasks import get_task
     from data.trees import to_bracketed
-    from treenn.training import load_checkpoint, predict_trees
+    from treenn.training import load_model, predict_trees
 
-    task = get_task(load_checkpoint(Path(args.run_dir) / f"{args.checkpoint}.pt")["task"])
+    task = get_task(load_model(args.run_dir, args.checkpoint)[1]["task"])
     trees = input_trees(task, args)
     _, probs = predict_trees(args.run_dir, trees, args.checkpoint)
     for tree, p in zip(trees, probs, strict=True):
@@ -248,8 +241,6 @@ def _cmd_demo(args) -> int:
     from treenn.training import TrainConfig, read_metrics, train
 
     out = Path(args.out)
-    if (out / "tree-lstm" / "last.pt").exists() or (out / "lstm" / "last.pt").exists():
-        raise TreennError(f"{out} already holds a demo; remove it or pass --out elsewhere")
     print("treenn demo: ListOps (generated, no download). Tree-LSTM on the gold trees vs an "
           "LSTM on the same tokens.\nData: "
           + ", ".join(f"{k}={v}" for k, v in DEMO_LISTOPS.items()), flush=True)
@@ -259,9 +250,17 @@ def _cmd_demo(args) -> int:
                           epochs=args.epochs, listops=DEMO_LISTOPS, seed=1,
                           progress=not args.quiet)
         t0 = time.perf_counter()
-        print(f"\n== training {model} ({args.epochs} epochs) ==", flush=True)
-        results = train(cfg)
-        metrics = read_metrics(out / model)
+        run = out / model
+        if all((run / f"eval-{s}.json").is_file() for s in ("dev", "test", "extrap")):
+            print(f"\n== {model}: finished earlier in {run}, reusing it ==", flush=True)
+            results = {s: json.loads((run / f"eval-{s}.json").read_text())
+                       for s in ("dev", "test", "extrap")}
+        else:
+            resume = (run / "config.json").is_file()  # an interrupted demo continues
+            print(f"\n== {'resuming' if resume else 'training'} {model} ({args.epochs} "
+                  "epochs) ==", flush=True)
+            results = train(cfg, resume=resume)
+        metrics = read_metrics(run)
         config = json.loads((out / model / "config.json").read_text())
         rows.append((model, results, time.perf_counter() - t0,
                      sum(m["train_time_s"] for m in metrics) / len(metrics),

@@ -741,7 +741,11 @@ def _task_of(run_dir: Path, checkpoint: str):
         raise TreennError(f"run directory {run_dir} does not exist")
     config = run_dir / "config.json"
     if config.is_file():
-        return get_task(json.loads(config.read_text())["train"]["task"])
+        info = json.loads(config.read_text())
+        if info.get("kind") == "parser":
+            raise TreennError(f"{run_dir} is a parser run: show draws a classifier's "
+                              "predictions (give the parser with --parser)")
+        return get_task(info["train"]["task"])
     return get_task(load_checkpoint(run_dir / f"{checkpoint}.pt")["task"])
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -35,9 +34,17 @@ from data.graphs import Batch, TreeArrays, collate_arrays, tree_to_arrays
 from data.tasks import Task, get_task
 from data.trees import leaves
 from data.vocab import UNK_ID, Vocab, embedding_words, load_embeddings
-from treenn.errors import TreennError
+from treenn.errors import DataError, TreennError
 from treenn.metrics import Scores
 from treenn.models import MODELS, Classifier, ModelConfig, count_parameters
+from treenn.runs import (  # noqa: F401  (read_metrics and the writers are re-exported)
+    RunDir,
+    atomic_save,
+    atomic_write_text,
+    load_checkpoint,
+    read_metrics,
+    set_rng_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,8 @@ class TrainConfig:
     embeddings: str | None = None
     freeze_embeddings: bool = False
     lower: bool = True
+    #: words seen fewer times in training are <unk> (unless they have a pretrained vector)
+    min_count: int = 1
     epochs: int | None = None
     batch_size: int | None = None
     optimizer: str | None = None
@@ -94,7 +103,15 @@ class TrainConfig:
         for key, default in task.defaults.items():
             if values.get(key) is None:
                 values[key] = default
-        return TrainConfig(**values)
+        out = TrainConfig(**values)
+        for key in ("epochs", "batch_size", "x_size", "h_size", "layers", "min_count"):
+            if getattr(out, key) < 1:
+                raise TreennError(f"--{key.replace('_', '-')} must be at least 1")
+        if not 0 <= out.dropout < 1:
+            raise TreennError("--dropout must be in [0, 1)")
+        if out.lr <= 0 or out.emb_lr <= 0:
+            raise TreennError("learning rates must be positive")
+        return out
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -102,7 +119,11 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-OPTIMIZERS = ("adagrad", "adam")
+#: name -> (optimiser of the dense parameters, optimiser of the sparse embedding table)
+OPTIMIZERS: dict[str, tuple[type, type]] = {
+    "adagrad": (torch.optim.Adagrad, torch.optim.Adagrad),
+    "adam": (torch.optim.Adam, torch.optim.SparseAdam),
+}
 
 
 # ----------------------------------------------------------------------------- data
@@ -121,29 +142,31 @@ class Dataset:
 
 
 def build_vocab(cfg: TrainConfig, splits: dict[str, list[Tree]]) -> Vocab:
-    """Words of the training trees; with pretrained vectors, also the other splits' words
-    that have a vector (they would otherwise all be ``<unk>`` although their vectors are
-    known; no labels are used)."""
+    """Training words seen at least ``min_count`` times; with pretrained vectors also every
+    word of any split that has a vector (no labels are used, and those words would otherwise
+    all be ``<unk>`` although their vectors are known)."""
     train_words = [leaves(t) for t in splits["train"]]
     extra: list[str] = []
     if cfg.embeddings:
         known = embedding_words(cfg.embeddings)
-        for name, trees in splits.items():
-            if name == "train":
-                continue
-            for tree in trees:
-                extra.extend(w for w in leaves(tree)
-                             if (w.lower() if cfg.lower else w) in known or w in known)
-    return Vocab.build(train_words, lower=cfg.lower, extra=extra)
+
+        def has_vector(word: str) -> bool:
+            return (word.lower() if cfg.lower else word) in known or word in known
+
+        extra = [w for trees in splits.values() for t in trees for w in leaves(t)
+                 if has_vector(w)]
+    return Vocab.build(train_words, lower=cfg.lower, min_count=cfg.min_count, extra=extra)
 
 
 def to_datasets(task: Task, vocab: Vocab, splits: dict[str, list[Tree]]) -> dict[str, Dataset]:
+    """Convert every split's trees to arrays with the task's labels."""
     return {name: Dataset([tree_to_arrays(t, vocab, task.label_of) for t in trees], trees)
             for name, trees in splits.items()}
 
 
 def batches(data: Dataset, batch_size: int, shuffle: bool = False,
             generator: torch.Generator | None = None) -> Iterator[Batch]:
+    """Batches of ``batch_size`` trees, in order or shuffled by ``generator``."""
     order = (torch.randperm(len(data), generator=generator).tolist() if shuffle
              else list(range(len(data))))
     for start in range(0, len(order), batch_size):
@@ -155,6 +178,7 @@ def batches(data: Dataset, batch_size: int, shuffle: bool = False,
 
 
 def make_model(cfg: TrainConfig, task: Task, vocab: Vocab) -> Classifier:
+    """A freshly initialised classifier for ``cfg`` (embeddings not yet loaded)."""
     model_cfg = ModelConfig(model=cfg.model, vocab_size=len(vocab), n_classes=task.n_classes,
                             x_size=cfg.x_size, h_size=cfg.h_size, layers=cfg.layers,
                             bidirectional=cfg.bidirectional, dropout=cfg.dropout,
@@ -182,48 +206,12 @@ def init_embeddings(model: Classifier, cfg: TrainConfig, vocab: Vocab) -> str | 
 
 def make_optimizers(model: Classifier, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
     """Dense parameters and the sparse embedding table get separate optimisers."""
+    dense_cls, sparse_cls = OPTIMIZERS[cfg.optimizer]
     dense = [p for n, p in model.named_parameters() if not n.startswith("embedding.")]
-    if cfg.optimizer == "adagrad":
-        opts: list[torch.optim.Optimizer] = [
-            torch.optim.Adagrad(dense, lr=cfg.lr, weight_decay=cfg.weight_decay)]
-        sparse_cls = torch.optim.Adagrad
-    else:
-        opts = [torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay)]
-        sparse_cls = torch.optim.SparseAdam
+    opts = [dense_cls(dense, lr=cfg.lr, weight_decay=cfg.weight_decay)]
     if model.embedding.weight.requires_grad:
         opts.append(sparse_cls([model.embedding.weight], lr=cfg.emb_lr))
     return opts
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def atomic_save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict:
-    if not path.is_file():
-        raise TreennError(f"{path}: no such checkpoint")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated or foreign file
-        raise TreennError(f"{path}: not a readable treenn checkpoint ({err})") from None
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 # ----------------------------------------------------------------------------- loops
@@ -241,6 +229,8 @@ def training_nodes(batch: Batch, model: Classifier, cfg: TrainConfig) -> torch.T
 def train_epoch(model: Classifier, data: Dataset, cfg: TrainConfig,
                 optimizers: list[torch.optim.Optimizer], generator: torch.Generator,
                 desc: str) -> float:
+    """One pass over ``data`` in the order ``generator`` draws; returns the mean loss per
+    tree."""
     model.train()
     total, trees = 0.0, 0
     steps = math.ceil(len(data) / cfg.batch_size)
@@ -370,6 +360,7 @@ def prepare(cfg: TrainConfig, vocab: Vocab | None = None, use_cache: bool = True
     options = {"listops": cfg.listops}
     key = prepared.cache_key({
         "task": task.name, "source": task.source(cfg.data_dir, options), "lower": cfg.lower,
+        "min_count": cfg.min_count,
         "embeddings": _embeddings_fingerprint(cfg.embeddings),
         "vocab": None if vocab is None else vocab.to_dict()})
     hit = prepared.load(key) if use_cache else None
@@ -401,24 +392,18 @@ def _embeddings_fingerprint(source: str | None) -> str | None:
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Train, keep the best epoch by dev root accuracy, then evaluate it on every split.
 
+    With ``resume`` the run continues from ``last.pt`` with its saved configuration (only
+    ``cfg.epochs`` may extend it), the same data order and the same random state.
+
     Returns the evaluation results of the best checkpoint, by split.
     """
-    run_dir = Path(cfg.out)
-    last_path = run_dir / "last.pt"
-    state = None
-    if resume:
-        if not (run_dir / "config.json").is_file():
-            raise TreennError(f"{run_dir}: nothing to resume (no config.json)")
-        saved = json.loads((run_dir / "config.json").read_text())
+    run = RunDir(cfg.out)
+    saved, state = run.start(resume)
+    if saved is not None:
         epochs = cfg.epochs
-        cfg = TrainConfig.from_dict(saved["train"])
+        cfg = TrainConfig.from_dict({**saved, "out": str(run.path)})
         if epochs is not None:
             cfg.epochs = epochs
-        cfg.out = str(run_dir)
-        state = load_checkpoint(last_path) if last_path.is_file() else None
-    elif last_path.is_file():
-        raise TreennError(f"{run_dir} already holds a training run; pass --resume to continue "
-                          "it, or choose another --out")
     cfg = cfg.resolved()
     # Sparse embedding gradients are built by torch itself; skip its invariant checks (and the
     # warning Adagrad prints about them).
@@ -426,35 +411,31 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     _seed_everything(cfg.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
 
     vocab = Vocab.from_dict(state["vocab"]) if state else None
     task, vocab, data = prepare(cfg, vocab)
     device = resolve_device(cfg.device)
     model = make_model(cfg, task, vocab)
+    for split, dataset in data.items():
+        check_arity(model, dataset.arrays, f"the {split} split")
     coverage = init_embeddings(model, cfg, vocab)
     model.to(device)
     if coverage:
         log.info("embeddings: %s", coverage)
     optimizers = make_optimizers(model, cfg)
-    info = {"train": asdict(cfg), "model": asdict(model.cfg), "vocab_size": len(vocab),
-            "parameters": count_parameters(model), "embedding_coverage": coverage,
-            "unk_id": UNK_ID, "sizes": {k: len(v) for k, v in data.items()}}
-    atomic_write_text(run_dir / "config.json", json.dumps(info, indent=2) + "\n")
+    run.write_config({"train": asdict(cfg), "model": asdict(model.cfg), "vocab_size": len(vocab),
+                      "parameters": count_parameters(model), "embedding_coverage": coverage,
+                      "unk_id": UNK_ID, "sizes": {k: len(v) for k, v in data.items()}})
 
     start, best = 1, {"epoch": 0, "dev_root_acc": -1.0}
     if state:
         model.load_state_dict(state["state_dict"])
         for opt, opt_state in zip(optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
-        torch.set_rng_state(state["torch_rng"])
+        set_rng_state(state.get("rng") or {"torch": state["torch_rng"]})  # older checkpoints
         start, best = state["epoch"] + 1, state["best"]
-        # Drop log lines of epochs after the checkpoint (an interruption between the two).
-        kept = [m for m in read_metrics(run_dir) if m["epoch"] <= state["epoch"]]
-        atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
-        log.info("resuming %s at epoch %d", run_dir, start)
-    elif (run_dir / "metrics.jsonl").exists():
-        (run_dir / "metrics.jsonl").unlink()  # a run interrupted before its first checkpoint
+        log.info("resuming %s at epoch %d", run.path, start)
+    run.keep_metrics_until(start - 1)
 
     for epoch in range(start, cfg.epochs + 1):
         t0 = time.perf_counter()
@@ -468,22 +449,17 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         improved = dev["root"]["accuracy"] > best["dev_root_acc"]
         if improved:
             best = {"epoch": epoch, "dev_root_acc": dev["root"]["accuracy"]}
-        checkpoint = {
+        run.log_epoch(record)
+        run.save_epoch({
             "format": CHECKPOINT_FORMAT, "name": cfg.model, "task": task.name,
             "config": asdict(model.cfg), "train_config": asdict(cfg), "vocab": vocab.to_dict(),
             "state_dict": model.state_dict(), "epoch": epoch, "best": best,
-        }
-        if improved:
-            atomic_save(checkpoint, run_dir / "best.pt")
-        with (run_dir / "metrics.jsonl").open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-        atomic_save({**checkpoint, "optimizers": [o.state_dict() for o in optimizers],
-                     "torch_rng": torch.get_rng_state()}, last_path)
+        }, improved, {"optimizers": [o.state_dict() for o in optimizers]})
         log.info("epoch %d: loss %.4f, dev root %.4f, all %.4f (%.1fs)%s", epoch, loss,
                  record["dev_root_acc"], record["dev_all_acc"], train_time,
                  "  *best*" if improved else "")
 
-    best_model = load_model(run_dir, "best")[0]
+    best_model = load_model(run.path, "best")[0]
     best_model.set_engine(cfg.engine)
     best_model.to(device)
     results = {}
@@ -491,8 +467,21 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         if split == "train":
             continue
         results[split] = evaluate(best_model, task, data[split], split, cfg.eval_batch_size)
-        atomic_write_text(run_dir / f"eval-{split}.json", json.dumps(results[split]) + "\n")
+        run.write_eval(split, results[split])
     return results
+
+
+def check_arity(model: Classifier, arrays: list[TreeArrays], where: str) -> None:
+    """Refuse trees with wider nodes than the model's cell takes (binary cells)."""
+    cell = getattr(model.encoder, "cell", None)
+    width = getattr(cell, "max_children", None)
+    if width is None:
+        return
+    for i, a in enumerate(arrays):
+        if len(a.pos) and int(a.pos.max()) + 1 > width:
+            raise DataError(f"{where}, tree {i + 1}: a node has {int(a.pos.max()) + 1} children "
+                            f"but {model.cfg.model} takes at most {width}; binarise the trees "
+                            "or use childsum-tree-lstm")
 
 
 # ----------------------------------------------------------------------------- reuse
@@ -504,6 +493,9 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[Classifier, di
     if not run_dir.is_dir():
         raise TreennError(f"run directory {run_dir} does not exist")
     ckpt = load_checkpoint(run_dir / f"{which}.pt")
+    if ckpt.get("kind") == "parser":
+        raise TreennError(f"{run_dir} is a parser run: use `train.py parse {run_dir} --text "
+                          "FILE`, or pass it to predict/show as --parser")
     model = Classifier(ModelConfig(**ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
@@ -534,4 +526,5 @@ def predict_trees(run_dir: str | Path, trees: list[Tree], which: str = "best"
     task = get_task(ckpt["task"])
     vocab = Vocab.from_dict(ckpt["vocab"])
     data = Dataset([tree_to_arrays(t, vocab, task.gold_or_none) for t in trees], trees)
+    check_arity(model, data.arrays, "the input")
     return task, predict_nodes(model, data, 64, labelled_only=False)

@@ -1,0 +1,103 @@
+"""Parser runs through the command line, on a tiny treebank written by the test."""
+
+import json
+import random
+
+import pytest
+import torch
+
+from tests.test_training import _assert_one_line_error, _cfg, _cli
+
+SENTENCES = [
+    "(S (NP-SBJ (DT The) (NN dog)) (VP (VBD saw) (NP (DT a) (NN cat))) (. .))",
+    "(S (NP-SBJ (PRP It)) (VP (VBD ran) (ADVP (RB fast))) (. .))",
+    "(S (NP-SBJ (DT A) (JJ big) (NN cat)) (VP (VBD sat) (PP (IN on) (NP (DT the) (NN mat)))))",
+    "(S (NP-SBJ (NNP John)) (VP (VBZ likes) (NP (NNS dogs))) (. .))",
+    "(S (NP-SBJ (-NONE- *)) (VP (VB Go) (ADVP (RB home))) (. !))",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_ptb(tmp_path_factory):
+    """An nltk_data folder whose treebank has a few files in each split's range."""
+    root = tmp_path_factory.mktemp("nltk_data")
+    combined = root / "corpora" / "treebank" / "combined"
+    combined.mkdir(parents=True)
+    rng = random.Random(0)
+    for number in (1, 2, 160, 180):
+        trees = [rng.choice(SENTENCES) for _ in range(6)]
+        (combined / f"wsj_{number:04d}.mrg").write_text("".join(f"( {t} )\n\n" for t in trees))
+    return root
+
+
+def _train(tiny_ptb, out, model, *extra):
+    return _cli("train", "--task", "ptb", "--model", model, "--data-dir", tiny_ptb, "--out", out,
+                "--h-size", "8", "--x-size", "8", "--seed", "1", *extra)
+
+
+def test_pcfg_run_parses_and_evaluates(tiny_ptb, tmp_path):
+    proc = _train(tiny_ptb, tmp_path / "pcfg", "pcfg")
+    assert proc.returncode == 0, proc.stderr
+    ev = json.loads((tmp_path / "pcfg" / "eval-test.json").read_text())
+    assert set(ev) >= {"labelled", "unlabelled", "sentences", "length<=40"}
+    assert torch.load(tmp_path / "pcfg" / "best.pt", weights_only=True)["name"] == "pcfg"
+    out = _cli("parse", tmp_path / "pcfg", "--text", "-", stdin="The cat saw a dog.\nIt ran.\n")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("(S")
+    assert "(NN cat)" in lines[0]  # the PCFG predicts tags
+    bad = _cli("parse", tmp_path / "pcfg", "--text", "-", stdin="ok\n\n")
+    _assert_one_line_error(bad, "<stdin>:2: empty line")
+
+
+def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
+    straight = _train(tiny_ptb, tmp_path / "a", "rnn-parser", "--epochs", "2")
+    assert straight.returncode == 0, straight.stderr
+    first = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "1")
+    assert first.returncode == 0, first.stderr
+    again = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "2", "--resume")
+    assert again.returncode == 0, again.stderr
+
+    def losses(run):
+        return [json.loads(x)["train_loss"] for x in (run / "metrics.jsonl").read_text()
+                .splitlines()]
+
+    assert losses(tmp_path / "b") == losses(tmp_path / "a")
+    # resuming without --epochs keeps the run's own epoch count (nothing left to do)
+    idle = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--resume")
+    assert idle.returncode == 0, idle.stderr
+    assert len(losses(tmp_path / "b")) == 2
+    ev = _cli("evaluate", tmp_path / "b", "--split", "test")
+    assert ev.returncode == 0 and "labelled: precision" in ev.stdout
+
+
+def test_sentiment_with_a_trained_parser_and_parser_runs_refused_elsewhere(tiny_ptb, tiny_sst,
+                                                                           tmp_path):
+    from treenn.training import train
+
+    assert _train(tiny_ptb, tmp_path / "p", "bilstm-parser", "--epochs", "1").returncode == 0
+    senti = tmp_path / "s"
+    train(_cfg(tiny_sst, senti, epochs=1))
+    proc = _cli("predict", senti, "--text", "-", "--parser", tmp_path / "p",
+                stdin="The dog saw a cat.\nIt ran fast.\n")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 2
+    _assert_one_line_error(_cli("predict", tmp_path / "p", "--trees", "-", stdin="(2 a)\n"),
+                           "is a parser run")
+    _assert_one_line_error(_cli("show", tmp_path / "p", "--trees", "-", stdin="(2 a)\n"),
+                           "is a parser run")
+    report = _cli("compare", tmp_path / "p", senti, "--out", tmp_path / "rep")
+    assert report.returncode == 0, report.stderr
+    assert "a parser run" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_model_and_task_must_fit(tmp_path):
+    _assert_one_line_error(_cli("train", "--task", "ptb", "--model", "lstm", "--out", tmp_path),
+                           "does not fit --task ptb")
+    _assert_one_line_error(_cli("train", "--task", "sst5", "--model", "pcfg", "--out", tmp_path),
+                           "does not fit --task sst5")
+
+
+def test_missing_treebank_is_one_line_error(tmp_path):
+    _assert_one_line_error(_cli("train", "--task", "ptb", "--model", "pcfg", "--data-dir",
+                                tmp_path, "--out", tmp_path / "r"), "has no corpora/treebank")

@@ -1,0 +1,137 @@
+"""The files of a training run, shared by the classifier and parser trainers.
+
+A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON object per epoch),
+``best.pt``, ``last.pt`` and ``eval-<split>.json``. Every file is replaced atomically (written
+to a temporary name, then renamed), so an interruption leaves the previous version intact;
+checkpoints are plain dicts that load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from treenn.errors import TreennError
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def atomic_save(obj: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint as a plain dict, or a one-line ``TreennError`` if it is missing or bad."""
+    if not path.is_file():
+        raise TreennError(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file
+        raise TreennError(f"{path}: not a readable treenn checkpoint ({err})") from None
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The epochs logged in ``metrics.jsonl``; an unreadable (cut-off) line is skipped."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def rng_state() -> dict:
+    """Every random number generator a run draws from, as checkpoint-safe data."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)),
+                       "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "python": repr(random.getstate())}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` saved (generators it does not mention are left as
+    they are)."""
+    torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        n = state["numpy"]
+        np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                             n["has_gauss"], n["gauss"]))
+    if "python" in state:
+        random.setstate(_python_state(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _python_state(text: str):
+    # repr of a tuple of ints (and None): safe to rebuild without eval
+    import ast
+
+    return ast.literal_eval(text)
+
+
+class RunDir:
+    """Start, resume and write one run directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.last = self.path / "last.pt"
+        self.best = self.path / "best.pt"
+
+    def start(self, resume: bool) -> tuple[dict | None, dict | None]:
+        """Check the directory can be (re)used; returns the saved training configuration and
+        the ``last.pt`` state when resuming (the state is None if no epoch finished)."""
+        if resume:
+            config = self.path / "config.json"
+            if not config.is_file():
+                raise TreennError(f"{self.path}: nothing to resume (no config.json)")
+            saved = json.loads(config.read_text())["train"]
+            return saved, load_checkpoint(self.last) if self.last.is_file() else None
+        if self.last.is_file():
+            raise TreennError(f"{self.path} already holds a training run; pass --resume to "
+                              "continue it, or choose another --out")
+        self.path.mkdir(parents=True, exist_ok=True)
+        return None, None
+
+    def write_config(self, info: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path / "config.json", json.dumps(info, indent=2) + "\n")
+
+    def keep_metrics_until(self, epoch: int) -> None:
+        """Drop logged epochs after ``epoch`` (logged before an interruption that happened
+        before their checkpoint); with ``epoch = 0`` start a fresh log."""
+        kept = [m for m in read_metrics(self.path) if m["epoch"] <= epoch]
+        atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(m) + "\n"
+                                                               for m in kept))
+
+    def log_epoch(self, record: dict) -> None:
+        lines = [json.dumps(m) for m in read_metrics(self.path)] + [json.dumps(record)]
+        atomic_write_text(self.path / "metrics.jsonl", "\n".join(lines) + "\n")
+
+    def save_epoch(self, checkpoint: dict, improved: bool, resume_state: dict) -> None:
+        """``best.pt`` when the epoch improved, and always ``last.pt`` with what resuming
+        needs on top (optimiser and random states)."""
+        if improved:
+            atomic_save(checkpoint, self.best)
+        atomic_save({**checkpoint, **resume_state, "rng": rng_state()}, self.last)
+
+    def write_eval(self, split: str, result: dict) -> None:
+        atomic_write_text(self.path / f"eval-{split}.json", json.dumps(result) + "\n")
