@@ -202,3 +202,24 @@ def test_prepared_datasets_come_back_identical_from_the_cache(tiny_sst, tmp_path
         handle.write("(4 (3 new) (4 tree))\n")
     _, _, other = prepare(_cfg(changed, tmp_path / "r").resolved())
     assert other["test"].trees is not None and len(other["test"]) == 13
+
+
+def test_min_count_maps_rare_training_words_to_unk(tiny_sst, tmp_path):
+    from treenn.training import prepare
+
+    _, everything, _ = prepare(_cfg(tiny_sst, tmp_path / "a").resolved())
+    _, none, data = prepare(_cfg(tiny_sst, tmp_path / "b", min_count=10**6).resolved())
+    assert len(everything) > 2 and none.words == ["<pad>", "<unk>"]
+    leaf_words = {int(w) for a in data["train"].arrays for w in a.word[:a.n_leaves]}
+    assert leaf_words == {1}  # every word is <unk>
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--batch-size", "0", "--batch-size must be at least 1"),
+    ("--dropout", "1", "--dropout must be in [0, 1)"),
+    ("--epochs", "0", "--epochs must be at least 1"),
+])
+def test_cli_rejects_impossible_settings(tiny_sst, tmp_path, flag, value, needle):
+    proc = _cli("train", "--task", "sst5", "--model", "lstm", "--data-dir", tiny_sst,
+                "--out", tmp_path / "r", flag, value)
+    _assert_one_line_error(proc, needle)

@@ -63,6 +63,9 @@ def _add_train(sub) -> None:
     p.add_argument("--freeze-embeddings", action="store_true")
     p.add_argument("--no-lowercase", dest="lower", action="store_false",
                    help="keep case when building the vocabulary")
+    p.add_argument("--min-count", type=int, default=1,
+                   help="training words seen fewer times are <unk> (unless they have a "
+                   "pretrained vector)")
     p.add_argument("--layers", type=int, default=1, help="sequence models: stacked layers")
     p.add_argument("--bidirectional", action="store_true", help="sequence models")
     p.add_argument("--epochs", type=int)
@@ -98,6 +101,7 @@ def _train_config(args):
     return TrainConfig(
         task=args.task, model=args.model, out=args.out, data_dir=args.data_dir,
         embeddings=args.embeddings, freeze_embeddings=args.freeze_embeddings, lower=args.lower,
+        min_count=args.min_count,
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         emb_lr=args.emb_lr, weight_decay=args.weight_decay, dropout=args.dropout,
         x_size=args.x_size, h_size=args.h_size, layers=args.layers,
