@@ -172,7 +172,9 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
     if state:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
+        # checkpoints written before treenn.runs kept the generators under their own keys
+        set_rng_state(state.get("rng") or {"torch": state["torch_rng"],
+                                            "numpy": state["numpy_rng"]})
         start, best = state["epoch"] + 1, state["best"]
     run.keep_metrics_until(start - 1)
 
