@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import random
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from nltk import Tree
 
 from data import listops, sst
 from data.prepared import file_fingerprint
-from data.trees import parse_tree
+from data.trees import parse_tree, read_input_lines
 from treenn.errors import DataError, TreennError
 
 SENTIMENT5 = ("very negative", "negative", "neutral", "positive", "very positive")
@@ -59,24 +58,6 @@ class Task:
         raise NotImplementedError
 
 
-def _read_lines(path: str) -> list[tuple[int, str]]:
-    """Non-blank lines of ``path`` (``-`` is standard input) with their line numbers."""
-    if path == "-":
-        text = sys.stdin.read()
-    else:
-        if not Path(path).is_file():
-            raise DataError(f"{path}: no such file")
-        text = Path(path).read_text(encoding="utf-8")
-    name = "<stdin>" if path == "-" else path
-    lines = list(enumerate(text.splitlines(), start=1))
-    if not lines:
-        raise DataError(f"{name}: no input lines")
-    for lineno, line in lines:
-        if not line.strip():  # one output line per input line: a skipped line would shift them
-            raise DataError.at(name, lineno, "empty line (expected one tree per line)")
-    return lines
-
-
 @dataclass(frozen=True)
 class SSTTask(Task):
     binary: bool = False
@@ -103,7 +84,7 @@ class SSTTask(Task):
 
     def read_input(self, path):
         trees = []
-        for lineno, line in _read_lines(path):
+        for lineno, line in read_input_lines(path):
             try:
                 trees.append(parse_tree(line))
             except ValueError as err:
@@ -158,7 +139,7 @@ class ListOpsTask(Task):
     def read_input(self, path):
         """``expression``, ``label<TAB>expression``, or LRA's ``Source<TAB>Target`` layout."""
         trees = []
-        lines = _read_lines(path)
+        lines = read_input_lines(path)
         label_first = True
         if lines[0][1].split("\t")[:2] == ["Source", "Target"]:
             lines, label_first = lines[1:], False

@@ -12,6 +12,7 @@ limit (nltk's own ``Tree.__str__`` and ``Tree.leaves`` are recursive).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -160,3 +161,27 @@ def read_tree_file(path: str | Path, check: Callable[[Tree], None] | None = None
     if not trees:
         raise DataError(f"{path}: the file holds no trees")
     return trees
+
+
+def read_input_lines(path: str, what: str = "tree") -> list[tuple[int, str]]:
+    """Lines of ``path`` (``-`` reads standard input) with their numbers, for commands that
+    write one output line per input line: an empty line is an error, since skipping it
+    would shift every later output line.
+
+    Raises:
+        DataError: a missing file, no lines, or an empty line (named ``path:line``).
+    """
+    name = "<stdin>" if path == "-" else path
+    if path == "-":
+        text = sys.stdin.read()
+    else:
+        if not Path(path).is_file():
+            raise DataError(f"{path}: no such file")
+        text = Path(path).read_text(encoding="utf-8")
+    lines = list(enumerate(text.splitlines(), start=1))
+    if not lines:
+        raise DataError(f"{name}: no input lines")
+    for lineno, line in lines:
+        if not line.strip():
+            raise DataError.at(name, lineno, f"empty line (expected one {what} per line)")
+    return lines

@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from nltk import Tree
 
-from data.trees import iter_subtrees
+from data.trees import iter_subtrees, read_input_lines
 from parsers import Parser
 from parsers.baselines import BASELINES
 from parsers.tokenize import tokenize
@@ -31,22 +30,8 @@ def load_parser(spec: str) -> Parser:
 
 
 def read_sentences(path: str) -> list[tuple[int, str]]:
-    """Lines of ``path`` (``-``: standard input) with line numbers; an empty line is an error
-    (one sentence per line is the contract, and a silent skip would misalign the output)."""
-    name = "<stdin>" if path == "-" else path
-    if path == "-":
-        text = sys.stdin.read()
-    else:
-        if not Path(path).is_file():
-            raise DataError(f"{path}: no such file")
-        text = Path(path).read_text(encoding="utf-8")
-    lines = text.splitlines()
-    if not lines:
-        raise DataError(f"{name}: no sentences")
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise DataError.at(name, lineno, "empty line (expected one sentence per line)")
-    return list(enumerate(lines, start=1))
+    """One sentence per line of ``path`` (``-``: standard input), with line numbers."""
+    return read_input_lines(path, "sentence")
 
 
 def binarize(tree: Tree | str) -> Tree:

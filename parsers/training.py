@@ -122,12 +122,7 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
     ``cfg.epochs`` (when set) may extend it.
     """
     run = RunDir(cfg.out)
-    saved, state = run.start(resume)
-    if saved is not None:
-        epochs = cfg.epochs
-        cfg = ParserTrainConfig.from_dict({**saved, "out": str(run.path)})
-        if epochs is not None:
-            cfg.epochs = epochs
+    cfg, state = run.start(cfg, resume)
     if cfg.model not in PARSER_MODELS:
         raise TreennError(f"unknown parser {cfg.model!r}; choose from {', '.join(PARSER_MODELS)}")
     cfg.epochs = cfg.epochs or 10

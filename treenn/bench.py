@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from nltk import Tree
 
 from data.graphs import collate_arrays, tree_to_arrays
@@ -44,7 +43,7 @@ from treenn.training import (
     make_model,
     make_optimizers,
     prepare,
-    training_nodes,
+    train_step,
 )
 
 log = logging.getLogger("treenn.bench")
@@ -54,14 +53,7 @@ def _step_fn(model, cfg, optimizers, train: bool) -> Callable:
     def step(batch):
         if train:
             model.train()
-            nodes = training_nodes(batch, model, cfg)
-            logits = model(batch, nodes)
-            loss = F.cross_entropy(logits, batch.labels[nodes], reduction="sum") / batch.n_trees
-            for opt in optimizers:
-                opt.zero_grad(set_to_none=True)
-            loss.backward()
-            for opt in optimizers:
-                opt.step()
+            train_step(model, batch, cfg, optimizers)
         else:
             model.eval()
             with torch.no_grad():

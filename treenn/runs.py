@@ -96,20 +96,27 @@ class RunDir:
         self.last = self.path / "last.pt"
         self.best = self.path / "best.pt"
 
-    def start(self, resume: bool) -> tuple[dict | None, dict | None]:
-        """Check the directory can be (re)used; returns the saved training configuration and
-        the ``last.pt`` state when resuming (the state is None if no epoch finished)."""
+    def start(self, cfg, resume: bool):
+        """Check the directory can be (re)used and return ``(cfg, state)``.
+
+        Resuming replaces ``cfg`` by the run's saved configuration (of the same dataclass,
+        which needs a ``from_dict``), except that a given ``cfg.epochs`` extends the run;
+        ``state`` is ``last.pt`` (None when no epoch has finished yet).
+        """
         if resume:
             config = self.path / "config.json"
             if not config.is_file():
                 raise TreennError(f"{self.path}: nothing to resume (no config.json)")
-            saved = json.loads(config.read_text())["train"]
+            saved = type(cfg).from_dict({**json.loads(config.read_text())["train"],
+                                         "out": str(self.path)})
+            if cfg.epochs is not None:
+                saved.epochs = cfg.epochs
             return saved, load_checkpoint(self.last) if self.last.is_file() else None
         if self.last.is_file():
             raise TreennError(f"{self.path} already holds a training run; pass --resume to "
                               "continue it, or choose another --out")
         self.path.mkdir(parents=True, exist_ok=True)
-        return None, None
+        return cfg, None
 
     def write_config(self, info: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -226,6 +226,21 @@ def training_nodes(batch: Batch, model: Classifier, cfg: TrainConfig) -> torch.T
     return torch.nonzero(batch.labels >= 0).squeeze(1)
 
 
+def train_step(model: Classifier, batch: Batch, cfg: TrainConfig,
+               optimizers: list[torch.optim.Optimizer]) -> float:
+    """One optimiser step on ``batch``; returns its loss per tree."""
+    nodes = training_nodes(batch, model, cfg)
+    logits = model(batch, nodes)
+    # Tai et al.: per-tree loss is the sum over its labelled nodes; average over trees.
+    loss = F.cross_entropy(logits, batch.labels[nodes], reduction="sum") / batch.n_trees
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+    loss.backward()
+    for opt in optimizers:
+        opt.step()
+    return loss.item()
+
+
 def train_epoch(model: Classifier, data: Dataset, cfg: TrainConfig,
                 optimizers: list[torch.optim.Optimizer], generator: torch.Generator,
                 desc: str) -> float:
@@ -239,17 +254,8 @@ def train_epoch(model: Classifier, data: Dataset, cfg: TrainConfig,
                dynamic_ncols=True)
     device = next(model.parameters()).device
     for batch in bar:
-        batch = batch.to(device)
-        nodes = training_nodes(batch, model, cfg)
-        logits = model(batch, nodes)
-        # Tai et al.: per-tree loss is the sum over its labelled nodes; average over trees.
-        loss = F.cross_entropy(logits, batch.labels[nodes], reduction="sum") / batch.n_trees
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
-        loss.backward()
-        for opt in optimizers:
-            opt.step()
-        total += loss.item() * batch.n_trees
+        loss = train_step(model, batch.to(device), cfg, optimizers)
+        total += loss * batch.n_trees
         trees += batch.n_trees
         bar.set_postfix(loss=f"{total / trees:.3f}", refresh=False)
     return total / max(trees, 1)
@@ -398,12 +404,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     Returns the evaluation results of the best checkpoint, by split.
     """
     run = RunDir(cfg.out)
-    saved, state = run.start(resume)
-    if saved is not None:
-        epochs = cfg.epochs
-        cfg = TrainConfig.from_dict({**saved, "out": str(run.path)})
-        if epochs is not None:
-            cfg.epochs = epochs
+    cfg, state = run.start(cfg, resume)
     cfg = cfg.resolved()
     # Sparse embedding gradients are built by torch itself; skip its invariant checks (and the
     # warning Adagrad prints about them).
