@@ -52,6 +52,10 @@ class ParserConfig:
     h_size: int = 128
     cell: str = "tree-lstm"  # rnn-parser: composition cell (a tree model name)
     window: int = 2  # rnn-parser: words on each side fed to a leaf
+    #: rnn-parser leaves: "window" (embeddings of the word and its neighbours, a purely
+    #: recursive model) or "bilstm" (BiLSTM states over the sentence; the chart above is the
+    #: same recursive composition)
+    leaves: str = "window"
     layers: int = 2  # bilstm-parser
     mlp_size: int = 250
     dropout: float = 0.3
@@ -171,11 +175,18 @@ class RecursiveChartParser(ChartParserBase):
         super().__init__(cfg, words, labels)
         width = 2 * cfg.window + 1
         self.pad = nn.Parameter(torch.zeros(self.token_dim))  # the word beyond the sentence
+        if cfg.leaves not in ("window", "bilstm"):
+            raise TreennError(f"leaves {cfg.leaves!r}: choose window or bilstm")
+        leaf_size = width * self.token_dim
+        if cfg.leaves == "bilstm":
+            self.lstm = nn.LSTM(self.token_dim, cfg.h_size, num_layers=cfg.layers,
+                                bidirectional=True, batch_first=True, dropout=cfg.dropout)
+            leaf_size = 2 * cfg.h_size
         spec = MODELS.get(cfg.cell)
         if spec is None or spec.kind != "tree":
             raise TreennError(f"--cell {cfg.cell}: choose a tree model's cell ("
                               f"{', '.join(m for m, s in MODELS.items() if s.kind == 'tree')})")
-        self.cell = spec.cls(width * self.token_dim, cfg.h_size)
+        self.cell = spec.cls(leaf_size, cfg.h_size)
         context = 2 * self.token_dim  # the words just left and right of the span
         self.mlp = nn.Sequential(nn.Linear(cfg.h_size + context, cfg.mlp_size), nn.ReLU(),
                                  nn.Linear(cfg.mlp_size, len(labels)))
@@ -188,8 +199,21 @@ class RecursiveChartParser(ChartParserBase):
         return [torch.cat([pad, self.token_features(s), pad]) for s in sentences]
 
     def _leaf_inputs(self, padded: list[torch.Tensor]) -> torch.Tensor:
-        """Window features of every word, sentences concatenated: ``[words, width * d]``."""
+        """Leaf input of every word, sentences concatenated: ``[words, leaf_size]``.
+
+        Window leaves concatenate the word's and its neighbours' features; BiLSTM leaves are
+        the BiLSTM's states over the sentence.
+        """
         w, rows = self.cfg.window, []
+        if self.cfg.leaves == "bilstm":
+            words = [p[w + 1: len(p) - w - 1] for p in padded]  # drop the padding
+            lengths = torch.tensor([len(x) for x in words])
+            packed = nn.utils.rnn.pack_padded_sequence(
+                self.dropout(nn.utils.rnn.pad_sequence(words, batch_first=True)), lengths,
+                batch_first=True, enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)  # [B, n, 2h]
+            return self.dropout(torch.cat([out[b, :n] for b, n in enumerate(lengths.tolist())]))
         for p in padded:
             n = len(p) - 2 * (w + 1)
             idx = torch.arange(n)[:, None] + torch.arange(2 * w + 1)[None, :] + 1  # [n, width]

@@ -47,6 +47,7 @@ class ParserTrainConfig:
     lr: float = 1e-3
     seed: int = 1
     cell: str = "tree-lstm"
+    leaves: str = "window"
     h_size: int | None = None
     word_dim: int = 50
     dropout: float = 0.3
@@ -86,7 +87,7 @@ def _build_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]]):
         extra = {w.lower() for split in ("dev", "test") for t in data[split]
                  for w in t.leaves() if w.lower() in known}
     words = Words.build([t.leaves() for t in data["train"]], extra)
-    pcfg = ParserConfig(model=cfg.model, word_dim=cfg.word_dim, cell=cfg.cell,
+    pcfg = ParserConfig(model=cfg.model, word_dim=cfg.word_dim, cell=cfg.cell, leaves=cfg.leaves,
                         dropout=cfg.dropout,
                         h_size=cfg.h_size or (128 if cfg.model == "rnn-parser" else 200))
     model = NEURAL[cfg.model](pcfg, words, labels)

@@ -105,9 +105,10 @@ def _reference_recursive_chart(model, tokens):
     return chart[(0, n)]
 
 
-@pytest.mark.parametrize("cell", ["tree-lstm", "recnn"])
-def test_batched_recursive_chart_matches_the_plain_reference(cell):
-    model = _tiny(RecursiveChartParser, cell=cell)
+@pytest.mark.parametrize("cell, leaves", [("tree-lstm", "window"), ("recnn", "window"),
+                                          ("tree-lstm", "bilstm")])
+def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves):
+    model = _tiny(RecursiveChartParser, cell=cell, leaves=leaves)
     sentences = [t.leaves() for t in TREES] + [["dog"], ["a", "cat"]]
     with torch.no_grad():
         batched = model.decode(sentences)

@@ -84,6 +84,9 @@ def _add_train(sub) -> None:
                    "(Tai et al. 2015), or sentences only")
     p.add_argument("--cell", choices=[m for m, s in MODELS.items() if s.kind == "tree"],
                    default="tree-lstm", help="rnn-parser: the recursive cell that composes spans")
+    p.add_argument("--leaves", choices=["window", "bilstm"], default="window",
+                   help="rnn-parser leaves: embeddings of a word window (purely recursive) or "
+                   "BiLSTM states")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     p.add_argument("--device", default="cpu", help="cpu or cuda (fast engine, sequence models)")
@@ -137,6 +140,7 @@ def _train_parser(args) -> int:
              "h_size": args.h_size, "word_dim": args.x_size, "dropout": args.dropout}
     cfg = ParserTrainConfig(model=args.model, out=args.out, data_dir=args.data_dir,
                             embeddings=args.embeddings, seed=args.seed, cell=args.cell,
+                            leaves=args.leaves,
                             threads=args.threads, progress=not args.quiet,
                             **{k: v for k, v in given.items() if v is not None})
     results = train_parser(cfg, resume=args.resume)
