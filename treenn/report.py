@@ -191,8 +191,12 @@ class RunInfo:
     @property
     def variant(self) -> dict:
         """Training settings that make a different model (everything but the seed and where
-        or how fast it ran)."""
-        return {k: v for k, v in self.config["train"].items() if k not in _NOT_VARIANT}
+        or how fast it ran). Settings a run's version of treenn did not have yet take their
+        default, so older and newer runs of the same model group together."""
+        from treenn.training import TrainConfig
+
+        train = TrainConfig.from_dict(self.config["train"]).resolved().__dict__
+        return {k: v for k, v in train.items() if k not in _NOT_VARIANT}
 
     @property
     def test(self) -> dict:

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The measurements behind README's speed, parsing and report sections, run after the
+# experiment scripts (scripts/{sst,listops,ptb}_experiments.sh) on a machine doing nothing
+# else. Usage: scripts/measurements.sh SST_DIR NLTK_DATA_DIR [OUT=docs]
+set -euo pipefail
+SST=${1:?SST folder}; NLTK=${2:?nltk_data folder}; OUT=${3:-docs}
+PY=${PY:-.venv/bin/python}
+mkdir -p "$OUT"
+
+# Engines: DGL reference vs fast vs nn.LSTM on one SST epoch, cost by height, 10k-node chain.
+"$PY" -m treenn.bench --data-dir "$SST" --threads 2 --json "$OUT/bench-engines.json" \
+  | tee "$OUT/bench-engines.txt"
+
+# Parsing speed on PTB-sample dev+test sentences of <= 40 tokens.
+"$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parsers.json" \
+  runs/ptb/bilstm-parser runs/ptb/rnn-parser runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg \
+  right-branching | tee "$OUT/bench-parsers.txt"
+
+# Parsers on SST: bracketing F1 against SST's trees and the raw-text sentiment pipeline,
+# with the sst5 Tree-LSTM of best dev accuracy.
+BEST=$("$PY" - <<'PY'
+import json, pathlib
+runs = [p for p in pathlib.Path("runs/sst").glob("sst5-tree-lstm-*-s*") if (p / "eval-test.json").exists()
+        and json.loads((p / "config.json").read_text())["model"]["engine"] == "fast"]
+print(max(runs, key=lambda p: json.loads((p / "eval-dev.json").read_text())["root"]["accuracy"]))
+PY
+)
+"$PY" -m parsers.crossdomain --sst-dir "$SST" --sentiment "$BEST" --threads 2 \
+  --json "$OUT/crossdomain.json" runs/ptb/bilstm-parser runs/ptb/rnn-parser \
+  runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg right-branching left-branching balanced \
+  | tee "$OUT/crossdomain.txt"
+
+# The comparison report README quotes: Tree-LSTM, LSTM and BiLSTM, 3 seeds, sst5 and ListOps.
+"$PY" train.py compare runs/sst/sst5-{tree-lstm,lstm,bilstm}-random-s{1,2,3} runs/listops \
+  --out "$OUT/report"
+# Every SST run in one report (all models, fine-grained and binary).
+"$PY" train.py compare runs/sst --out "$OUT/report-sst-all"
