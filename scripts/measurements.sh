@@ -20,9 +20,10 @@ mkdir -p "$OUT"
 # with the sst5 Tree-LSTM of best dev accuracy.
 BEST=$("$PY" - <<'PY'
 import json, pathlib
-runs = [p for p in pathlib.Path("runs/sst").glob("sst5-tree-lstm-*-s*") if (p / "eval-test.json").exists()
+runs = [p for p in pathlib.Path("runs/sst").glob("sst5-tree-lstm-*-s*") if (p / "eval-test.json").is_file()
         and json.loads((p / "config.json").read_text())["model"]["engine"] == "fast"]
-print(max(runs, key=lambda p: json.loads((p / "eval-dev.json").read_text())["root"]["accuracy"]))
+# best dev root accuracy; ties go to the first run in name order
+print(max(sorted(runs), key=lambda p: json.loads((p / "eval-dev.json").read_text())["root"]["accuracy"]))
 PY
 )
 "$PY" -m parsers.crossdomain --sst-dir "$SST" --sentiment "$BEST" --threads 2 \
