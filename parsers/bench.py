@@ -2,7 +2,9 @@
 
 Parses the PTB-sample dev and test sentences of at most ``--max-length`` tokens (40 by
 default) in batches sorted by length, with each parser in turn, in one process, and prints
-sentences per second. A parser is a run directory (``train --task ptb``) or a baseline name.
+sentences per second, next to its evalb F1 on the whole test split (so that one table holds
+the branching baselines too). A parser is a run directory (``train --task ptb``) or a
+baseline name.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 import torch
 
 from parsers.pipeline import load_parser
+from parsers.training import evaluate_parser
 from parsers.treebank import load_ptb
 from treenn.errors import run_main
 
@@ -50,16 +53,22 @@ def main(argv: list[str] | None = None) -> int:
     words = sum(map(len, sentences))
     print(f"{len(sentences)} PTB-sample dev+test sentences of <= {args.max_length} tokens "
           f"({words} tokens), batches of {args.batch_size}, {torch.get_num_threads()} threads")
-    rows = {}
+    print(f"{'parser':<40} {'sentences/s':>12} {'test labelled F1':>17} {'unlabelled F1':>14}")
+    rows, scores = {}, {}
     for spec in args.parsers:
+        parser = load_parser(spec)
         with torch.no_grad():
-            rate = measure(load_parser(spec), sentences, args.batch_size, args.repeats)
+            rate = measure(parser, sentences, args.batch_size, args.repeats)
+            result = evaluate_parser(parser, data["test"], "test", args.batch_size)
         rows[spec] = rate
-        print(f"{spec:<40} {rate:10.1f} sentences/s")
+        scores[spec] = {k: result[k]["f1"] for k in ("labelled", "unlabelled")}
+        print(f"{spec:<40} {rate:12.1f} {100 * scores[spec]['labelled']:17.2f} "
+              f"{100 * scores[spec]['unlabelled']:14.2f}")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"sentences": len(sentences), "max_length": args.max_length,
-                       "threads": torch.get_num_threads(), "sentences_per_second": rows},
+                       "threads": torch.get_num_threads(), "sentences_per_second": rows,
+                       "test_f1": scores},
                       handle, indent=2)
     return 0
 

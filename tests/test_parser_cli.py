@@ -49,6 +49,16 @@ def test_pcfg_run_parses_and_evaluates(tiny_ptb, tmp_path):
     bad = _cli("parse", tmp_path / "pcfg", "--text", "-", stdin="ok\n\n")
     _assert_one_line_error(bad, "<stdin>:2: empty line")
 
+    # the benchmark scores what it times: the PCFG's figure is the one its run recorded
+    from parsers import bench
+
+    assert bench.main([str(tmp_path / "pcfg"), "right-branching", "--data-dir", str(tiny_ptb),
+                       "--repeats", "1", "--json", str(tmp_path / "bench.json")]) == 0
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert figures["test_f1"][str(tmp_path / "pcfg")]["labelled"] == ev["labelled"]["f1"]
+    assert figures["test_f1"]["right-branching"]["labelled"] == 0  # baselines have no labels
+    assert set(figures["sentences_per_second"]) == {str(tmp_path / "pcfg"), "right-branching"}
+
 
 def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     straight = _train(tiny_ptb, tmp_path / "a", "rnn-parser", "--epochs", "2")
