@@ -111,3 +111,24 @@ def test_model_and_task_must_fit(tmp_path):
 def test_missing_treebank_is_one_line_error(tmp_path):
     _assert_one_line_error(_cli("train", "--task", "ptb", "--model", "pcfg", "--data-dir",
                                 tmp_path, "--out", tmp_path / "r"), "has no corpora/treebank")
+
+
+def test_crossdomain_scores_parsers_against_sst_trees(tiny_sst, tmp_path):
+    from parsers import crossdomain
+    from treenn.training import evaluate_run, train
+
+    senti = tmp_path / "s"
+    train(_cfg(tiny_sst, senti, epochs=1))
+    out = tmp_path / "cross.json"
+    assert crossdomain.main(["right-branching", "left-branching", "--sst-dir", str(tiny_sst),
+                             "--sentiment", str(senti), "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["sentences"] == 12
+    # the gold-tree figure is the run's own test root accuracy
+    assert figures["gold_tree_root_accuracy"] == pytest.approx(
+        evaluate_run(str(senti), "test")["root"]["accuracy"])
+    for row in figures["parsers"].values():
+        assert 0 <= row["unlabelled_f1"] <= 1 and 0 <= row["raw_text_root_accuracy"] <= 1
+    right, left = (figures["parsers"][p]["unlabelled_f1"]
+                   for p in ("right-branching", "left-branching"))
+    assert right != left  # on these random gold trees the two baselines score differently
