@@ -11,9 +11,10 @@ follow Tai et al. (2015): x=300, h=150, batch 25, dropout 0.5, Adagrad. It also 
 fast engine on synthetic trees (balanced trees and left-branching chains) to show how the cost
 per node depends on tree height, and runs one 10,000-node chain forward and backward.
 
-Peak memory on the CPU is the growth of the resident set of a forked copy of this process
-running the same workload (the fork shares the prepared batches); on CUDA it is torch's
-``max_memory_allocated``.
+Peak memory on the CPU is how far the resident set of a fresh Python process grows while it
+runs the same workload (same data, batches, weights and optimiser) after setting it up; a
+fork of this process would be cheaper but hangs in OpenMP once torch has used more than one
+thread. On CUDA it is torch's ``max_memory_allocated``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import logging
 import math
 import os
 import resource
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -75,7 +78,9 @@ def _time(step: Callable, data: list, repeats: int) -> float:
     return best
 
 
-def _peak_memory_mb(step: Callable, data: list, device: torch.device) -> float:
+def _peak_memory_mb(step: Callable, data: list, device: torch.device, child: dict) -> float:
+    """Peak memory of running ``step`` over ``data``; on the CPU measured in a fresh process
+    described by ``child`` (see :func:`_memory_child`)."""
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -83,21 +88,52 @@ def _peak_memory_mb(step: Callable, data: list, device: torch.device) -> float:
             step(batch)
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() / 2**20
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: run the workload, report how far the resident set grew
-        os.close(read)
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        for batch in data:
-            step(batch)
-        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
-        os.write(write, str(grown).encode())
-        os._exit(0)
-    os.close(write)
-    text = os.read(read, 64).decode()
-    os.close(read)
-    os.waitpid(pid, 0)
-    return int(text or 0) / 1024  # ru_maxrss is in KiB on Linux
+    code = "import sys; from treenn.bench import _memory_child; _memory_child(sys.argv[1])"
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(child)], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory measurement failed: {proc.stderr.strip()[-500:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _memory_child(spec_json: str) -> None:
+    """Set up one engine-table workload as the parent did, run it once while sampling the
+    resident set, and print its growth in MB."""
+    spec = json.loads(spec_json)
+    torch.set_num_threads(spec["threads"])
+    torch.sparse.check_sparse_tensor_invariants.disable()
+    cfg = TrainConfig(**spec["cfg"])
+    task, vocab, data = prepare(cfg)
+    batch_list = list(batches(data["train"], cfg.batch_size))[:spec["batches"]]
+    tree, lstm, lstm_cfg = _models(cfg, task, vocab)
+    model, mcfg = (lstm, lstm_cfg) if spec["name"] == "lstm" else (tree, cfg)
+    if spec["name"] != "lstm":
+        model.set_engine(spec["name"])
+    step = _step_fn(model, mcfg, make_optimizers(model, mcfg), spec["mode"] == "train")
+
+    base, peak, done = _rss_bytes(), [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    high_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sampler.start()
+    for batch in batch_list:
+        step(batch)
+    done.set()
+    sampler.join()
+    high_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if high_after > high_before:  # a new high-water mark: exact, in KiB on Linux
+        peak[0] = max(peak[0], high_after * 1024)
+    print(max(0, peak[0] - base) / 2**20)
 
 
 def _models(cfg: TrainConfig, task, vocab: Vocab):
@@ -132,7 +168,11 @@ def engine_table(cfg: TrainConfig, data: Dataset, n_batches: int | None, repeats
             seconds = _time(step, batch_list, repeats)
             row[mode] = {"seconds": seconds, "trees_per_s": n_trees / seconds,
                          "ms_per_batch": 1000 * seconds / len(batch_list),
-                         "peak_mb": _peak_memory_mb(step, batch_list[:40], device)}
+                         "peak_mb": _peak_memory_mb(
+                             step, batch_list[:40], device,
+                             {"cfg": cfg.__dict__, "name": name, "mode": mode,
+                              "batches": min(40, len(batch_list)),
+                              "threads": torch.get_num_threads()})}
             model.load_state_dict(state)  # every variant starts from the same weights
         rows[name] = row
     return {"batches": len(batch_list), "trees": n_trees, "rows": rows}
@@ -251,14 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"SST train, {table['trees']} trees in {table['batches']} batches of "
           f"{cfg.batch_size}; x={cfg.x_size} h={cfg.h_size}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {device}")
-    print(f"{'':18}{'trees/s':>10}{'ms/batch':>10}{'peak MB':>9}{'vs dgl':>8}")
+    print(f"{'':22}{'trees/s':>10}{'ms/batch':>10}{'peak MB':>9}{'vs dgl':>8}")
     for name, row in rows.items():
         for mode in ("train", "infer"):
             r = row[mode]
             ratio = (f"{ref[mode]['seconds'] / r['seconds']:7.2f}x" if ref else "     n/a")
             label = {"dgl": "Tree-LSTM dgl", "fast": "Tree-LSTM fast",
                      "lstm": "nn.LSTM"}[name]
-            print(f"{label + ' ' + mode:<18}{r['trees_per_s']:10.0f}{r['ms_per_batch']:10.2f}"
+            print(f"{label + ' ' + mode:<22}{r['trees_per_s']:10.0f}{r['ms_per_batch']:10.2f}"
                   f"{r['peak_mb']:9.0f} {ratio}")
     summary = {
         "fast_over_lstm_epoch": rows["fast"]["train"]["seconds"] / rows["lstm"]["train"]["seconds"],

@@ -1,0 +1,23 @@
+"""The engine benchmark runs end to end on a tiny dataset and reports what it promises."""
+
+import json
+
+from treenn import bench
+
+
+def test_engine_benchmark_reports_ratios_memory_and_heights(tiny_sst, tmp_path):
+    out = tmp_path / "bench.json"
+    # two threads: the memory probe once hung in a fork of a multi-threaded process
+    assert bench.main(["--data-dir", str(tiny_sst), "--threads", "2", "--repeats", "1",
+                       "--height-trees", "1", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert {"train_speedup", "infer_speedup", "fast_over_lstm_epoch"} <= set(figures)
+    rows = figures["engines"]["rows"]
+    assert set(rows) == {"dgl", "fast", "lstm"}
+    for row in rows.values():
+        for mode in ("train", "infer"):
+            assert row[mode]["trees_per_s"] > 0 and row[mode]["peak_mb"] >= 0
+    train = {name: rows[name]["train"]["seconds"] for name in rows}
+    assert figures["train_speedup"] == train["dgl"] / train["fast"]
+    assert [r["height"] for r in figures["heights"] if r["shape"] == "chain"][-1] == 1024
+    assert figures["long_chain"]["nodes"] == 10001 and figures["long_chain"]["grad_finite"]
