@@ -109,7 +109,11 @@ def test_comparison_is_stated_in_words():
     loss = Comparison(diff=-0.03, low=-0.05, high=-0.01, p=0.001, significant=-1,
                       **{**kw, "pairs": 3})
     assert loss.sentence() == ("Tree-LSTM is beaten by BiLSTM by 3.0 points, 95% CI "
-                               "[-5.0, -1.0], McNemar p = 0.001 (largest over 3 seed pairs).")
+                               "[-5.0, -1.0], McNemar p = 0.001, the largest over 3 seed pairs.")
+    tie3 = Comparison(diff=0.004, low=-0.006, high=0.014, p=0.4, significant=0,
+                      **{**kw, "pairs": 3}).sentence()
+    assert tie3.endswith("McNemar p = 0.4, the largest over 3 seed pairs).")
+    assert tie3.count("(") == tie3.count(")") == 1
 
 
 # ----------------------------------------------------------------------------- runs

@@ -382,7 +382,7 @@ class Comparison:
         ci = f"95% CI [{100 * self.low:.1f}, {100 * self.high:.1f}]"
         mc = f"McNemar {format_p(self.p)}"
         if self.pairs > 1:
-            mc += f" (largest over {self.pairs} seed pairs)"
+            mc += f", the largest over {self.pairs} seed pairs"
         if self.significant > 0:
             head = f"{self.tree} beats {self.sequence} by {100 * self.diff:.1f} points"
         elif self.significant < 0:
