@@ -112,7 +112,7 @@ def test_comparison_is_stated_in_words():
                                "[-5.0, -1.0], McNemar p = 0.001, the largest over 3 seed pairs.")
     tie3 = Comparison(diff=0.004, low=-0.006, high=0.014, p=0.4, significant=0,
                       **{**kw, "pairs": 3}).sentence()
-    assert tie3.endswith("McNemar p = 0.4, the largest over 3 seed pairs).")
+    assert tie3.endswith("McNemar p = 0.40, the largest over 3 seed pairs).")
     assert tie3.count("(") == tie3.count(")") == 1
 
 
