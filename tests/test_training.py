@@ -223,3 +223,20 @@ def test_cli_rejects_impossible_settings(tiny_sst, tmp_path, flag, value, needle
     proc = _cli("train", "--task", "sst5", "--model", "lstm", "--data-dir", tiny_sst,
                 "--out", tmp_path / "r", flag, value)
     _assert_one_line_error(proc, needle)
+
+
+def test_demo_trains_both_models_prints_the_table_and_reuses_finished_runs(tmp_path, capsys,
+                                                                           monkeypatch):
+    from treenn import cli
+
+    monkeypatch.setattr(cli, "DEMO_LISTOPS", {**cli.DEMO_LISTOPS, "n_train": 300,
+                                              "n_dev": 50, "n_test": 50, "n_extrap": 20})
+    args = ["-q", "demo", "--epochs", "1", "--out", str(tmp_path)]
+    assert cli.main(args) == 0
+    first = capsys.readouterr().out
+    rows = [line.split() for line in first.splitlines() if line.startswith(("tree-lstm", "lstm"))]
+    assert [r[0] for r in rows] == ["tree-lstm", "lstm"] and all(len(r) == 7 for r in rows)
+    test_acc = json.loads((tmp_path / "lstm" / "eval-test.json").read_text())["root"]["accuracy"]
+    assert rows[1][2] == f"{100 * test_acc:.2f}%"
+    assert cli.main(args) == 0  # a second run reuses what the first finished
+    assert "finished earlier" in capsys.readouterr().out

@@ -17,7 +17,7 @@ from treenn.errors import TreennError
 
 log = logging.getLogger("treenn")
 
-DEMO_LISTOPS = {"n_train": 6000, "n_dev": 500, "n_test": 1000, "n_extrap": 500,
+DEMO_LISTOPS = {"n_train": 10000, "n_dev": 500, "n_test": 1000, "n_extrap": 500,
                 "max_depth": 4, "max_args": 4, "min_length": 6, "max_length": 40,
                 "extrap_max_depth": 6, "extrap_max_length": 80, "seed": 7}
 
@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the quick start: tree vs sequence on generated ListOps")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=15)
     return parser
 
 
