@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The bad-input transcript README quotes: each case is run for real and its standard error
-# and exit status printed. Usage: scripts/bad_input.sh SENTIMENT_RUN PARSER_RUN...
+# and exit status printed (the standard output of successful commands cut at 100 characters).
+# Usage: scripts/bad_input.sh SENTIMENT_RUN PARSER_RUN...
 # (SENTIMENT_RUN: a trained sst5 run; PARSER_RUNs: trained parsers, or right-branching).
 set -uo pipefail
 SENT=${1:?sentiment run}; shift
@@ -46,6 +47,8 @@ for parser in "$@"; do
   show "unseen words, an empty line, 300 tokens, non-ASCII" parse "$(abs "$parser")" --text text.txt
   grep -v '^$' "$TMP/text.txt" > "$TMP/text-no-empty.txt"
   show "the same without the empty line" parse "$(abs "$parser")" --text text-no-empty.txt
+  grep -v -e '^$' -e '^good good' "$TMP/text.txt" > "$TMP/text-short.txt"
+  show "only the unseen words and the non-ASCII line" parse "$(abs "$parser")" --text text-short.txt
 done
 show "raw text -> parser -> sentiment" predict "$(abs "$SENT")" --text text-no-empty.txt \
   --parser "$(abs "${1:-right-branching}")"

@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 # Parsing speed on PTB-sample dev+test sentences of <= 40 tokens.
 "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parsers.json" \
   runs/ptb/bilstm-parser runs/ptb/rnn-parser runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg \
-  right-branching | tee "$OUT/bench-parsers.txt"
+  right-branching left-branching balanced | tee "$OUT/bench-parsers.txt"
 
 # Parsers on SST: bracketing F1 against SST's trees and the raw-text sentiment pipeline,
 # with the sst5 Tree-LSTM of best dev accuracy.
