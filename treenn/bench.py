@@ -89,8 +89,11 @@ def _peak_memory_mb(step: Callable, data: list, device: torch.device, child: dic
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() / 2**20
     code = "import sys; from treenn.bench import _memory_child; _memory_child(sys.argv[1])"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # importable from anywhere
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [root, os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(child)], capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"memory measurement failed: {proc.stderr.strip()[-500:]}")
     return float(proc.stdout.strip().splitlines()[-1])
