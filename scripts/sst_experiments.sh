@@ -7,8 +7,6 @@
 # an interrupted one resumes.
 set -euo pipefail
 SST=${1:?SST folder}; GLOVE=${2:?GloVe text file}; OUT=${3:-runs/sst}; JOBS=${4:-2}
-PY=${PY:-.venv/bin/python}
-mkdir -p "$OUT"
 
 runs() {
   # name | arguments
@@ -35,16 +33,5 @@ runs() {
   done
 }
 
-one() {
-  local name=${1%%|*} args=${1#*|}
-  if [ -f "$OUT/$name/eval-test.json" ]; then echo "done already: $name"; return; fi
-  local resume=""
-  [ -f "$OUT/$name/last.pt" ] && resume="--resume"
-  echo "start $name"
-  # shellcheck disable=SC2086
-  "$PY" train.py -q train $args --data-dir "$SST" --threads 1 --out "$OUT/$name" $resume \
-    > "$OUT/$name.log" 2>&1 || echo "FAILED $name (see $OUT/$name.log)"
-  echo "end $name"
-}
-export -f one; export OUT SST PY
-runs | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
+source "$(dirname "$0")/queue.sh"
+runs | run_queue "$OUT" "$JOBS" --data-dir "$SST"
