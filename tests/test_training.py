@@ -240,3 +240,7 @@ def test_demo_trains_both_models_prints_the_table_and_reuses_finished_runs(tmp_p
     assert rows[1][2] == f"{100 * test_acc:.2f}%"
     assert cli.main(args) == 0  # a second run reuses what the first finished
     assert "finished earlier" in capsys.readouterr().out
+    # a demo folder from other data settings is refused, not passed off as this demo's result
+    monkeypatch.setattr(cli, "DEMO_LISTOPS", {**cli.DEMO_LISTOPS, "n_train": 301})
+    assert cli.main(args) == 2
+    assert "was trained with listops=" in capsys.readouterr().err

@@ -246,6 +246,7 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 def _cmd_demo(args) -> int:
     """Generated ListOps: a Tree-LSTM against an LSTM, then their comparison."""
+    from treenn.report import grid_action
     from treenn.training import TrainConfig, read_metrics, train
 
     out = Path(args.out)
@@ -259,17 +260,17 @@ def _cmd_demo(args) -> int:
                           progress=not args.quiet)
         t0 = time.perf_counter()
         run = out / model
-        if all((run / f"eval-{s}.json").is_file() for s in ("dev", "test", "extrap")):
+        action = grid_action(cfg)  # refuses a run trained with other settings
+        if action == "reuse":
             print(f"\n== {model}: finished earlier in {run}, reusing it ==", flush=True)
             results = {s: json.loads((run / f"eval-{s}.json").read_text())
                        for s in ("dev", "test", "extrap")}
         else:
-            resume = (run / "config.json").is_file()  # an interrupted demo continues
-            print(f"\n== {'resuming' if resume else 'training'} {model} ({args.epochs} "
-                  "epochs) ==", flush=True)
-            results = train(cfg, resume=resume)
+            print(f"\n== {'resuming' if action == 'resume' else 'training'} {model} "
+                  f"({args.epochs} epochs) ==", flush=True)
+            results = train(cfg, resume=action == "resume")
         metrics = read_metrics(run)
-        config = json.loads((out / model / "config.json").read_text())
+        config = json.loads((run / "config.json").read_text())
         rows.append((model, results, time.perf_counter() - t0,
                      sum(m["train_time_s"] for m in metrics) / len(metrics),
                      config["parameters"]))

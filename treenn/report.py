@@ -841,12 +841,6 @@ def write_report(rep: Report, out_dir: str | Path) -> tuple[Path, Path]:
 # ----------------------------------------------------------------------------- grid
 
 
-#: Training settings a reused grid run must share with the request.
-_MUST_MATCH = ("x_size", "h_size", "batch_size", "optimizer", "lr", "emb_lr", "dropout",
-               "weight_decay", "embeddings", "freeze_embeddings", "layers", "listops",
-               "seq_train", "lower")
-
-
 def _split_names(text: str, known: Sequence[str], what: str) -> list[str]:
     from treenn.errors import TreennError
 
@@ -892,21 +886,24 @@ def grid_configs(args: argparse.Namespace) -> list:
 def grid_action(cfg) -> str:
     """``reuse`` (finished), ``resume`` (interrupted or fewer epochs) or ``train`` (new)."""
     from treenn.errors import TreennError
-    from treenn.training import read_metrics
+    from treenn.training import TrainConfig, read_metrics
 
     run_dir = Path(cfg.out)
     if not (run_dir / "last.pt").is_file() or not (run_dir / "config.json").is_file():
         return "train"
-    saved = json.loads((run_dir / "config.json").read_text())["train"]
+    saved_train = json.loads((run_dir / "config.json").read_text())["train"]
+    saved = TrainConfig.from_dict(saved_train).resolved().__dict__
     want = cfg.resolved()
-    for key in _MUST_MATCH + ("task", "model", "seed"):
-        if saved.get(key) != getattr(want, key):
-            raise TreennError(f"{run_dir} was trained with {key}={saved.get(key)!r}, not "
+    # every setting that makes a different model (as the report groups runs), and the seed;
+    # more epochs are what resuming is for
+    for key in [k for k in saved if k not in _NOT_VARIANT and k != "epochs"] + ["seed"]:
+        if saved[key] != getattr(want, key):
+            raise TreennError(f"{run_dir} was trained with {key}={saved[key]!r}, not "
                               f"{getattr(want, key)!r}; remove it or choose another --out")
-    if ((saved.get("data_dir") is None) != (want.data_dir is None)
+    if ((saved["data_dir"] is None) != (want.data_dir is None)
             or (want.data_dir and Path(saved["data_dir"]).resolve()
                 != Path(want.data_dir).resolve())):
-        raise TreennError(f"{run_dir} was trained on data_dir={saved.get('data_dir')!r}, not "
+        raise TreennError(f"{run_dir} was trained on data_dir={saved['data_dir']!r}, not "
                           f"{want.data_dir!r}; remove it or choose another --out")
     done = len(read_metrics(run_dir))
     if done < want.epochs or not (run_dir / "eval-test.json").is_file():
