@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from treenn.errors import TreennError
+from treenn import report, show
+from treenn.errors import TreennError, run_main
 
 log = logging.getLogger("treenn")
 
@@ -247,7 +248,8 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 def _cmd_demo(args) -> int:
     """Generated ListOps: a Tree-LSTM against an LSTM, then their comparison."""
     from treenn.report import grid_action
-    from treenn.training import TrainConfig, read_metrics, train
+    from treenn.runs import read_metrics
+    from treenn.training import TrainConfig, train
 
     out = Path(args.out)
     print("treenn demo: ListOps (generated, no download). Tree-LSTM on the gold trees vs an "
@@ -310,7 +312,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print each node's class distribution after its label")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
 
-    from treenn import report, show
 
     p = sub.add_parser("show", help="draw trees coloured by a run's predictions",
                        description="Draw each input tree with every node's predicted class "
@@ -339,20 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_show(args) -> int:
-    from treenn.show import run
-
-    return run(args)
-
-
-def _cmd_compare(args) -> int:
-    from treenn.report import run
-
-    return run(args)
-
-
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
-            "parse": _cmd_parse, "demo": _cmd_demo, "show": _cmd_show, "compare": _cmd_compare}
+            "parse": _cmd_parse, "demo": _cmd_demo, "show": show.run, "compare": report.run}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -365,10 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args)
-    except TreennError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return run_main(lambda: COMMANDS[args.command](args))
     except KeyboardInterrupt:
         print("\ninterrupted; finished epochs are saved (continue with train --resume --out "
               "RUN_DIR)", file=sys.stderr)

@@ -260,7 +260,7 @@ def run_status(run_dir: Path) -> str | None:
         return "config.json is not a treenn run configuration"
     if config.get("kind") == "parser":
         return "a parser run (compare reads classifier runs; parsers are scored by evalb)"
-    from treenn.training import read_metrics
+    from treenn.runs import read_metrics
 
     try:
         done = len(read_metrics(run_dir))
@@ -275,7 +275,7 @@ def run_status(run_dir: Path) -> str | None:
 
 def load_run(run_dir: str | Path) -> RunInfo:
     """Read a finished run; raise :class:`SkipRun` saying why it cannot be compared."""
-    from treenn.training import read_metrics
+    from treenn.runs import read_metrics
 
     run_dir = Path(run_dir)
     reason = run_status(run_dir)
@@ -886,7 +886,8 @@ def grid_configs(args: argparse.Namespace) -> list:
 def grid_action(cfg) -> str:
     """``reuse`` (finished), ``resume`` (interrupted or fewer epochs) or ``train`` (new)."""
     from treenn.errors import TreennError
-    from treenn.training import TrainConfig, read_metrics
+    from treenn.runs import read_metrics
+    from treenn.training import TrainConfig
 
     run_dir = Path(cfg.out)
     if not (run_dir / "last.pt").is_file() or not (run_dir / "config.json").is_file():

@@ -735,7 +735,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _task_of(run_dir: Path, checkpoint: str):
     from data.tasks import get_task
     from treenn.errors import TreennError
-    from treenn.training import load_checkpoint
+    from treenn.runs import load_checkpoint
 
     if not run_dir.is_dir():
         raise TreennError(f"run directory {run_dir} does not exist")

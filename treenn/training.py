@@ -14,7 +14,6 @@ last finished epoch with the same data order and random state as an uninterrupte
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -37,14 +36,7 @@ from data.vocab import UNK_ID, Vocab, embedding_words, load_embeddings
 from treenn.errors import DataError, TreennError
 from treenn.metrics import Scores
 from treenn.models import MODELS, Classifier, ModelConfig, count_parameters
-from treenn.runs import (  # noqa: F401  (read_metrics and the writers are re-exported)
-    RunDir,
-    atomic_save,
-    atomic_write_text,
-    load_checkpoint,
-    read_metrics,
-    set_rng_state,
-)
+from treenn.runs import RunDir, load_checkpoint, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -516,7 +508,7 @@ def evaluate_run(run_dir: str | Path, split: str, data_dir: str | None = None,
         raise TreennError(f"task {task.name} has no {split!r} split here; "
                           f"choose from {', '.join(data)}")
     result = evaluate(model, task, data[split], split, cfg.eval_batch_size, progress=True)
-    atomic_write_text(Path(run_dir) / f"eval-{split}.json", json.dumps(result) + "\n")
+    RunDir(run_dir).write_eval(split, result)
     return result
 
 
