@@ -205,11 +205,10 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_predict(args) -> int:
     from data.graphs import relabel
-    from data.tasks import get_task
     from data.trees import to_bracketed
-    from treenn.training import load_model, predict_trees
+    from treenn.training import predict_trees, run_task
 
-    task = get_task(load_model(args.run_dir, args.checkpoint)[1]["task"])
+    task = run_task(args.run_dir, args.checkpoint)
     trees = input_trees(task, args)
     _, probs = predict_trees(args.run_dir, trees, args.checkpoint)
     for tree, p in zip(trees, probs, strict=True):

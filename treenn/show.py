@@ -732,23 +732,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
 
 
-def _task_of(run_dir: Path, checkpoint: str):
-    from data.tasks import get_task
-    from treenn.errors import TreennError
-    from treenn.runs import load_checkpoint
-
-    if not run_dir.is_dir():
-        raise TreennError(f"run directory {run_dir} does not exist")
-    config = run_dir / "config.json"
-    if config.is_file():
-        info = json.loads(config.read_text())
-        if info.get("kind") == "parser":
-            raise TreennError(f"{run_dir} is a parser run: show draws a classifier's "
-                              "predictions (give the parser with --parser)")
-        return get_task(info["train"]["task"])
-    return get_task(load_checkpoint(run_dir / f"{checkpoint}.pt")["task"])
-
-
 def _numbered(path: Path, k: int, n: int) -> Path:
     return path if n == 1 else path.with_name(f"{path.stem}-{k}{path.suffix}")
 
@@ -765,7 +748,7 @@ def run(args: argparse.Namespace) -> int:
     """``train.py show``: predict every node of the input trees and draw them."""
     from treenn.cli import input_trees
     from treenn.errors import TreennError
-    from treenn.training import predict_trees
+    from treenn.training import predict_trees, run_task
 
     run_dir = Path(args.run_dir)
     fmt = args.format
@@ -782,7 +765,7 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             raise TreennError("--format png draws with matplotlib: pip install matplotlib "
                               "(or use --format svg)") from None
-    task = _task_of(run_dir, args.checkpoint)
+    task = run_task(run_dir, args.checkpoint)
     trees = input_trees(task, args)[: args.limit]
     if fmt == "svg" and len(trees) > 1 and not args.out:
         raise TreennError(f"{len(trees)} trees make {len(trees)} SVG files: pass --out PATH "

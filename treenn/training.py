@@ -14,6 +14,7 @@ last finished epoch with the same data order and random state as an uninterrupte
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -480,6 +481,23 @@ def check_arity(model: Classifier, arrays: list[TreeArrays], where: str) -> None
 # ----------------------------------------------------------------------------- reuse
 
 
+_PARSER_RUN = ("{} is a parser run: use `train.py parse {} --text FILE`, or pass it to "
+               "predict/show as --parser")
+
+
+def run_task(run_dir: str | Path, which: str = "best") -> Task:
+    """A classifier run's task, from its ``config.json`` (without loading the model)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise TreennError(f"run directory {run_dir} does not exist")
+    config = run_dir / "config.json"
+    info = (json.loads(config.read_text()) if config.is_file()
+            else load_checkpoint(run_dir / f"{which}.pt"))
+    if info.get("kind") == "parser":
+        raise TreennError(_PARSER_RUN.format(run_dir, run_dir))
+    return get_task(info["train"]["task"] if "train" in info else info["task"])
+
+
 def load_model(run_dir: str | Path, which: str = "best") -> tuple[Classifier, dict]:
     """Rebuild a model from ``RUN_DIR/<which>.pt`` (``best`` or ``last``)."""
     run_dir = Path(run_dir)
@@ -487,8 +505,7 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[Classifier, di
         raise TreennError(f"run directory {run_dir} does not exist")
     ckpt = load_checkpoint(run_dir / f"{which}.pt")
     if ckpt.get("kind") == "parser":
-        raise TreennError(f"{run_dir} is a parser run: use `train.py parse {run_dir} --text "
-                          "FILE`, or pass it to predict/show as --parser")
+        raise TreennError(_PARSER_RUN.format(run_dir, run_dir))
     model = Classifier(ModelConfig(**ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
