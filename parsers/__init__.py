@@ -16,6 +16,8 @@ class Parser(ABC):
 
     #: Name used on the command line and in reports.
     name: str = "parser"
+    #: Longest sentence (in tokens) the parser accepts; ``None``: no limit.
+    max_length: int | None = None
 
     @abstractmethod
     def parse(self, tokens: list[str]) -> Tree:
@@ -25,6 +27,9 @@ class Parser(ABC):
         """Raise ``ValueError`` with a one-line reason if ``tokens`` cannot be parsed."""
         if not tokens:
             raise ValueError("empty sentence")
+        if self.max_length is not None and len(tokens) > self.max_length:
+            raise ValueError(f"a {len(tokens)}-token sentence is longer than this parser's "
+                             f"limit of {self.max_length} tokens")
 
     def parse_all(self, sentences: list[list[str]]) -> list[Tree]:
         """Parse one batch of sentences (parsers that batch override this)."""

@@ -81,14 +81,13 @@ class Example:
 
     tokens: list[str]
     gold: dict[Span, int]
-    tree: Tree | None = None
 
 
 def make_example(tree: Tree, labels: Labels) -> Example:
     words, spans = to_spans(tree)
     derivation = binary_spans(len(words), spans)
     # labels unseen in training count as the empty label (they cannot be predicted anyway)
-    return Example(words, {s: labels.index.get(lab, 0) for s, lab in derivation.items()}, tree)
+    return Example(words, {s: labels.index.get(lab, 0) for s, lab in derivation.items()})
 
 
 def decode_decomposable(scores: np.ndarray, gold: dict[Span, int] | None = None

@@ -86,11 +86,9 @@ class ChartParserBase(nn.Module, Parser):
         return torch.cat([self.word_emb(torch.tensor(ids)), self.shape_emb(torch.tensor(shapes))],
                          -1)
 
-    def check(self, tokens: list[str]) -> None:
-        super().check(tokens)
-        if len(tokens) > self.cfg.max_length:
-            raise ValueError(f"a {len(tokens)}-token sentence is longer than this parser's "
-                             f"limit of {self.cfg.max_length} tokens")
+    @property
+    def max_length(self) -> int:
+        return self.cfg.max_length
 
     def parse(self, tokens: list[str]) -> Tree:
         return self.parse_all([tokens])[0]

@@ -220,11 +220,9 @@ class PCFG(Parser):
 
     # ------------------------------------------------------------------ decoding
 
-    def check(self, tokens: list[str]) -> None:
-        super().check(tokens)
-        if len(tokens) > self.cfg.max_length:
-            raise ValueError(f"a {len(tokens)}-token sentence is longer than the PCFG's limit "
-                             f"of {self.cfg.max_length} tokens")
+    @property
+    def max_length(self) -> int:
+        return self.cfg.max_length
 
     def parse(self, tokens: list[str]) -> Tree:
         """The Viterbi tree with tags, unary chains and n-ary nodes restored (right-branching

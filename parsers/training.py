@@ -33,7 +33,6 @@ from treenn.runs import RunDir, load_checkpoint, set_rng_state
 
 log = logging.getLogger(__name__)
 
-PARSER_MODELS = ("rnn-parser", "bilstm-parser", "pcfg")  # see PARSER_TRAINERS
 
 
 @dataclass
@@ -220,8 +219,9 @@ def _final_evaluation(parser: Parser, data: dict[str, list[Tree]], run: RunDir) 
     return results
 
 
-PARSER_TRAINERS = {"pcfg": _fit_pcfg, "rnn-parser": _train_neural,
-                   "bilstm-parser": _train_neural}
+PARSER_TRAINERS = {"rnn-parser": _train_neural, "bilstm-parser": _train_neural,
+                   "pcfg": _fit_pcfg}
+PARSER_MODELS = tuple(PARSER_TRAINERS)
 
 
 def load_trained_parser(run_dir: Path) -> Parser:
