@@ -21,11 +21,11 @@ import torch
 
 from data.sst import read_sst, sst_dir
 from data.trees import leaves
-from parsers.evalb import binary_unlabelled
+from parsers.evalb import PRF, binary_unlabelled
 from parsers.pipeline import binarize, load_parser
 from parsers.tokenize import detokenize, tokenize
 from treenn.errors import run_main
-from treenn.training import predict_trees
+from treenn.training import predict_trees, run_task
 
 
 def root_accuracy(run_dir: str, trees: list, gold: list[int]) -> float:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     gold_trees = read_sst(sst_dir(args.sst_dir) / "test.txt")
-    task, _ = predict_trees(args.sentiment, gold_trees[:1])
+    task = run_task(args.sentiment)
     gold = [task.gold_or_none(t.label()) for t in gold_trees]
     sentences = [leaves(t) for t in gold_trees]
     texts = [detokenize(s) for s in sentences]
@@ -71,16 +71,13 @@ def main(argv: list[str] | None = None) -> int:
             for i, tree in zip(differ, parser.parse_many([retokenised[i] for i in differ]),
                                strict=True):
                 raw[i] = tree
-        matched = gold_n = test_n = 0
-        for g, p in zip(gold_trees, parsed, strict=True):
-            m, gn, tn = binary_unlabelled(g, binarize(p))
-            matched, gold_n, test_n = matched + m, gold_n + gn, test_n + tn
-        prec, rec = matched / test_n, matched / gold_n
-        f1 = 2 * prec * rec / (prec + rec)
+        counts = [binary_unlabelled(g, binarize(p)) for g, p in zip(gold_trees, parsed,
+                                                                    strict=True)]
+        spans = PRF(*(sum(c) for c in zip(*counts, strict=True)))  # matched, gold, test
         acc = root_accuracy(args.sentiment, [binarize(t) for t in raw], gold)
-        rows[spec] = {"unlabelled_f1": f1, "precision": prec, "recall": rec,
-                      "raw_text_root_accuracy": acc}
-        print(f"{spec:<32}{100 * f1:22.2f}{100 * acc:20.2f}", flush=True)
+        rows[spec] = {"unlabelled_f1": spans.f1, "precision": spans.precision,
+                      "recall": spans.recall, "raw_text_root_accuracy": acc}
+        print(f"{spec:<32}{100 * spans.f1:22.2f}{100 * acc:20.2f}", flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"sentences": len(sentences), "exact_retokenisation": same,
