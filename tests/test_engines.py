@@ -118,3 +118,11 @@ def test_binary_cells_refuse_wider_nodes(name):
         check_arity(model, [tree_to_arrays(t, VOCAB, int) for t in (binary, wide)], "the input")
     check_arity(Classifier(ModelConfig("childsum-tree-lstm", len(VOCAB), 5, x_size=4,
                                        h_size=4)), [tree_to_arrays(wide, VOCAB, int)], "x")
+    # past the entry-point check, every engine refuses too (the fused path used to crop)
+    from data.graphs import collate_arrays
+
+    batch = collate_arrays([tree_to_arrays(wide, VOCAB, int)])
+    for engine in sorted(ENGINES):
+        model.set_engine(engine)
+        with pytest.raises(Exception, match="at most 2"):
+            model(batch, torch.arange(batch.graph.num_nodes()))

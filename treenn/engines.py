@@ -46,7 +46,7 @@ def dgl_engine(cell: TreeCell, batch: Batch, x_leaf: torch.Tensor
     def reduce(nodes):
         # DGL buckets nodes by in-degree: mailbox tensors are [n, degree, ...].
         pos = nodes.mailbox["pos"]  # [n, deg]
-        width = cell.max_children or pos.shape[1]
+        width = _child_width(cell, pos.shape[1])
         slot = pos[..., None]
 
         def place(states):  # put each child's state at its position: [n, width, d]
@@ -134,9 +134,20 @@ class _LevelPropagation(torch.autograd.Function):
         return (None, None, GH[leaf], GC[leaf], *param_grads)
 
 
-def _full_width(kids: torch.Tensor, width: int, pad: int) -> torch.Tensor:
+def _child_width(cell, k: int) -> int:
+    """Child slots a level whose widest node has ``k`` children gets: the cell's fixed arity
+    (N-ary cells), else ``k``. Wider nodes are refused here, for every engine."""
+    if cell.max_children is None:
+        return k
+    if k > cell.max_children:
+        raise ValueError(f"a node has {k} children but {type(cell).__name__} takes at most "
+                         f"{cell.max_children}; binarise the trees")
+    return cell.max_children
+
+
+def _full_width(kids: torch.Tensor, cell, pad: int) -> torch.Tensor:
     """Pad a level's ``[n_l, K]`` child ids to ``[n_l, width]`` with the zero-state row."""
-    missing = width - kids.shape[1]
+    missing = _child_width(cell, kids.shape[1]) - kids.shape[1]
     return F.pad(kids, (0, missing), value=pad) if missing else kids
 
 
@@ -184,14 +195,14 @@ class _FusedLevelPropagation(torch.autograd.Function):
 
 
 def _fused_levels(cell, schedule, leaf_h, leaf_c, weight, bias, record):
-    n, width = schedule.n_nodes, cell.max_children
+    n = schedule.n_nodes
     H = leaf_h.new_zeros(n + 1, cell.h_size)  # row n: the zero state of a missing child
     C = leaf_c.new_zeros(n + 1, cell.c_size)
     H[schedule.leaf_ids] = leaf_h
     C[schedule.leaf_ids] = leaf_c
     tape = []
     for nodes, kids in schedule.levels:
-        kids = _full_width(kids, width, n)
+        kids = _full_width(kids, cell, n)
         z = H[kids].view(len(nodes), -1)  # [n_l, N * h]
         child_c = C[kids]  # [n_l, N, c]
         h, c, saved = cell.pointwise(torch.addmm(bias, z, weight.t()), child_c)
