@@ -348,10 +348,6 @@ class Group:
         return mean_std(values) if values else None
 
     @property
-    def root_acc(self) -> float:
-        return self.stat(lambda r: r.test["root"]["accuracy"])[0]
-
-    @property
     def dev_root_acc(self) -> float:
         """Mean dev root accuracy (of the kept epochs): what chooses between models, so that
         the test set is not used for the choice it then judges."""
@@ -519,9 +515,8 @@ def plot_confusions(title: str, groups: Sequence[Group], class_names: Sequence[s
             ax.text(b, a, str(v), ha="center", va="center", fontsize=6 if len(m) > 5 else 7,
                     color="white" if norm[a, b] > 0.6 else "black")
         ticks = np.arange(len(class_names))
-        short = class_names
-        ax.set_xticks(ticks, short, fontsize=7)
-        ax.set_yticks(ticks, short, fontsize=7)
+        ax.set_xticks(ticks, class_names, fontsize=7)
+        ax.set_yticks(ticks, class_names, fontsize=7)
         ax.set_xlabel("predicted", fontsize=8)
         ax.set_ylabel("gold", fontsize=8)
         ax.set_title(g.label, fontsize=9)

@@ -418,8 +418,8 @@ def draw_tree(shown: ShownTree, legend: bool = True, title: str | None = None) -
     return Drawing(width, height, shapes, info)
 
 
-def draw_legend_only(shown: ShownTree, width: float = 900) -> Drawing:
-    shapes, h = draw_legend(shown, MARGIN, MARGIN, width - 2 * MARGIN)
+def draw_legend_only(shown: ShownTree) -> Drawing:
+    shapes, h = draw_legend(shown, MARGIN, MARGIN, 900 - 2 * MARGIN)
     right = max(s.attrs["x"] + text_width(s.attrs["text"], LEGEND_FONT)
                 for s in shapes if s.kind == "text")
     return Drawing(right + MARGIN, h + 2 * MARGIN, shapes)
@@ -736,11 +736,10 @@ def _numbered(path: Path, k: int, n: int) -> Path:
     return path if n == 1 else path.with_name(f"{path.stem}-{k}{path.suffix}")
 
 
-def use_color(choice: str, stream=None) -> bool:
+def use_color(choice: str) -> bool:
     if choice != "auto":
         return choice == "always"
-    stream = sys.stdout if stream is None else stream
-    return (hasattr(stream, "isatty") and stream.isatty()
+    return (sys.stdout.isatty()
             and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb")
 
 
