@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -29,7 +28,7 @@ from parsers.neural import ParserConfig
 from parsers.pcfg import PCFG, PCFGConfig
 from parsers.treebank import load_ptb
 from treenn.errors import TreennError
-from treenn.runs import RunDir, load_checkpoint, set_rng_state
+from treenn.runs import RunDir, epoch_generator, load_checkpoint, seed_everything, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +127,7 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
     cfg.epochs = cfg.epochs or 10
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     data = load_ptb(cfg.data_dir)
     log.info("PTB sample: %s", ", ".join(f"{k} {len(v)}" for k, v in data.items()))
     return PARSER_TRAINERS[cfg.model](cfg, data, run, state)
@@ -167,17 +164,14 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
     if state:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
-        # checkpoints written before treenn.runs kept the generators under their own keys
-        set_rng_state(state.get("rng") or {"torch": state["torch_rng"],
-                                            "numpy": state["numpy_rng"]})
+        set_rng_state(state["rng"])
         start, best = state["epoch"] + 1, state["best"]
     run.keep_metrics_until(start - 1)
 
     for epoch in range(start, cfg.epochs + 1):
         model.train()
         order = torch.randperm(len(train_examples),
-                               generator=torch.Generator().manual_seed(cfg.seed * 100_003
-                                                                       + epoch)).tolist()
+                               generator=epoch_generator(cfg.seed, epoch)).tolist()
         t0, total, violations = time.perf_counter(), 0.0, 0
         steps = math.ceil(len(order) / cfg.batch_size)
         bar = tqdm(range(0, len(order), cfg.batch_size), total=steps, leave=False,

@@ -244,3 +244,26 @@ def test_demo_trains_both_models_prints_the_table_and_reuses_finished_runs(tmp_p
     monkeypatch.setattr(cli, "DEMO_LISTOPS", {**cli.DEMO_LISTOPS, "n_train": 301})
     assert cli.main(args) == 2
     assert "was trained with listops=" in capsys.readouterr().err
+
+
+def test_resume_reads_generator_state_of_checkpoints_from_before_treenn_runs(tmp_path):
+    import numpy as np
+
+    from treenn.runs import RunDir, rng_state, set_rng_state
+
+    cfg = TrainConfig(task="sst5", model="tree-lstm", out=str(tmp_path), epochs=3)
+    (tmp_path / "config.json").write_text(json.dumps({"train": {"task": "sst5",
+                                                               "model": "tree-lstm"}}))
+    torch.manual_seed(5)
+    np.random.seed(5)
+    saved = rng_state()
+    # older checkpoints kept the generators under their own keys
+    torch.save({"epoch": 1, "torch_rng": saved["torch"], "numpy_rng": saved["numpy"]},
+               tmp_path / "last.pt")
+    resumed, state = RunDir(tmp_path).start(cfg, resume=True)
+    assert resumed.epochs == 3 and set(state["rng"]) == {"torch", "numpy"}
+    expect = (torch.rand(1), np.random.rand())
+    torch.manual_seed(0)
+    np.random.seed(0)
+    set_rng_state(state["rng"])
+    assert (torch.rand(1), np.random.rand()) == expect

@@ -8,6 +8,7 @@ checkpoints are plain dicts that load with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import random
@@ -83,9 +84,18 @@ def set_rng_state(state: dict) -> None:
 
 def _python_state(text: str):
     # repr of a tuple of ints (and None): safe to rebuild without eval
-    import ast
-
     return ast.literal_eval(text)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The data order of an epoch depends only on (seed, epoch), so a resumed run matches."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
 class RunDir:
@@ -111,7 +121,13 @@ class RunDir:
                                          "out": str(self.path)})
             if cfg.epochs is not None:
                 saved.epochs = cfg.epochs
-            return saved, load_checkpoint(self.last) if self.last.is_file() else None
+            if not self.last.is_file():
+                return saved, None
+            state = load_checkpoint(self.last)
+            if "rng" not in state:  # written before this module: generators under own keys
+                state["rng"] = {k: state[f"{k}_rng"] for k in ("torch", "numpy")
+                                if f"{k}_rng" in state}
+            return saved, state
         if self.last.is_file():
             raise TreennError(f"{self.path} already holds a training run; pass --resume to "
                               "continue it, or choose another --out")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -37,7 +36,7 @@ from data.vocab import UNK_ID, Vocab, embedding_words, load_embeddings
 from treenn.errors import DataError, TreennError
 from treenn.metrics import Scores
 from treenn.models import MODELS, Classifier, ModelConfig, count_parameters
-from treenn.runs import RunDir, load_checkpoint, set_rng_state
+from treenn.runs import RunDir, epoch_generator, load_checkpoint, seed_everything, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -337,17 +336,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    # The data order of an epoch depends only on (seed, epoch), so a resumed run matches.
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
-
-
 def prepare(cfg: TrainConfig, vocab: Vocab | None = None, use_cache: bool = True
             ) -> tuple[Task, Vocab, dict[str, Dataset]]:
     """Load the task's splits, build (or reuse) the vocabulary, convert trees to arrays.
@@ -404,7 +392,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     torch.sparse.check_sparse_tensor_invariants.disable()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    _seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
 
     vocab = Vocab.from_dict(state["vocab"]) if state else None
     task, vocab, data = prepare(cfg, vocab)
@@ -426,7 +414,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         model.load_state_dict(state["state_dict"])
         for opt, opt_state in zip(optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
-        set_rng_state(state.get("rng") or {"torch": state["torch_rng"]})  # older checkpoints
+        set_rng_state(state["rng"])
         start, best = state["epoch"] + 1, state["best"]
         log.info("resuming %s at epoch %d", run.path, start)
     run.keep_metrics_until(start - 1)
@@ -434,7 +422,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     for epoch in range(start, cfg.epochs + 1):
         t0 = time.perf_counter()
         loss = train_epoch(model, data["train"], cfg, optimizers,
-                           _epoch_generator(cfg.seed, epoch), f"epoch {epoch}/{cfg.epochs}")
+                           epoch_generator(cfg.seed, epoch), f"epoch {epoch}/{cfg.epochs}")
         train_time = time.perf_counter() - t0
         dev = evaluate(model, task, data["dev"], "dev", cfg.eval_batch_size)
         record = {"epoch": epoch, "train_loss": loss, "train_time_s": train_time,
