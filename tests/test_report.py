@@ -210,8 +210,8 @@ def test_report_tables_never_mix_tasks_or_test_sets(mixed_runs):
     assert [(c.task_key, c.tree, c.sequence, c.n, c.pairs) for c in comparisons] == [
         ("sst5 (test set 1)", "Tree-LSTM", "BiLSTM", 60, 2)]
     c = comparisons[0]
-    tree = np.mean([r.sentences()["correct"] for r in groups[1].runs], axis=0)
-    seq = np.mean([r.sentences()["correct"] for r in groups[2].runs], axis=0)
+    tree = np.mean([r.sentences["correct"] for r in groups[1].runs], axis=0)
+    seq = np.mean([r.sentences["correct"] for r in groups[2].runs], axis=0)
     assert c.diff == pytest.approx(tree.mean() - seq.mean())
     assert c.significant == 1 and c.sentence().startswith("Tree-LSTM beats BiLSTM by ")
     md = rep.markdown()

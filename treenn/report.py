@@ -33,6 +33,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -188,7 +189,7 @@ class RunInfo:
     metrics: list[dict]
     evals: dict[str, dict]
 
-    @property
+    @cached_property
     def variant(self) -> dict:
         """Training settings that make a different model (everything but the seed and where
         or how fast it ran). Settings a run's version of treenn did not have yet take their
@@ -202,6 +203,7 @@ class RunInfo:
     def test(self) -> dict:
         return self.evals["test"]
 
+    @cached_property
     def sentences(self) -> dict[str, np.ndarray]:
         """Test sentences with a gold root label: ``gold``, ``pred``, ``length``, ``height``
         and ``correct``, each ``[n]`` in test-file order."""
@@ -213,6 +215,7 @@ class RunInfo:
         out["correct"] = out["gold"] == out["pred"]
         return out
 
+    @cached_property
     def test_set_key(self) -> str:
         """Fingerprint of the test set (gold labels and lengths, in order)."""
         per = self.test["per_sentence"]
@@ -355,7 +358,7 @@ class Group:
 
     def mean_correct(self) -> np.ndarray:
         """``[n]`` per-sentence root correctness averaged over seeds."""
-        return np.mean([r.sentences()["correct"] for r in self.runs], axis=0)
+        return np.mean([r.sentences["correct"] for r in self.runs], axis=0)
 
 
 @dataclass
@@ -396,8 +399,8 @@ def group_runs(runs: Sequence[RunInfo]) -> tuple[list[Group], list[str]]:
     by_task: dict[str, list[str]] = {}
     for r in runs:
         keys = by_task.setdefault(r.task, [])
-        if r.test_set_key() not in keys:
-            keys.append(r.test_set_key())
+        if r.test_set_key not in keys:
+            keys.append(r.test_set_key)
     notes = []
     for task, keys in by_task.items():
         if len(keys) > 1:
@@ -408,7 +411,7 @@ def group_runs(runs: Sequence[RunInfo]) -> tuple[list[Group], list[str]]:
     for r in runs:
         keys = by_task[r.task]
         task_key = (r.task if len(keys) == 1
-                    else f"{r.task} (test set {keys.index(r.test_set_key()) + 1})")
+                    else f"{r.task} (test set {keys.index(r.test_set_key) + 1})")
         variant = json.dumps(r.variant, sort_keys=True)
         g = groups.setdefault((task_key, variant),
                               Group(task_key, r.task, r.label, r.is_tree, []))
@@ -446,7 +449,7 @@ def compare_groups(tree: Group, seq: Group, n_boot: int = N_BOOTSTRAP) -> Compar
     ps = []
     pairs = _seed_pairs(tree, seq)
     for a, b in pairs:
-        ca, cb = a.sentences()["correct"], b.sentences()["correct"]
+        ca, cb = a.sentences["correct"], b.sentences["correct"]
         ps.append(mcnemar_exact(int(np.sum(ca & ~cb)), int(np.sum(~ca & cb))))
     p = max(ps)
     significant = 0
@@ -775,7 +778,7 @@ def build_report(runs: Sequence[RunInfo], skipped: Sequence[tuple[str, str]],
             rows.append(row)
         rep.add("table", header, rows)
 
-        sents = tgroups[0].runs[0].sentences()
+        sents = tgroups[0].runs[0].sentences
         for what, col, xlabel in (("length", "length", "sentence length (words)"),
                                   ("depth", "height", "tree depth (nodes on longest path)")):
             rep.add("h3", f"Root accuracy by {what}")
