@@ -43,6 +43,15 @@ def _is_preterminal(node: Tree) -> bool:
     return len(node) == 1 and isinstance(node[0], str)
 
 
+def n_graph_nodes(tree: Tree) -> int:
+    """Nodes of the graph ``tree`` becomes (a preterminal is one node, a bare word another).
+
+    >>> n_graph_nodes(Tree.fromstring("(3 (2 a) (4 b c))"))
+    5
+    """
+    return sum(1 for _ in _walk(tree))
+
+
 @dataclass
 class TreeArrays:
     """The flat arrays of one tree (what the graph is built from)."""

@@ -131,18 +131,6 @@ def task_short_names(task) -> tuple[str, ...]:
     return tuple(name[:3] for name in task.class_names)
 
 
-def _count_graph_nodes(tree: Tree) -> int:
-    """Nodes of the graph ``tree`` becomes: a preterminal is one node, a bare word another."""
-    n = 0
-    stack: list[Tree | str] = [tree]
-    while stack:
-        node = stack.pop()
-        n += 1
-        if isinstance(node, Tree) and not (len(node) == 1 and isinstance(node[0], str)):
-            stack.extend(node)
-    return n
-
-
 def build_shown_tree(task, tree: Tree, probs) -> ShownTree:
     """Pair the nodes of ``tree`` with their predicted distributions.
 
@@ -157,11 +145,11 @@ def build_shown_tree(task, tree: Tree, probs) -> ShownTree:
         lone digit at the root) carry a prediction, and their gold label is the true value.
     """
     from data import listops
-    from data.graphs import relabel
+    from data.graphs import n_graph_nodes, relabel
     from data.trees import leaves
 
     rows = probs.tolist() if hasattr(probs, "tolist") else [list(r) for r in probs]
-    n = _count_graph_nodes(tree)
+    n = n_graph_nodes(tree)
     if len(rows) != n:
         raise ValueError(f"{len(rows)} rows of probabilities for a tree of {n} nodes")
     is_listops = task.name == "listops"
