@@ -33,14 +33,11 @@ import numpy as np
 import torch
 from nltk import Tree
 
+from data.trees import is_preterminal
 from data.vocab import PAD_ID, Vocab
 
 #: Maps a node's label string to a class id, or -1 for "no label"; raises ValueError if bad.
 LabelFn = Callable[[str], int]
-
-
-def _is_preterminal(node: Tree) -> bool:
-    return len(node) == 1 and isinstance(node[0], str)
 
 
 def n_graph_nodes(tree: Tree) -> int:
@@ -81,7 +78,7 @@ def _walk(tree: Tree | str):
         item, expanded = stack.pop()
         if isinstance(item, str):
             yield item, "", 0
-        elif _is_preterminal(item):
+        elif is_preterminal(item):
             yield item[0], item.label(), 0
         elif expanded:
             yield None, item.label(), len(item)

@@ -50,6 +50,11 @@ def parse_tree(text: str) -> Tree:
     return tree
 
 
+def is_preterminal(node: Tree) -> bool:
+    """A node over exactly one word (a part-of-speech tag, or an SST word with its label)."""
+    return len(node) == 1 and isinstance(node[0], str)
+
+
 def iter_subtrees(tree: Tree) -> Iterator[Tree]:
     """Yield every ``Tree`` node in pre-order (iteratively)."""
     stack = [tree]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from nltk import Tree
 
-from data.trees import iter_subtrees
+from data.trees import is_preterminal, iter_subtrees
 
 PUNCTUATION_TAGS = {",", ":", "``", "''", "."}
 DELETED_LABELS = {"TOP", "ROOT", "", "-NONE-"}
@@ -49,7 +49,7 @@ def brackets(tree: Tree, keep: list[bool]) -> Counter:
         node, start = stack.pop()
         end = start + sizes[id(node)]
         label = node.label()
-        is_pre = len(node) == 1 and isinstance(node[0], str)
+        is_pre = is_preterminal(node)
         if not is_pre and label not in DELETED_LABELS:
             a, b = index[start], index[end]
             if b > a:
@@ -143,5 +143,5 @@ def binary_unlabelled(gold: Tree, test: Tree) -> tuple[int, int, int]:
 def _unlabel(tree: Tree) -> Tree:
     out = tree.copy(deep=True)
     for node in iter_subtrees(out):
-        node.set_label("X" if not (len(node) == 1 and isinstance(node[0], str)) else "w")
+        node.set_label("w" if is_preterminal(node) else "X")
     return out

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 from nltk import Tree
 
-from data.trees import iter_subtrees
+from data.trees import is_preterminal, iter_subtrees
 from parsers import Parser
 from parsers.baselines import RightBranching
+from parsers.treebank import JOIN
 
 log = logging.getLogger(__name__)
 
-JOIN = "+"
 PARENT = "^"
 BAR = "@"
 NEG = np.float32(-1e30)
@@ -73,7 +73,7 @@ def _annotate_parents(tree: Tree) -> Tree:
     stack = [(out, "ROOT")]
     while stack:
         node, parent = stack.pop()
-        is_tag = len(node) == 1 and isinstance(node[0], str)
+        is_tag = is_preterminal(node)
         label = node.label()
         if not is_tag:
             node.set_label(f"{label}{PARENT}{parent}")
@@ -147,7 +147,7 @@ class PCFG(Parser):
             t = _binarise(t, cfg.horizontal)
             roots[t.label()] += 1
             for node in iter_subtrees(t):
-                if len(node) == 1 and isinstance(node[0], str):
+                if is_preterminal(node):
                     word = node[0]
                     lexical[(node.label(), word)] += 1
                     if word not in self.known:

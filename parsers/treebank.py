@@ -27,7 +27,7 @@ from pathlib import Path
 
 from nltk import Tree
 
-from data.trees import iter_subtrees
+from data.trees import is_preterminal, iter_subtrees
 from treenn.errors import TreennError
 
 EMPTY = ""  # the label of a span that is not a constituent
@@ -61,10 +61,6 @@ def clean(tree: Tree) -> Tree:
     return tree
 
 
-def _is_preterminal(node: Tree) -> bool:
-    return len(node) == 1 and isinstance(node[0], str)
-
-
 def to_spans(tree: Tree) -> tuple[list[str], dict[tuple[int, int], str]]:
     """Words and ``{(start, end): label}`` with unary chains collapsed, tags dropped."""
     words: list[str] = []
@@ -75,10 +71,10 @@ def to_spans(tree: Tree) -> tuple[list[str], dict[tuple[int, int], str]]:
         node, chain, start = stack.pop()
         if start is None:
             labels = [*chain]
-            while not _is_preterminal(node) and len(node) == 1:
+            while not is_preterminal(node) and len(node) == 1:
                 labels.append(node.label())
                 node = node[0]
-            if _is_preterminal(node):
+            if is_preterminal(node):
                 words.append(node[0])
                 if labels:
                     spans[(len(words) - 1, len(words))] = JOIN.join(labels)
