@@ -250,41 +250,32 @@ def _is_tree(model: str) -> bool:
     return model in MODELS and MODELS[model].kind == "tree"
 
 
-def run_status(run_dir: Path) -> str | None:
-    """Why ``run_dir`` is not a finished run, or ``None`` if it is one."""
-    if not run_dir.is_dir():
-        return "no such directory"
-    if not (run_dir / "config.json").is_file():
-        return "not a run directory (no config.json)"
-    try:
-        config = json.loads((run_dir / "config.json").read_text())
-        epochs = int(config["train"]["epochs"])
-    except (ValueError, KeyError, TypeError):
-        return "config.json is not a treenn run configuration"
-    if config.get("kind") == "parser":
-        return "a parser run (compare reads classifier runs; parsers are scored by evalb)"
-    from treenn.runs import read_metrics
-
-    try:
-        done = len(read_metrics(run_dir))
-    except ValueError:
-        return "metrics.jsonl is not readable"
-    if done < epochs:
-        return f"unfinished: metrics.jsonl has {done} of {epochs} epochs"
-    if not (run_dir / "eval-test.json").is_file():
-        return "unfinished: no eval-test.json (training stopped before the final evaluation)"
-    return None
-
-
 def load_run(run_dir: str | Path) -> RunInfo:
     """Read a finished run; raise :class:`SkipRun` saying why it cannot be compared."""
     from treenn.runs import read_metrics
 
     run_dir = Path(run_dir)
-    reason = run_status(run_dir)
-    if reason:
-        raise SkipRun(reason)
-    config = json.loads((run_dir / "config.json").read_text())
+    if not run_dir.is_dir():
+        raise SkipRun("no such directory")
+    if not (run_dir / "config.json").is_file():
+        raise SkipRun("not a run directory (no config.json)")
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        epochs = int(config["train"]["epochs"])
+    except (ValueError, KeyError, TypeError):
+        raise SkipRun("config.json is not a treenn run configuration") from None
+    if config.get("kind") == "parser":
+        raise SkipRun("a parser run (compare reads classifier runs; parsers are scored by "
+                      "evalb)")
+    try:
+        metrics = read_metrics(run_dir)
+    except ValueError:
+        raise SkipRun("metrics.jsonl is not readable") from None
+    if len(metrics) < epochs:
+        raise SkipRun(f"unfinished: metrics.jsonl has {len(metrics)} of {epochs} epochs")
+    if not (run_dir / "eval-test.json").is_file():
+        raise SkipRun("unfinished: no eval-test.json (training stopped before the final "
+                      "evaluation)")
     train_cfg, model_cfg = config["train"], config.get("model", {})
     evals = {}
     for path in sorted(run_dir.glob("eval-*.json")):
@@ -301,7 +292,7 @@ def load_run(run_dir: str | Path) -> RunInfo:
                       f"{run_dir} --split test` again)")
     return RunInfo(run_dir, train_cfg["task"], train_cfg["model"],
                    model_label(train_cfg, model_cfg), int(train_cfg.get("seed", 0)),
-                   _is_tree(train_cfg["model"]), config, read_metrics(run_dir), evals)
+                   _is_tree(train_cfg["model"]), config, metrics, evals)
 
 
 def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
