@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from nltk import Tree
 
+from data.vocab import PAD, UNK, UNK_ID, Vocab
 from parsers.pcfg import signature
 from parsers.treebank import EMPTY, binary_spans, from_spans, to_spans
 
@@ -45,27 +46,30 @@ class Labels:
 
 
 class Words:
-    """Lower-cased word ids plus word-shape ids; ``<unk>`` is 1, padding 0."""
+    """The parsers' word table: a lower-cased :class:`~data.vocab.Vocab` (``<pad>`` 0,
+    ``<unk>`` 1), the training counts (for word dropout) and word-shape ids."""
 
     def __init__(self, words: list[str], counts: dict[str, int], shapes: list[str]):
-        self.words = words
-        self.index = {w: i for i, w in enumerate(words)}
+        self.vocab = Vocab(words, lower=True)
         self.counts = counts
         self.shapes = shapes
         self.shape_index = {s: i for i, s in enumerate(shapes)}
 
     @classmethod
     def build(cls, sentences: list[list[str]], extra: set[str] = frozenset()) -> Words:
+        """Training words, most frequent first, then the ``extra`` words in sorted order."""
+        vocab = Vocab.build(sentences, lower=True, extra=sorted(extra))
         counts = Counter(w.lower() for s in sentences for w in s)
-        words = ["<pad>", "<unk>", *sorted(counts, key=lambda w: (-counts[w], w))]
-        words += sorted(w for w in extra if w not in counts and w not in ("<pad>", "<unk>"))
-        shapes = ["<pad>", "<unk>", *sorted({signature(w) for s in sentences for w in s})]
-        return cls(words, dict(counts), shapes)
+        shapes = [PAD, UNK, *sorted({signature(w) for s in sentences for w in s})]
+        return cls(vocab.words, dict(counts), shapes)
+
+    @property
+    def words(self) -> list[str]:
+        return self.vocab.words
 
     def encode(self, tokens: list[str]) -> tuple[list[int], list[int]]:
-        ids = [self.index.get(t.lower(), 1) for t in tokens]
-        shapes = [self.shape_index.get(signature(t), 1) for t in tokens]
-        return ids, shapes
+        shapes = [self.shape_index.get(signature(t), UNK_ID) for t in tokens]
+        return self.vocab.encode(tokens), shapes
 
     def to_dict(self) -> dict:
         return {"words": self.words, "counts": self.counts, "shapes": self.shapes}
