@@ -5,9 +5,11 @@ from its two children's vectors by one of this project's recursive cells (binary
 recursive NN); leaves read a window of word embeddings. Every span is scored by a label
 classifier on its vector plus the words just outside it. Decoding is CKY over all spans and
 split points (``O(n^3)`` compositions, batched across sentences one span length at a time)
-in which each chart cell keeps one vector, that of its best sub-derivation: the search is
-approximate, since a lower-scoring sub-derivation could give its parent a better vector
-(Socher et al. 2010 decode greedily; this is a wider search of the same kind).
+in which each chart cell keeps the vectors of its ``beam`` best sub-derivations (default 1):
+the search is approximate, since a lower-scoring sub-derivation could give its parent a
+better vector; keeping every sub-derivation would make it exhaustive (Socher et al. 2010
+decode greedily; this is a wider search of the same kind). A beam of K costs about K^2 times
+the compositions of a beam of 1.
 
 ``BiLSTMChartParser`` (Stern et al. 2017): span vectors are differences of BiLSTM states at
 the span's fenceposts; scores do not depend on the sub-derivation, so decoding is exact CKY.
@@ -60,6 +62,8 @@ class ParserConfig:
     mlp_size: int = 250
     dropout: float = 0.3
     max_length: int = 300  # longer sentences are refused with a clear message
+    #: rnn-parser: sub-derivations kept per chart cell (1: only the best one's vector)
+    beam: int = 1
 
 
 class ChartParserBase(nn.Module, Parser):
@@ -175,6 +179,8 @@ class RecursiveChartParser(ChartParserBase):
         self.pad = nn.Parameter(torch.zeros(self.token_dim))  # the word beyond the sentence
         if cfg.leaves not in ("window", "bilstm"):
             raise TreennError(f"leaves {cfg.leaves!r}: choose window or bilstm")
+        if cfg.beam < 1:
+            raise TreennError(f"--beam {cfg.beam}: keep at least 1 sub-derivation per chart cell")
         leaf_size = width * self.token_dim
         if cfg.leaves == "bilstm":
             self.lstm = nn.LSTM(self.token_dim, cfg.h_size, num_layers=cfg.layers,
@@ -247,20 +253,21 @@ class RecursiveChartParser(ChartParserBase):
             self.train(was_training)
 
     def _decode(self, sentences, golds):
+        K = self.cfg.beam
         B = len(sentences)
         lengths = np.array([len(s) for s in sentences])
         N = int(lengths.max())
         padded_list = self._padded_tokens(sentences)
         padded = nn.utils.rnn.pad_sequence(padded_list, batch_first=True)
         x_leaf = self._leaf_inputs(padded_list)
-        hs = self.cfg.h_size
         side = N + 1
-        # dense chart addressed by (sentence, start, end)
-        H = x_leaf.new_zeros(B * side * side, hs)
-        C = x_leaf.new_zeros(B * side * side, self.cell.c_size)
-        best = np.zeros(B * side * side)
-        split = np.zeros((B, side, side), dtype=np.int64)
-        label = np.zeros((B, side, side), dtype=np.int64)
+        # a dense chart of K slots per (sentence, start, end); slot = cell address * K + rank
+        slots = B * side * side * K
+        H = x_leaf.new_zeros(slots, self.cfg.h_size)
+        C = x_leaf.new_zeros(slots, self.cell.c_size)
+        best = np.full(slots, -np.inf)  # an empty slot scores -inf
+        label = np.zeros(slots, dtype=np.int64)
+        back = np.zeros((slots, 3), dtype=np.int64)  # split point, left rank, right rank
         gold_grid = None
         if golds is not None:
             gold_grid = np.zeros((B, side, side), dtype=np.int64)
@@ -276,52 +283,67 @@ class RecursiveChartParser(ChartParserBase):
             counts = lengths[bs] - length + 1
             sb = np.repeat(bs, counts)  # span -> sentence
             si = np.concatenate([np.arange(c) for c in counts])  # span -> start
-            sj = si + length
-            ids = address(sb, si, sj)
-            if length == 1:
-                offsets = np.r_[0, np.cumsum(lengths)[:-1]]
-                h, c = self.cell(x_leaf[torch.from_numpy(offsets[sb] + si)])
-                cb, ci, cj = sb, si, sj
-                total_extra = 0.0
-                per_span = 1
-            else:
-                per_span = length - 1
-                cb = np.repeat(sb, per_span)
-                ci = np.repeat(si, per_span)
-                ck = ci + np.tile(np.arange(1, length), len(sb))
+            if length == 1:  # one candidate per word: its leaf vector
+                per = 1
+                cb, ci, cj = sb, si, si + 1
+                ck = ra = rb = np.zeros_like(sb)
+                h, c = self.cell(x_leaf[torch.from_numpy(np.r_[0, np.cumsum(lengths)[:-1]][sb]
+                                                         + si)])
+                extra = np.zeros(len(sb))
+                rows = np.arange(len(sb))
+            else:  # every split point and every pair of the children's K best
+                per = (length - 1) * K * K
+                span = np.repeat(np.arange(len(sb)), per)
+                ck = si[span] + np.tile(np.repeat(np.arange(1, length), K * K), len(sb))
+                ra = np.tile(np.repeat(np.arange(K), K), len(sb) * (length - 1))
+                rb = np.tile(np.arange(K), len(sb) * (length - 1) * K)
+                cb, ci = sb[span], si[span]
                 cj = ci + length
-                left, right = address(cb, ci, ck), address(cb, ck, cj)
-                lt, rt = torch.from_numpy(left), torch.from_numpy(right)
+                left = address(cb, ci, ck) * K + ra
+                right = address(cb, ck, cj) * K + rb
+                extra = best[left] + best[right]
+                rows = np.flatnonzero(np.isfinite(extra))  # both children exist
+                cb, ci, cj, ck, ra, rb = (a[rows] for a in (cb, ci, cj, ck, ra, rb))
+                lt, rt = torch.from_numpy(left[rows]), torch.from_numpy(right[rows])
+                extra = extra[rows]
                 h, c = self.cell(None, torch.stack([H[lt], H[rt]], 1),
                                  torch.stack([C[lt], C[rt]], 1))
-                total_extra = best[left] + best[right]
             scores = self._label_scores(h, padded, torch.from_numpy(cb), torch.from_numpy(ci),
                                         torch.from_numpy(cj)).numpy()
             if gold_grid is not None:
                 scores = scores + 1.0
                 scores[np.arange(len(cb)), gold_grid[cb, ci, cj]] -= 1.0
             lab = scores.argmax(1)
-            total = scores[np.arange(len(lab)), lab] + total_extra
-            choice = total.reshape(-1, per_span).argmax(1)  # best split of each span
-            pick = np.arange(len(sb)) * per_span + choice
-            t_pick = torch.from_numpy(pick)
-            t_ids = torch.from_numpy(ids)
-            H[t_ids] = h[t_pick]
-            C[t_ids] = c[t_pick]
-            best[ids] = total[pick]
-            label[sb, si, sj] = lab[pick]
-            if length > 1:
-                split[sb, si, sj] = si + 1 + choice
+            # the candidates of each span on one row (-inf where a child slot was empty); a
+            # stable sort keeps the first of equal candidates, as argmax does
+            grid = np.full((len(sb), per), -np.inf)
+            grid.flat[rows] = scores[np.arange(len(lab)), lab] + extra
+            row_of = np.full(len(sb) * per, -1)
+            row_of[rows] = np.arange(len(rows))
+            order = np.argsort(-grid, axis=1, kind="stable")[:, :K]
+            ids = address(sb, si, si + length)
+            for r in range(order.shape[1]):
+                value = grid[np.arange(len(sb)), order[:, r]]
+                ok = np.isfinite(value)
+                cand = row_of[np.flatnonzero(ok) * per + order[ok, r]]
+                slot = ids[ok] * K + r
+                t_slot, t_cand = torch.from_numpy(slot), torch.from_numpy(cand)
+                H[t_slot] = h[t_cand]
+                C[t_slot] = c[t_cand]
+                best[slot] = value[ok]
+                label[slot] = lab[cand]
+                back[slot] = np.stack([ck[cand], ra[cand], rb[cand]], 1)
         out = []
         for b in range(B):
             derivation: dict = {}
-            stack = [(0, int(lengths[b]))]
+            stack = [(0, int(lengths[b]), 0)]
             while stack:
-                i, j = stack.pop()
-                derivation[(i, j)] = int(label[b, i, j])
+                i, j, r = stack.pop()
+                slot = address(b, i, j) * K + r
+                derivation[(i, j)] = int(label[slot])
                 if j - i > 1:
-                    k = int(split[b, i, j])
-                    stack += [(i, k), (k, j)]
+                    k, r_left, r_right = (int(x) for x in back[slot])
+                    stack += [(i, k, r_left), (k, j, r_right)]
             out.append(derivation)
         return out
 

@@ -19,7 +19,7 @@ import torch
 from nltk import Tree
 from tqdm import tqdm
 
-from data.vocab import Vocab, embedding_words, load_embeddings
+from data.vocab import embedding_words, load_embeddings
 from parsers import Parser
 from parsers.chart import Labels, Words, make_example
 from parsers.evalb import Scores
@@ -46,6 +46,7 @@ class ParserTrainConfig:
     seed: int = 1
     cell: str = "tree-lstm"
     leaves: str = "window"
+    beam: int = 1
     h_size: int | None = None
     word_dim: int = 50
     dropout: float = 0.3
@@ -78,6 +79,7 @@ def evaluate_parser(parser: Parser, trees: list[Tree], split: str, batch_size: i
 
 
 def _build_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]]):
+    """A new parser: tables from the training treebank, GloVe rows copied in when given."""
     labels = Labels.build(data["train"])
     extra: set[str] = set()
     if cfg.embeddings:
@@ -86,14 +88,12 @@ def _build_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]]):
                  for w in t.leaves() if w.lower() in known}
     words = Words.build([t.leaves() for t in data["train"]], extra)
     pcfg = ParserConfig(model=cfg.model, word_dim=cfg.word_dim, cell=cfg.cell, leaves=cfg.leaves,
-                        dropout=cfg.dropout,
+                        beam=cfg.beam, dropout=cfg.dropout,
                         h_size=cfg.h_size or (128 if cfg.model == "rnn-parser" else 200))
     model = NEURAL[cfg.model](pcfg, words, labels)
-    model.word_unk_p = 0.25
     coverage = None
     if cfg.embeddings:
-        vocab = Vocab(words.words, lower=True)
-        vectors, found, cov = load_embeddings(cfg.embeddings, vocab)
+        vectors, found, cov = load_embeddings(cfg.embeddings, words.vocab)
         if vectors.shape[1] != cfg.word_dim:
             raise TreennError(f"{cfg.embeddings} has {vectors.shape[1]}-d vectors; pass "
                               f"--x-size {vectors.shape[1]}")
@@ -149,10 +149,12 @@ def _fit_pcfg(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunDir, 
 
 def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunDir, state
                   ) -> dict:
-    model, coverage = _build_neural(cfg, data)
-    if state:
-        model.words = Words.from_dict(state["words"])
-        model.labels = Labels(state["labels"])
+    if state:  # the checkpoint holds the tables and every weight: nothing to rebuild
+        model = load_parser_checkpoint(state)
+        coverage = json.loads((run.path / "config.json").read_text()).get("embedding_coverage")
+    else:
+        model, coverage = _build_neural(cfg, data)
+    model.word_unk_p = 0.25
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run.write_config({"kind": "parser", "train": asdict(cfg), "parser": asdict(model.cfg),
                       "labels": len(model.labels), "words": len(model.words.words),
@@ -162,7 +164,6 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
                       if len(t.leaves()) <= cfg.max_train_length]
     start, best = 1, {"epoch": 0, "dev_f1": -1.0}
     if state:
-        model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
         start, best = state["epoch"] + 1, state["best"]

@@ -6,6 +6,7 @@ NLTK=${1:?nltk_data folder}; GLOVE=${2:?GloVe text file}; OUT=${3:-runs/ptb}; JO
 runs() {
   echo "rnn-parser|--model rnn-parser --epochs 18 --embeddings $GLOVE --x-size 50"
   echo "rnn-parser-bilstm-leaves|--model rnn-parser --leaves bilstm --epochs 15 --embeddings $GLOVE --x-size 50"
+  echo "rnn-parser-beam2|--model rnn-parser --beam 2 --epochs 16 --embeddings $GLOVE --x-size 50"
   echo "bilstm-parser|--model bilstm-parser --epochs 20 --embeddings $GLOVE --x-size 50"
   echo "pcfg|--model pcfg"
 }

@@ -1,6 +1,6 @@
 # Shared by the experiment scripts (source it): runs the training runs that standard input
-# lists as "NAME|ARGUMENTS" lines, JOBS at a time with one torch thread each, as
-#   $PY train.py -q train ARGUMENTS COMMON... --threads 1 --out OUT/NAME [--resume]
+# lists as "NAME|ARGUMENTS" lines, JOBS at a time with THREADS (default 1) torch threads each:
+#   $PY train.py -q train ARGUMENTS COMMON... --threads THREADS --out OUT/NAME [--resume]
 # A finished run (it has eval-test.json) is skipped; an interrupted one (last.pt) resumes.
 # Usage: run_queue OUT JOBS [COMMON ARGUMENTS...] < runs.txt
 PY=${PY:-.venv/bin/python}
@@ -12,7 +12,7 @@ _queue_one() {
   [ -f "$OUT/$name/last.pt" ] && resume="--resume"
   echo "start $name"
   # shellcheck disable=SC2086
-  "$PY" train.py -q train $args "${COMMON[@]}" --threads 1 --out "$OUT/$name" $resume \
+  "$PY" train.py -q train $args "${COMMON[@]}" --threads "${THREADS:-1}" --out "$OUT/$name" $resume \
     > "$OUT/$name.log" 2>&1 || echo "FAILED $name (see $OUT/$name.log)"
   echo "end $name"
 }
@@ -23,7 +23,7 @@ run_queue() {
   mkdir -p "$OUT"
   # arrays do not cross into the xargs shells: pass the common arguments as a quoted string
   COMMON_Q=$(printf '%q ' "$@")
-  export OUT PY COMMON_Q
+  export OUT PY COMMON_Q THREADS
   export -f _queue_one
   xargs -P "$jobs" -I{} bash -c 'eval "COMMON=($COMMON_Q)"; _queue_one "$1"' _ {}
 }

@@ -61,9 +61,9 @@ def test_pcfg_run_parses_and_evaluates(tiny_ptb, tmp_path):
 
 
 def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
-    straight = _train(tiny_ptb, tmp_path / "a", "rnn-parser", "--epochs", "2")
+    straight = _train(tiny_ptb, tmp_path / "a", "rnn-parser", "--epochs", "2", "--beam", "2")
     assert straight.returncode == 0, straight.stderr
-    first = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "1")
+    first = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "1", "--beam", "2")
     assert first.returncode == 0, first.stderr
     again = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "2", "--resume")
     assert again.returncode == 0, again.stderr
@@ -77,6 +77,12 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     idle = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--resume")
     assert idle.returncode == 0, idle.stderr
     assert len(losses(tmp_path / "b")) == 2
+    # the beam is part of the saved model: resuming and parsing use it
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["parser"]["beam"] == 2 and config["embedding_coverage"] is None
+    assert torch.load(tmp_path / "b" / "best.pt", weights_only=True)["config"]["beam"] == 2
+    _assert_one_line_error(_train(tiny_ptb, tmp_path / "c", "rnn-parser", "--beam", "0"),
+                           "--beam 0: keep at least 1")
     ev = _cli("evaluate", tmp_path / "b", "--split", "test")
     assert ev.returncode == 0 and "labelled: precision" in ev.stdout
 

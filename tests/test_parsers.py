@@ -120,6 +120,63 @@ def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves):
             assert float(again[0]) == pytest.approx(total, abs=1e-9)
 
 
+def _score_shape(model, tokens, shape, gold=None, labels=None):
+    """Compose a bracketing from scratch: its (score, derivation) with the given labels or,
+    without them, each span's best label (loss-augmented against ``gold`` when given)."""
+    padded = model._padded_tokens([tokens])
+    x = model._leaf_inputs(padded)
+    pad = torch.nn.utils.rnn.pad_sequence(padded, batch_first=True)
+    vectors, total, derivation = {}, 0.0, {}
+    for i, j in sorted(shape, key=lambda span: span[1] - span[0]):
+        if j - i == 1:
+            h, c = model.cell(x[i:i + 1])
+        else:
+            k = next(k for k in range(i + 1, j) if (i, k) in shape and (k, j) in shape)
+            (hl, cl), (hr, cr) = vectors[(i, k)], vectors[(k, j)]
+            h, c = model.cell(None, torch.stack([hl, hr], 1), torch.stack([cl, cr], 1))
+        vectors[(i, j)] = (h, c)
+        s = model._label_scores(h, pad, torch.tensor([0]), torch.tensor([i]),
+                                torch.tensor([j]))[0].clone()
+        if gold is not None:
+            s += 1.0
+            s[gold.get((i, j), 0)] -= 1.0
+        derivation[(i, j)] = int(s.argmax()) if labels is None else labels[(i, j)]
+        total += float(s[derivation[(i, j)]])
+    return total, derivation
+
+
+@pytest.mark.parametrize("augmented", [False, True])
+def test_recursive_chart_with_a_wide_beam_is_exhaustive_search(augmented):
+    """Keeping every sub-derivation (42 = Catalan(5) covers each cell below a 7-word root)
+    finds the best-scoring tree of all; a beam of 1 or 2 may score lower, never higher."""
+    model = _tiny(RecursiveChartParser, h_size=4)
+    with torch.no_grad():  # larger weights: vectors, hence the best split, depend on the past
+        for p in model.parameters():
+            p.mul_(10)
+    rng = random.Random(0)
+    vocabulary = sorted({w for t in TREES for w in t.leaves()})
+    trees = TREES + [Tree("S", [Tree("X", [w]) for w in rng.choices(vocabulary, k=7)])
+                     for _ in range(6)]
+    sentences = [t.leaves() for t in trees]
+    golds = [make_example(t, model.labels).gold for t in trees] if augmented else None
+    found = {}
+    with torch.no_grad():
+        for beam in (1, 2, 42):
+            model.cfg.beam = beam
+            found[beam] = model.decode(sentences, golds)
+        for b, tokens in enumerate(sentences):
+            gold = golds[b] if augmented else None
+            total, derivation = max((_score_shape(model, tokens, shape, gold)
+                                     for shape in _shapes(0, len(tokens))), key=lambda r: r[0])
+            assert found[42][b] == derivation
+            for beam in (1, 2):
+                score, _ = _score_shape(model, tokens, frozenset(found[beam][b]), gold,
+                                        found[beam][b])
+                assert score <= total + 1e-9
+    # the beam matters on these trees: greedy search misses the optimum somewhere
+    assert found[1] != found[42]
+
+
 def _fits(model, lr, steps=400):
     """Train on TREES until every training sentence parses exactly as its gold tree."""
     examples = [make_example(t, model.labels) for t in TREES]

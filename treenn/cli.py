@@ -88,6 +88,8 @@ def _add_train(sub) -> None:
     p.add_argument("--leaves", choices=["window", "bilstm"], default="window",
                    help="rnn-parser leaves: embeddings of a word window (purely recursive) or "
                    "BiLSTM states")
+    p.add_argument("--beam", type=int, default=1,
+                   help="rnn-parser: sub-derivations kept per chart cell, in training and parsing")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     p.add_argument("--device", default="cpu", help="cpu or cuda (fast engine, sequence models)")
@@ -141,7 +143,7 @@ def _train_parser(args) -> int:
              "h_size": args.h_size, "word_dim": args.x_size, "dropout": args.dropout}
     cfg = ParserTrainConfig(model=args.model, out=args.out, data_dir=args.data_dir,
                             embeddings=args.embeddings, seed=args.seed, cell=args.cell,
-                            leaves=args.leaves,
+                            leaves=args.leaves, beam=args.beam,
                             threads=args.threads, progress=not args.quiet,
                             **{k: v for k, v in given.items() if v is not None})
     results = train_parser(cfg, resume=args.resume)
