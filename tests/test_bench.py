@@ -13,11 +13,14 @@ def test_engine_benchmark_reports_ratios_memory_and_heights(tiny_sst, tmp_path):
     figures = json.loads(out.read_text())
     assert {"train_speedup", "infer_speedup", "fast_over_lstm_epoch"} <= set(figures)
     rows = figures["engines"]["rows"]
-    assert set(rows) == {"dgl", "fast", "lstm"}
-    for row in rows.values():
+    assert set(rows) == {"dgl", "fast", "lstm", "floor"}
+    for name, row in rows.items():
         for mode in ("train", "infer"):
-            assert row[mode]["trees_per_s"] > 0 and row[mode]["peak_mb"] >= 0
+            assert row[mode]["trees_per_s"] > 0
+            assert row[mode]["peak_mb"] is None if name == "floor" else row[mode]["peak_mb"] >= 0
     train = {name: rows[name]["train"]["seconds"] for name in rows}
     assert figures["train_speedup"] == train["dgl"] / train["fast"]
+    assert figures["floor_train_speedup"] == train["dgl"] / train["floor"]
+    assert rows["floor"]["infer"]["gflop_per_s"] > 0
     assert [r["height"] for r in figures["heights"] if r["shape"] == "chain"][-1] == 1024
     assert figures["long_chain"]["nodes"] == 10001 and figures["long_chain"]["grad_finite"]

@@ -6,7 +6,8 @@ In one process and on the same batches of SST train it times
   the DGL reference engine and with the fast engine, and
 * an ``nn.LSTM`` classifier of the same sizes on the same sentences,
 
-then prints trees/s, ms per batch, peak memory and each ratio to the DGL engine. Settings
+then prints trees/s, ms per batch, peak memory and each ratio to the DGL engine, next to the
+same batches' matrix products alone (:func:`matmul_floor`, a bound on any engine). Settings
 follow Tai et al. (2015): x=300, h=150, batch 25, dropout 0.5, Adagrad. It also times the
 fast engine on synthetic trees (balanced trees and left-branching chains) to show how the cost
 per node depends on tree height, and runs one 10,000-node chain forward and backward.
@@ -180,7 +181,60 @@ def engine_table(cfg: TrainConfig, data: Dataset, n_batches: int | None, repeats
                                                     name, mode)}
             model.load_state_dict(state)  # every variant starts from the same weights
         rows[name] = row
+    floor = matmul_floor(tree.encoder.cell, batch_list, repeats, device)
+    for mode in ("train", "infer"):
+        floor[mode].update(trees_per_s=n_trees / floor[mode]["seconds"], peak_mb=None)
+    rows["floor"] = floor
     return {"batches": len(batch_list), "trees": n_trees, "rows": rows}
+
+
+def matmul_floor(cell: NaryTreeLSTMCell, data: list, repeats: int, device: torch.device
+                 ) -> dict:
+    """The two matrix products every engine must do, with no tree around them.
+
+    For each batch: the leaf layer on all its leaves and the composition layer on all its
+    internal nodes, each as one product (as if every internal node were on one level), plus
+    their backward (gradients of inputs and weights) for training. Dropout, gates, gathers,
+    the classifier and the optimiser are left out, so no engine running the same maths on
+    this machine can be faster: the DGL engine's time over this one bounds any speedup.
+    """
+    w_leaf, w_comp = cell.W_iou.weight.detach(), cell.U.weight.detach()
+    shapes = []
+    for batch in data:
+        leaves = len(batch.schedule.leaf_ids)
+        internal = sum(len(nodes) for nodes, _ in batch.schedule.levels)
+        shapes.append((leaves, internal))
+    generator = torch.Generator().manual_seed(0)
+
+    def random(*size):
+        return torch.randn(*size, generator=generator).to(device)
+
+    tensors = [(random(a, w_leaf.shape[1]), random(b, w_comp.shape[1]),
+                random(a, w_leaf.shape[0]), random(b, w_comp.shape[0])) for a, b in shapes]
+    row = {}
+    for mode in ("train", "infer"):
+        weights = [w.clone().requires_grad_(mode == "train") for w in (w_leaf, w_comp)]
+
+        def step(item, weights=weights, train=mode == "train"):
+            x, z, gx, gz = item
+            if not train:
+                with torch.no_grad():
+                    x @ weights[0].t(), z @ weights[1].t()
+                return
+            x, z = x.requires_grad_(), z.requires_grad_()  # word vectors and child states
+            torch.autograd.backward([x @ weights[0].t(), z @ weights[1].t()], [gx, gz])
+            x.grad = z.grad = None
+            for w in weights:
+                w.grad = None
+
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = _time(step, tensors, repeats)
+        row[mode] = {"seconds": seconds, "ms_per_batch": 1000 * seconds / len(data)}
+    flops = sum(2 * (a * w_leaf.numel() + b * w_comp.numel()) for a, b in shapes)
+    row["train"]["gflop_per_s"] = 3 * flops / row["train"]["seconds"] / 1e9
+    row["infer"]["gflop_per_s"] = flops / row["infer"]["seconds"] / 1e9
+    return row
 
 
 def balanced_tree(height: int) -> Tree:
@@ -302,9 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             r = row[mode]
             ratio = (f"{ref[mode]['seconds'] / r['seconds']:7.2f}x" if ref else "     n/a")
             label = {"dgl": "Tree-LSTM dgl", "fast": "Tree-LSTM fast",
-                     "lstm": "nn.LSTM"}[name]
+                     "lstm": "nn.LSTM", "floor": "matmuls only"}[name]
+            peak = "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
             print(f"{label + ' ' + mode:<22}{r['trees_per_s']:10.0f}{r['ms_per_batch']:10.2f}"
-                  f"{r['peak_mb']:9.0f} {ratio}")
+                  f"{peak:>9} {ratio}")
     summary = {
         "fast_over_lstm_epoch": rows["fast"]["train"]["seconds"] / rows["lstm"]["train"]["seconds"],
         "cold_load_seconds": loading["cold_train_seconds"],
@@ -313,7 +368,15 @@ def main(argv: list[str] | None = None) -> int:
     if ref:
         summary["train_speedup"] = ref["train"]["seconds"] / rows["fast"]["train"]["seconds"]
         summary["infer_speedup"] = ref["infer"]["seconds"] / rows["fast"]["infer"]["seconds"]
+        for mode in ("train", "infer"):
+            summary[f"floor_{mode}_speedup"] = (ref[mode]["seconds"]
+                                                / rows["floor"][mode]["seconds"])
     print("\n" + "  ".join(f"{k}={v:.2f}" for k, v in summary.items()))
+    floor = rows["floor"]
+    print(f"(matmuls only: the leaf and composition products of the same batches, each batch "
+          f"in one product per layer, {floor['train']['gflop_per_s']:.0f} GFLOP/s training, "
+          f"{floor['infer']['gflop_per_s']:.0f} inference; no engine doing this maths here is "
+          "faster, so floor_*_speedup bounds the speedup over dgl)")
     print(f"(loading: SST train, {loading['train_trees']} trees, read and converted cold; "
           "train+dev+test from the dataset cache)")
     heights = height_table(device, args.height_trees, args.repeats)
