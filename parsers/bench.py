@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     words = sum(map(len, sentences))
     print(f"{len(sentences)} PTB-sample dev+test sentences of <= {args.max_length} tokens "
           f"({words} tokens), batches of {args.batch_size}, {torch.get_num_threads()} threads")
-    print(f"{'parser':<40} {'sentences/s':>12} {'test labelled F1':>17} {'unlabelled F1':>14}")
+    width = max(40, *map(len, args.parsers))
+    print(f"{'parser':<{width}} {'sentences/s':>12} {'test labelled F1':>17} {'unlabelled F1':>14}")
     rows, scores = {}, {}
     for spec in args.parsers:
         parser = load_parser(spec)
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             result = evaluate_parser(parser, data["test"], "test", args.batch_size)
         rows[spec] = rate
         scores[spec] = {k: result[k]["f1"] for k in ("labelled", "unlabelled")}
-        print(f"{spec:<40} {rate:12.1f} {100 * scores[spec]['labelled']:17.2f} "
+        print(f"{spec:<{width}} {rate:12.1f} {100 * scores[spec]['labelled']:17.2f} "
               f"{100 * scores[spec]['unlabelled']:14.2f}")
     if args.json:
         with open(args.json, "w") as handle:

@@ -13,7 +13,8 @@ mkdir -p "$OUT"
 
 # Parsing speed on PTB-sample dev+test sentences of <= 40 tokens.
 "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parsers.json" \
-  runs/ptb/bilstm-parser runs/ptb/rnn-parser runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg \
+  runs/ptb/bilstm-parser runs/ptb/rnn-parser runs/ptb/rnn-parser-beam2 \
+  runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg \
   right-branching left-branching balanced | tee "$OUT/bench-parsers.txt"
 
 # Parsers on SST: bracketing F1 against SST's trees and the raw-text sentiment pipeline,
@@ -27,7 +28,7 @@ print(max(sorted(runs), key=lambda p: json.loads((p / "eval-dev.json").read_text
 PY
 )
 "$PY" -m parsers.crossdomain --sst-dir "$SST" --sentiment "$BEST" --threads 2 \
-  --json "$OUT/crossdomain.json" runs/ptb/bilstm-parser runs/ptb/rnn-parser \
+  --json "$OUT/crossdomain.json" runs/ptb/bilstm-parser runs/ptb/rnn-parser runs/ptb/rnn-parser-beam2 \
   runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg right-branching left-branching balanced \
   | tee "$OUT/crossdomain.txt"
 
