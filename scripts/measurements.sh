@@ -17,6 +17,14 @@ mkdir -p "$OUT"
   runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg \
   right-branching left-branching balanced | tee "$OUT/bench-parsers.txt"
 
+# The recursive parser's search: F1 and search errors on dev at several beam widths.
+for spec in rnn-parser:1,2,4 rnn-parser-beam2:1,2,3; do
+  run=${spec%%:*}; beams=${spec#*:}
+  # shellcheck disable=SC2086
+  "$PY" -m parsers.search "runs/ptb/$run" --data-dir "$NLTK" --split dev --threads 2 \
+    --beam ${beams//,/ } --json "$OUT/search-$run.json" | tee "$OUT/search-$run.txt"
+done
+
 # Parsers on SST: bracketing F1 against SST's trees and the raw-text sentiment pipeline,
 # with the sst5 Tree-LSTM of best dev accuracy.
 BEST=$("$PY" - <<'PY'

@@ -83,6 +83,19 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     assert torch.load(tmp_path / "b" / "best.pt", weights_only=True)["config"]["beam"] == 2
     _assert_one_line_error(_train(tiny_ptb, tmp_path / "c", "rnn-parser", "--beam", "0"),
                            "--beam 0: keep at least 1")
+
+    # the search diagnostic parses as evaluate does and writes nothing into the run
+    from parsers import search
+
+    before = sorted(p.name for p in (tmp_path / "b").iterdir())
+    out = tmp_path / "search.json"
+    assert search.main([str(tmp_path / "b"), "--data-dir", str(tiny_ptb), "--split", "test",
+                        "--beam", "1", "2", "--json", str(out)]) == 0
+    rows = {r["beam"]: r for r in json.loads(out.read_text())["rows"]}
+    ev = json.loads((tmp_path / "b" / "eval-test.json").read_text())
+    assert rows[2]["labelled_f1"] == ev["labelled"]["f1"]
+    assert all(0 <= r["search_errors"] <= r["wrong"] <= r["sentences"] for r in rows.values())
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == before
     ev = _cli("evaluate", tmp_path / "b", "--split", "test")
     assert ev.returncode == 0 and "labelled: precision" in ev.stdout
 

@@ -1,0 +1,97 @@
+"""How much the recursive parser's approximate chart costs it:
+``python -m parsers.search RUN_DIR --data-dir NLTK_DATA [--split dev] [--beam K ...]``.
+
+For each beam width K the trained ``rnn-parser`` parses the split with K sub-derivations per
+chart cell (whatever beam it was trained with) and the command prints evalb F1, sentences per
+second, and its *search errors*: sentences parsed wrongly although the model scores the gold
+tree higher than the tree it found. A search error is a failure of the chart, not of the
+model; a wrong parse without one is the model's own preference. Nothing in the run directory
+is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from parsers.chart import make_example, to_tree
+from parsers.evalb import Scores
+from parsers.neural import RecursiveChartParser
+from parsers.training import load_trained_parser
+from parsers.treebank import load_ptb
+from treenn.errors import TreennError, run_main
+
+
+@torch.no_grad()
+def search_report(parser: RecursiveChartParser, trees: list, beam: int, batch_size: int = 32
+                  ) -> dict:
+    """evalb F1, speed and search errors of ``parser`` at ``beam`` on gold ``trees``."""
+    parser.cfg.beam = beam
+    scores, wrong, search_errors, seconds = Scores(), 0, 0, 0.0
+    for s in range(0, len(trees), batch_size):
+        batch = trees[s:s + batch_size]
+        sentences = [t.leaves() for t in batch]
+        golds = [make_example(t, parser.labels).gold for t in batch]
+        t0 = time.perf_counter()
+        found = parser.decode(sentences)
+        seconds += time.perf_counter() - t0
+        found_score = parser.score_derivations(sentences, found).tolist()
+        gold_score = parser.score_derivations(sentences, golds).tolist()
+        for k, tree in enumerate(batch):
+            scores.add(tree, to_tree(sentences[k], found[k], parser.labels))
+            if found[k] != golds[k]:
+                wrong += 1
+                search_errors += gold_score[k] > found_score[k]
+    f1 = scores.to_dict()
+    return {"beam": beam, "sentences": len(trees), "labelled_f1": f1["labelled"]["f1"],
+            "unlabelled_f1": f1["unlabelled"]["f1"], "wrong": wrong,
+            "search_errors": search_errors, "sentences_per_second": len(trees) / seconds}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m parsers.search", description=__doc__)
+    ap.add_argument("run_dir", metavar="RUN_DIR", help="a trained rnn-parser run")
+    ap.add_argument("--data-dir", help="nltk_data folder with corpora/treebank")
+    ap.add_argument("--split", default="dev", choices=["train", "dev", "test"])
+    ap.add_argument("--beam", type=int, nargs="+", default=[1, 2],
+                    help="beam widths to try (default: 1 2)")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads")
+    ap.add_argument("--json", metavar="PATH")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    parser = load_trained_parser(Path(args.run_dir))
+    if not isinstance(parser, RecursiveChartParser):
+        raise TreennError(f"{args.run_dir} is not an rnn-parser run: only the recursive "
+                          "parser's chart is approximate")
+    if min(args.beam) < 1:
+        raise TreennError("--beam: keep at least 1 sub-derivation per chart cell")
+    trained = parser.cfg.beam
+    trees = load_ptb(args.data_dir)[args.split]
+    print(f"{args.run_dir} (trained with beam {trained}), PTB-sample {args.split}, "
+          f"{len(trees)} sentences, {torch.get_num_threads()} threads")
+    print(f"{'beam':>4} {'labelled F1':>12} {'unlabelled F1':>14} {'wrong':>6} "
+          f"{'search errors':>14} {'sentences/s':>12}")
+    rows = []
+    for beam in args.beam:
+        r = search_report(parser, trees, beam)
+        rows.append(r)
+        print(f"{beam:>4} {100 * r['labelled_f1']:12.2f} {100 * r['unlabelled_f1']:14.2f} "
+              f"{r['wrong']:6d} {r['search_errors']:14d} {r['sentences_per_second']:12.1f}")
+    print("(search errors: wrong parses whose gold tree the model scores higher)")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"run": args.run_dir, "split": args.split, "trained_beam": trained,
+                       "rows": rows}, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
