@@ -302,7 +302,7 @@ class RecursiveChartParser(ChartParserBase):
                 left = address(cb, ci, ck) * K + ra
                 right = address(cb, ck, cj) * K + rb
                 extra = best[left] + best[right]
-                rows = np.flatnonzero(np.isfinite(extra))  # both children exist
+                rows = np.flatnonzero(~np.isneginf(extra))  # both children's slots are filled
                 cb, ci, cj, ck, ra, rb = (a[rows] for a in (cb, ci, cj, ck, ra, rb))
                 lt, rt = torch.from_numpy(left[rows]), torch.from_numpy(right[rows])
                 extra = extra[rows]
@@ -324,7 +324,7 @@ class RecursiveChartParser(ChartParserBase):
             ids = address(sb, si, si + length)
             for r in range(order.shape[1]):
                 value = grid[np.arange(len(sb)), order[:, r]]
-                ok = np.isfinite(value)
+                ok = ~np.isneginf(value)
                 cand = row_of[np.flatnonzero(ok) * per + order[ok, r]]
                 slot = ids[ok] * K + r
                 t_slot, t_cand = torch.from_numpy(slot), torch.from_numpy(cand)
@@ -340,6 +340,8 @@ class RecursiveChartParser(ChartParserBase):
             while stack:
                 i, j, r = stack.pop()
                 slot = address(b, i, j) * K + r
+                if np.isneginf(best[slot]):  # cannot happen: every span has a candidate
+                    raise RuntimeError(f"chart slot ({b}, {i}, {j}, {r}) is empty")
                 derivation[(i, j)] = int(label[slot])
                 if j - i > 1:
                     k, r_left, r_right = (int(x) for x in back[slot])

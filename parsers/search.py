@@ -3,10 +3,10 @@
 
 For each beam width K the trained ``rnn-parser`` parses the split with K sub-derivations per
 chart cell (whatever beam it was trained with) and the command prints evalb F1, sentences per
-second, and its *search errors*: sentences parsed wrongly although the model scores the gold
-tree higher than the tree it found. A search error is a failure of the chart, not of the
-model; a wrong parse without one is the model's own preference. Nothing in the run directory
-is written.
+second, and its *search errors*: sentences parsed wrongly (some span labelled differently
+from gold) although the model scores the gold tree higher than the tree it found. A search
+error is a failure of the chart, not of the model; a wrong parse without one is the model's
+own preference. Nothing in the run directory is written.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from parsers.chart import make_example, to_tree
+from parsers.chart import cost, make_example, to_tree
 from parsers.evalb import Scores
 from parsers.neural import RecursiveChartParser
 from parsers.training import load_trained_parser
@@ -31,23 +31,31 @@ from treenn.errors import TreennError, run_main
 @torch.no_grad()
 def search_report(parser: RecursiveChartParser, trees: list, beam: int, batch_size: int = 32
                   ) -> dict:
-    """evalb F1, speed and search errors of ``parser`` at ``beam`` on gold ``trees``."""
-    parser.cfg.beam = beam
+    """evalb F1, speed and search errors of ``parser`` at ``beam`` on gold ``trees``.
+
+    A parse is *wrong* when it costs something in training's sense (``parsers.chart.cost``:
+    some span's label differs from gold), so trees that differ from gold only in how
+    unlabelled spans are binarised count as right, as they do for evalb.
+    """
+    trained, parser.cfg.beam = parser.cfg.beam, beam
     scores, wrong, search_errors, seconds = Scores(), 0, 0, 0.0
-    for s in range(0, len(trees), batch_size):
-        batch = trees[s:s + batch_size]
-        sentences = [t.leaves() for t in batch]
-        golds = [make_example(t, parser.labels).gold for t in batch]
-        t0 = time.perf_counter()
-        found = parser.decode(sentences)
-        seconds += time.perf_counter() - t0
-        found_score = parser.score_derivations(sentences, found).tolist()
-        gold_score = parser.score_derivations(sentences, golds).tolist()
-        for k, tree in enumerate(batch):
-            scores.add(tree, to_tree(sentences[k], found[k], parser.labels))
-            if found[k] != golds[k]:
-                wrong += 1
-                search_errors += gold_score[k] > found_score[k]
+    try:
+        for s in range(0, len(trees), batch_size):
+            batch = trees[s:s + batch_size]
+            sentences = [t.leaves() for t in batch]
+            golds = [make_example(t, parser.labels).gold for t in batch]
+            t0 = time.perf_counter()
+            found = parser.decode(sentences)
+            seconds += time.perf_counter() - t0
+            found_score = parser.score_derivations(sentences, found).tolist()
+            gold_score = parser.score_derivations(sentences, golds).tolist()
+            for k, tree in enumerate(batch):
+                scores.add(tree, to_tree(sentences[k], found[k], parser.labels))
+                if cost(found[k], golds[k]) > 0:
+                    wrong += 1
+                    search_errors += gold_score[k] > found_score[k]
+    finally:
+        parser.cfg.beam = trained
     f1 = scores.to_dict()
     return {"beam": beam, "sentences": len(trees), "labelled_f1": f1["labelled"]["f1"],
             "unlabelled_f1": f1["unlabelled"]["f1"], "wrong": wrong,
@@ -85,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(r)
         print(f"{beam:>4} {100 * r['labelled_f1']:12.2f} {100 * r['unlabelled_f1']:14.2f} "
               f"{r['wrong']:6d} {r['search_errors']:14d} {r['sentences_per_second']:12.1f}")
-    print("(search errors: wrong parses whose gold tree the model scores higher)")
+    print("(wrong: some span's label differs from gold; search errors: wrong parses whose gold "
+          "tree the model scores higher)")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"run": args.run_dir, "split": args.split, "trained_beam": trained,

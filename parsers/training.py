@@ -124,6 +124,9 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
     cfg, state = run.start(cfg, resume)
     if cfg.model not in PARSER_MODELS:
         raise TreennError(f"unknown parser {cfg.model!r}; choose from {', '.join(PARSER_MODELS)}")
+    if cfg.beam != 1 and cfg.model != "rnn-parser":
+        raise TreennError(f"--beam is the recursive parser's (rnn-parser); {cfg.model} "
+                          "decodes exactly")
     cfg.epochs = cfg.epochs or 10
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -79,10 +79,12 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     assert len(losses(tmp_path / "b")) == 2
     # the beam is part of the saved model: resuming and parsing use it
     config = json.loads((tmp_path / "b" / "config.json").read_text())
-    assert config["parser"]["beam"] == 2 and config["embedding_coverage"] is None
+    assert config["parser"]["beam"] == 2
     assert torch.load(tmp_path / "b" / "best.pt", weights_only=True)["config"]["beam"] == 2
     _assert_one_line_error(_train(tiny_ptb, tmp_path / "c", "rnn-parser", "--beam", "0"),
                            "--beam 0: keep at least 1")
+    _assert_one_line_error(_train(tiny_ptb, tmp_path / "d", "bilstm-parser", "--beam", "2"),
+                           "--beam is the recursive parser's")
 
     # the search diagnostic parses as evaluate does and writes nothing into the run
     from parsers import search
@@ -94,7 +96,12 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     rows = {r["beam"]: r for r in json.loads(out.read_text())["rows"]}
     ev = json.loads((tmp_path / "b" / "eval-test.json").read_text())
     assert rows[2]["labelled_f1"] == ev["labelled"]["f1"]
-    assert all(0 <= r["search_errors"] <= r["wrong"] <= r["sentences"] for r in rows.values())
+    from parsers.training import load_trained_parser
+    from parsers.treebank import load_ptb
+
+    parser = load_trained_parser(tmp_path / "b")
+    search.search_report(parser, load_ptb(str(tiny_ptb))["test"], beam=1)
+    assert parser.cfg.beam == 2  # the parser keeps its own beam afterwards
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == before
     ev = _cli("evaluate", tmp_path / "b", "--split", "test")
     assert ev.returncode == 0 and "labelled: precision" in ev.stdout

@@ -64,7 +64,7 @@ def _step_fn(model, cfg, optimizers, train: bool) -> Callable:
             with torch.no_grad():
                 nodes = (torch.arange(batch.graph.num_nodes()) if model.cfg.is_tree
                          else batch.roots)
-                model(batch, nodes).argmax(-1)
+                model(batch, nodes).argmax(-1).cpu()  # the predictions, on the host
     return step
 
 
@@ -217,18 +217,18 @@ def matmul_floor(cell: NaryTreeLSTMCell, data: list, repeats: int, device: torch
 
         def step(item, weights=weights, train=mode == "train"):
             x, z, gx, gz = item
-            if not train:
+            if train:
+                x, z = x.requires_grad_(), z.requires_grad_()  # word vectors, child states
+                torch.autograd.backward([x @ weights[0].t(), z @ weights[1].t()], [gx, gz])
+                x.grad = z.grad = None
+                for w in weights:
+                    w.grad = None
+            else:
                 with torch.no_grad():
-                    x @ weights[0].t(), z @ weights[1].t()
-                return
-            x, z = x.requires_grad_(), z.requires_grad_()  # word vectors and child states
-            torch.autograd.backward([x @ weights[0].t(), z @ weights[1].t()], [gx, gz])
-            x.grad = z.grad = None
-            for w in weights:
-                w.grad = None
+                    _ = x @ weights[0].t(), z @ weights[1].t()
+            if x.is_cuda:
+                torch.cuda.synchronize()
 
-        if device.type == "cuda":
-            torch.cuda.synchronize()
         seconds = _time(step, tensors, repeats)
         row[mode] = {"seconds": seconds, "ms_per_batch": 1000 * seconds / len(data)}
     flops = sum(2 * (a * w_leaf.numel() + b * w_comp.numel()) for a, b in shapes)
