@@ -682,6 +682,17 @@ def _extrap(r: RunInfo) -> float | None:
     return r.evals["extrap"]["root"]["accuracy"] if "extrap" in r.evals else None
 
 
+def _group_cells(g: Group) -> dict[str, str]:
+    """The table cells a group has in both the summary and its task's table."""
+    n = len(g.runs)
+    return {"root": _pm(g.stat(lambda r: r.test["root"]["accuracy"]), n),
+            "all": _pm(g.stat(lambda r: r.test["all"]["accuracy"]), n),
+            "binary root": _pm(g.stat(lambda r: _collapsed(r, "root")), n),
+            "binary all": _pm(g.stat(lambda r: _collapsed(r, "all")), n),
+            "s/epoch": _pm(g.stat(lambda r: r.seconds_per_epoch), n, 1, 2),
+            "parameters": f"{int(np.mean([r.config.get('parameters', 0) for r in g.runs])):,}"}
+
+
 def build_report(runs: Sequence[RunInfo], skipped: Sequence[tuple[str, str]],
                  n_boot: int = N_BOOTSTRAP, plots: bool = True
                  ) -> tuple[Report, list[Comparison]]:
@@ -701,14 +712,10 @@ def build_report(runs: Sequence[RunInfo], skipped: Sequence[tuple[str, str]],
     rep.add("h2", "Summary")
     rows = []
     for g in groups:
-        n = len(g.runs)
-        rows.append([g.task_key, g.label, "tree" if g.is_tree else "sequence", n,
-                     _pm(g.stat(lambda r: r.test["root"]["accuracy"]), n),
-                     _pm(g.stat(lambda r: r.test["all"]["accuracy"]), n),
-                     _pm(g.stat(lambda r: _collapsed(r, "root")), n),
-                     _pm(g.stat(lambda r: _collapsed(r, "all")), n),
-                     _pm(g.stat(lambda r: r.seconds_per_epoch), n, 1, 2),
-                     f"{int(np.mean([r.config.get('parameters', 0) for r in g.runs])):,}"])
+        c = _group_cells(g)
+        rows.append([g.task_key, g.label, "tree" if g.is_tree else "sequence", len(g.runs),
+                     c["root"], c["all"], c["binary root"], c["binary all"], c["s/epoch"],
+                     c["parameters"]])
     if rows:
         rep.add("table", ["task", "model", "kind", "seeds", "root acc", "all-phrase acc",
                           "binary root", "binary all", "s/epoch", "parameters"], rows)
@@ -753,19 +760,15 @@ def build_report(runs: Sequence[RunInfo], skipped: Sequence[tuple[str, str]],
         header += ["best epoch", "s/epoch", "parameters"]
         rows = []
         for g in tgroups:
-            n = len(g.runs)
-            row = [g.label, n, _pm(g.stat(lambda r: r.test["root"]["accuracy"]), n),
-                   _pm(g.stat(lambda r: r.test["all"]["accuracy"]), n)]
+            c = _group_cells(g)
+            row = [g.label, len(g.runs), c["root"], c["all"]]
             if has_coll:
-                row += [_pm(g.stat(lambda r: _collapsed(r, "root")), n),
-                        _pm(g.stat(lambda r: _collapsed(r, "all")), n)]
+                row += [c["binary root"], c["binary all"]]
             if has_extrap:
-                row.append(_pm(g.stat(_extrap), n))
+                row.append(_pm(g.stat(_extrap), len(g.runs)))
             best_epochs = [max(r.metrics, key=lambda m: m["dev_root_acc"])["epoch"]
                            for r in g.runs]
-            row += ["/".join(map(str, best_epochs)),
-                    _pm(g.stat(lambda r: r.seconds_per_epoch), n, 1, 2),
-                    f"{int(np.mean([r.config.get('parameters', 0) for r in g.runs])):,}"]
+            row += ["/".join(map(str, best_epochs)), c["s/epoch"], c["parameters"]]
             rows.append(row)
         rep.add("table", header, rows)
 
