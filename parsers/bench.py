@@ -9,15 +9,13 @@ baseline name.
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import sys
 import time
 
 import torch
 
 from parsers.pipeline import load_parser
+from parsers.tools import parse_tool_args, tool_parser, write_figures
 from parsers.training import evaluate_parser
 from parsers.treebank import load_ptb
 from treenn.errors import run_main
@@ -35,18 +33,13 @@ def measure(parser, sentences: list[list[str]], batch_size: int, repeats: int) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m parsers.bench", description=__doc__)
+    ap = tool_parser("python -m parsers.bench", __doc__)
     ap.add_argument("parsers", nargs="+", metavar="PARSER")
     ap.add_argument("--data-dir", help="nltk_data folder with corpora/treebank")
     ap.add_argument("--max-length", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, help="torch intra-op threads")
-    ap.add_argument("--json", metavar="PATH")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_tool_args(ap, argv)
     data = load_ptb(args.data_dir)
     sentences = [t.leaves() for split in ("dev", "test") for t in data[split]
                  if len(t.leaves()) <= args.max_length]
@@ -65,12 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         scores[spec] = {k: result[k]["f1"] for k in ("labelled", "unlabelled")}
         print(f"{spec:<{width}} {rate:12.1f} {100 * scores[spec]['labelled']:17.2f} "
               f"{100 * scores[spec]['unlabelled']:14.2f}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"sentences": len(sentences), "max_length": args.max_length,
-                       "threads": torch.get_num_threads(), "sentences_per_second": rows,
-                       "test_f1": scores},
-                      handle, indent=2)
+    write_figures(args.json, {"sentences": len(sentences), "max_length": args.max_length,
+                              "threads": torch.get_num_threads(),
+                              "sentences_per_second": rows, "test_f1": scores})
     return 0
 
 

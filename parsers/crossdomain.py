@@ -12,9 +12,6 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import sys
 
 import torch
@@ -24,6 +21,7 @@ from data.trees import leaves
 from parsers.evalb import PRF, binary_unlabelled
 from parsers.pipeline import binarize, load_parser
 from parsers.tokenize import detokenize, tokenize
+from parsers.tools import parse_tool_args, tool_parser, write_figures
 from treenn.errors import run_main
 from treenn.training import predict_trees, run_task
 
@@ -36,17 +34,12 @@ def root_accuracy(run_dir: str, trees: list, gold: list[int]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m parsers.crossdomain", description=__doc__)
+    ap = tool_parser("python -m parsers.crossdomain", __doc__)
     ap.add_argument("parsers", nargs="+", metavar="PARSER")
     ap.add_argument("--sst-dir", help="SST folder (default: download into the cache)")
     ap.add_argument("--sentiment", required=True, metavar="RUN_DIR",
                     help="a trained sentiment run (sst5 or sst2)")
-    ap.add_argument("--threads", type=int)
-    ap.add_argument("--json", metavar="PATH")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_tool_args(ap, argv)
     gold_trees = read_sst(sst_dir(args.sst_dir) / "test.txt")
     task = run_task(args.sentiment)
     gold = [task.gold_or_none(t.label()) for t in gold_trees]
@@ -78,11 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         rows[spec] = {"unlabelled_f1": spans.f1, "precision": spans.precision,
                       "recall": spans.recall, "raw_text_root_accuracy": acc}
         print(f"{spec:<32}{100 * spans.f1:22.2f}{100 * acc:20.2f}", flush=True)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"sentences": len(sentences), "exact_retokenisation": same,
-                       "sentiment_run": args.sentiment, "gold_tree_root_accuracy": gold_acc,
-                       "parsers": rows}, handle, indent=2)
+    write_figures(args.json, {"sentences": len(sentences), "exact_retokenisation": same,
+                              "sentiment_run": args.sentiment,
+                              "gold_tree_root_accuracy": gold_acc, "parsers": rows})
     return 0
 
 

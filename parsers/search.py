@@ -11,9 +11,6 @@ own preference. Nothing in the run directory is written.
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -23,6 +20,7 @@ import torch
 from parsers.chart import cost, make_example, to_tree
 from parsers.evalb import Scores
 from parsers.neural import RecursiveChartParser
+from parsers.tools import parse_tool_args, tool_parser, write_figures
 from parsers.training import load_trained_parser
 from parsers.treebank import load_ptb
 from treenn.errors import TreennError, run_main
@@ -63,18 +61,13 @@ def search_report(parser: RecursiveChartParser, trees: list, beam: int, batch_si
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m parsers.search", description=__doc__)
+    ap = tool_parser("python -m parsers.search", __doc__)
     ap.add_argument("run_dir", metavar="RUN_DIR", help="a trained rnn-parser run")
     ap.add_argument("--data-dir", help="nltk_data folder with corpora/treebank")
     ap.add_argument("--split", default="dev", choices=["train", "dev", "test"])
     ap.add_argument("--beam", type=int, nargs="+", default=[1, 2],
                     help="beam widths to try (default: 1 2)")
-    ap.add_argument("--threads", type=int, help="torch intra-op threads")
-    ap.add_argument("--json", metavar="PATH")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_tool_args(ap, argv)
     parser = load_trained_parser(Path(args.run_dir))
     if not isinstance(parser, RecursiveChartParser):
         raise TreennError(f"{args.run_dir} is not an rnn-parser run: only the recursive "
@@ -95,10 +88,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['wrong']:6d} {r['search_errors']:14d} {r['sentences_per_second']:12.1f}")
     print("(wrong: some span's label differs from gold; search errors: wrong parses whose gold "
           "tree the model scores higher)")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"run": args.run_dir, "split": args.split, "trained_beam": trained,
-                       "rows": rows}, handle, indent=2)
+    write_figures(args.json, {"run": args.run_dir, "split": args.split,
+                              "trained_beam": trained, "rows": rows})
     return 0
 
 

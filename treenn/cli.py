@@ -313,7 +313,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print each node's class distribution after its label")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
 
-
     p = sub.add_parser("show", help="draw trees coloured by a run's predictions",
                        description="Draw each input tree with every node's predicted class "
                        "(and its gold label where the input has one): in the terminal, as "

@@ -469,7 +469,7 @@ def check_arity(model: Classifier, arrays: list[TreeArrays], where: str) -> None
 # ----------------------------------------------------------------------------- reuse
 
 
-_PARSER_RUN = ("{} is a parser run: use `train.py parse {} --text FILE`, or pass it to "
+_PARSER_RUN = ("{0} is a parser run: use `train.py parse {0} --text FILE`, or pass it to "
                "predict/show as --parser")
 
 
@@ -482,7 +482,7 @@ def run_task(run_dir: str | Path, which: str = "best") -> Task:
     info = (json.loads(config.read_text()) if config.is_file()
             else load_checkpoint(run_dir / f"{which}.pt"))
     if info.get("kind") == "parser":
-        raise TreennError(_PARSER_RUN.format(run_dir, run_dir))
+        raise TreennError(_PARSER_RUN.format(run_dir))
     return get_task(info["train"]["task"] if "train" in info else info["task"])
 
 
@@ -493,7 +493,7 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[Classifier, di
         raise TreennError(f"run directory {run_dir} does not exist")
     ckpt = load_checkpoint(run_dir / f"{which}.pt")
     if ckpt.get("kind") == "parser":
-        raise TreennError(_PARSER_RUN.format(run_dir, run_dir))
+        raise TreennError(_PARSER_RUN.format(run_dir))
     model = Classifier(ModelConfig(**ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
