@@ -43,6 +43,9 @@ class ParserTrainConfig:
     epochs: int | None = None  # None: 10, or the saved value when resuming
     batch_size: int = 16
     lr: float = 1e-3
+    #: halve the learning rate after this many epochs in a row without a better dev labelled
+    #: F1 (counted from the best epoch or the last halving); 0 keeps it constant
+    lr_patience: int = 0
     seed: int = 1
     cell: str = "tree-lstm"
     leaves: str = "window"
@@ -127,6 +130,9 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
     if cfg.beam != 1 and cfg.model != "rnn-parser":
         raise TreennError(f"--beam is the recursive parser's (rnn-parser); {cfg.model} "
                           "decodes exactly")
+    if cfg.lr_patience < 0 or (cfg.lr_patience and cfg.model == "pcfg"):
+        raise TreennError(f"--lr-patience {cfg.lr_patience}: a neural parser's epoch count "
+                          ">= 0 (the PCFG has no learning rate)")
     cfg.epochs = cfg.epochs or 10
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -165,11 +171,12 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
                       "embedding_coverage": coverage})
     train_examples = [make_example(t, model.labels) for t in data["train"]
                       if len(t.leaves()) <= cfg.max_train_length]
-    start, best = 1, {"epoch": 0, "dev_f1": -1.0}
+    start, best, halved_at = 1, {"epoch": 0, "dev_f1": -1.0}, 0
     if state:
-        optimizer.load_state_dict(state["optimizer"])
+        optimizer.load_state_dict(state["optimizer"])  # holds the (possibly halved) rate
         set_rng_state(state["rng"])
         start, best = state["epoch"] + 1, state["best"]
+        halved_at = state.get("lr_halved_at", 0)
     run.keep_metrics_until(start - 1)
 
     for epoch in range(start, cfg.epochs + 1):
@@ -200,13 +207,27 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
         improved = dev["labelled"]["f1"] > best["dev_f1"]
         if improved:
             best = {"epoch": epoch, "dev_f1": dev["labelled"]["f1"]}
+        record["lr"] = optimizer.param_groups[0]["lr"]
+        if should_halve_lr(epoch, best["epoch"], halved_at, cfg.lr_patience):
+            halved_at = epoch
+            for group in optimizer.param_groups:
+                group["lr"] /= 2
+            log.info("no better dev F1 for %d epochs: learning rate halved to %g",
+                     cfg.lr_patience, optimizer.param_groups[0]["lr"])
         run.log_epoch(record)
         run.save_epoch({"kind": "parser", "name": cfg.model, **model.state(), "epoch": epoch,
-                        "best": best}, improved, {"optimizer": optimizer.state_dict()})
+                        "best": best}, improved,
+                       {"optimizer": optimizer.state_dict(), "lr_halved_at": halved_at})
         log.info("epoch %d: loss %.4f, dev F1 labelled %.2f unlabelled %.2f (%.0fs)%s", epoch,
                  record["train_loss"], 100 * dev["labelled"]["f1"],
                  100 * dev["unlabelled"]["f1"], train_time, "  *best*" if improved else "")
     return _final_evaluation(load_parser_checkpoint(load_checkpoint(run.best)), data, run)
+
+
+def should_halve_lr(epoch: int, best_epoch: int, halved_at: int, patience: int) -> bool:
+    """Plateau schedule: halve after ``patience`` epochs in a row that did not beat the best
+    dev score, counting from the best epoch or the last halving, whichever is later."""
+    return patience > 0 and epoch - max(best_epoch, halved_at) >= patience
 
 
 def _final_evaluation(parser: Parser, data: dict[str, list[Tree]], run: RunDir) -> dict:

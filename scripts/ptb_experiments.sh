@@ -7,6 +7,7 @@ runs() {
   echo "rnn-parser|--model rnn-parser --epochs 18 --embeddings $GLOVE --x-size 50"
   echo "rnn-parser-bilstm-leaves|--model rnn-parser --leaves bilstm --epochs 15 --embeddings $GLOVE --x-size 50"
   echo "rnn-parser-beam2|--model rnn-parser --beam 2 --epochs 16 --embeddings $GLOVE --x-size 50"
+  echo "rnn-parser-beam2-plateau|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --embeddings $GLOVE --x-size 50"
   echo "bilstm-parser|--model bilstm-parser --epochs 20 --embeddings $GLOVE --x-size 50"
   echo "pcfg|--model pcfg"
 }

@@ -158,3 +158,38 @@ def test_crossdomain_scores_parsers_against_sst_trees(tiny_sst, tmp_path):
     right, left = (figures["parsers"][p]["unlabelled_f1"]
                    for p in ("right-branching", "left-branching"))
     assert right != left  # on these random gold trees the two baselines score differently
+
+
+def test_plateau_schedule_halves_the_rate_and_resumes_through_it(tiny_ptb, tmp_path):
+    from parsers.training import should_halve_lr
+
+    # patience 2: epochs 3 and 4 miss the best of epoch 2 -> halve after 4; after 6 again
+    assert [e for e in range(1, 8) if should_halve_lr(e, 2, 0, 2)] == [4, 5, 6, 7]
+    assert not should_halve_lr(5, 2, 4, 2) and should_halve_lr(6, 2, 4, 2)
+    assert not any(should_halve_lr(e, 1, 0, 0) for e in range(1, 8))  # 0: constant rate
+
+    args = ("rnn-parser", "--lr-patience", "1", "--lr", "0.01")
+    straight = _train(tiny_ptb, tmp_path / "a", *args, "--epochs", "5")
+    assert straight.returncode == 0, straight.stderr
+    first = _train(tiny_ptb, tmp_path / "b", *args, "--epochs", "3")
+    assert first.returncode == 0, first.stderr
+    again = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "5", "--resume")
+    assert again.returncode == 0, again.stderr
+
+    def records(run):
+        return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+    a = records(tmp_path / "a")
+    assert [(r["train_loss"], r["lr"]) for r in records(tmp_path / "b")] == \
+        [(r["train_loss"], r["lr"]) for r in a]
+    # the logged rates follow the rule from the logged dev scores
+    lr, best, best_epoch, halved_at = 0.01, -1.0, 0, 0
+    for r in a:
+        assert r["lr"] == pytest.approx(lr)
+        if r["dev_labelled_f1"] > best:
+            best, best_epoch = r["dev_labelled_f1"], r["epoch"]
+        if should_halve_lr(r["epoch"], best_epoch, halved_at, 1):
+            lr, halved_at = lr / 2, r["epoch"]
+    assert a[-1]["lr"] < 0.01  # the tiny treebank stops improving within five epochs
+    _assert_one_line_error(_train(tiny_ptb, tmp_path / "c", "pcfg", "--lr-patience", "2"),
+                           "the PCFG has no learning rate")

@@ -88,6 +88,9 @@ def _add_train(sub) -> None:
     p.add_argument("--leaves", choices=["window", "bilstm"], default="window",
                    help="rnn-parser leaves: embeddings of a word window (purely recursive) or "
                    "BiLSTM states")
+    p.add_argument("--lr-patience", type=int, default=0, metavar="N",
+                   help="neural parsers: halve the learning rate after N epochs without a "
+                   "better dev labelled F1 (default 0: constant rate)")
     p.add_argument("--beam", type=int, default=1,
                    help="rnn-parser: sub-derivations kept per chart cell, in training and parsing")
     p.add_argument("--seed", type=int, default=1)
@@ -144,6 +147,7 @@ def _train_parser(args) -> int:
     cfg = ParserTrainConfig(model=args.model, out=args.out, data_dir=args.data_dir,
                             embeddings=args.embeddings, seed=args.seed, cell=args.cell,
                             leaves=args.leaves, beam=args.beam,
+                            lr_patience=args.lr_patience,
                             threads=args.threads, progress=not args.quiet,
                             **{k: v for k, v in given.items() if v is not None})
     results = train_parser(cfg, resume=args.resume)
