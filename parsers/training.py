@@ -7,7 +7,6 @@ line per epoch, ``best.pt`` by dev labelled F1, ``last.pt`` for ``--resume``,
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -28,7 +27,15 @@ from parsers.neural import ParserConfig
 from parsers.pcfg import PCFG, PCFGConfig
 from parsers.treebank import load_ptb
 from treenn.errors import TreennError
-from treenn.runs import RunDir, epoch_generator, load_checkpoint, seed_everything, set_rng_state
+from treenn.runs import (
+    RunDir,
+    epoch_generator,
+    is_parser_run,
+    load_checkpoint,
+    read_run_config,
+    seed_everything,
+    set_rng_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +167,7 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
                   ) -> dict:
     if state:  # the checkpoint holds the tables and every weight: nothing to rebuild
         model = load_parser_checkpoint(state)
-        coverage = json.loads((run.path / "config.json").read_text()).get("embedding_coverage")
+        coverage = read_run_config(run.path).get("embedding_coverage")
     else:
         model, coverage = _build_neural(cfg, data)
     model.word_unk_p = 0.25
@@ -244,8 +251,7 @@ PARSER_MODELS = tuple(PARSER_TRAINERS)
 
 
 def load_trained_parser(run_dir: Path) -> Parser:
-    config = json.loads((run_dir / "config.json").read_text())
-    if config.get("kind") != "parser":
+    if not is_parser_run(run_dir):
         raise TreennError(f"{run_dir} is not a parser run (train one with --task ptb)")
     return load_parser_checkpoint(load_checkpoint(run_dir / "best.pt"))
 
@@ -253,7 +259,7 @@ def load_trained_parser(run_dir: Path) -> Parser:
 def evaluate_parser_run(run_dir: str | Path, split: str, data_dir: str | None = None) -> dict:
     run_dir = Path(run_dir)
     parser = load_trained_parser(run_dir)
-    cfg = json.loads((run_dir / "config.json").read_text())["train"]
+    cfg = read_run_config(run_dir)["train"]
     data = load_ptb(data_dir if data_dir is not None else cfg.get("data_dir"))
     if split not in data:
         raise TreennError(f"no {split!r} split; choose from {', '.join(data)}")

@@ -193,3 +193,13 @@ def test_plateau_schedule_halves_the_rate_and_resumes_through_it(tiny_ptb, tmp_p
     assert a[-1]["lr"] < 0.01  # the tiny treebank stops improving within five epochs
     _assert_one_line_error(_train(tiny_ptb, tmp_path / "c", "pcfg", "--lr-patience", "2"),
                            "the PCFG has no learning rate")
+
+
+def test_a_damaged_run_config_is_a_one_line_error(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"kind": "parser",\n "train": \n')
+    for command in (("evaluate", run), ("parse", run, "--text", "-"),
+                    ("predict", run, "--text", "-")):
+        _assert_one_line_error(_cli(*command, stdin="a b\n"),
+                               f"{run / 'config.json'}:3: not valid JSON")

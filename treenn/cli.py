@@ -159,11 +159,6 @@ def _train_parser(args) -> int:
     return 0
 
 
-def _is_parser_run(run_dir: str) -> bool:
-    path = Path(run_dir) / "config.json"
-    return path.is_file() and json.loads(path.read_text()).get("kind") == "parser"
-
-
 def _cmd_parse(args) -> int:
     """One raw sentence per line in, one bracketed tree per line out."""
     from data.trees import to_bracketed
@@ -185,7 +180,9 @@ def _cmd_parse(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    if _is_parser_run(args.run_dir):
+    from treenn.runs import is_parser_run
+
+    if is_parser_run(args.run_dir):
         from parsers.training import evaluate_parser_run
 
         result = evaluate_parser_run(args.run_dir, args.split, args.data_dir)

@@ -32,6 +32,29 @@ def atomic_save(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def read_run_config(run_dir: str | Path) -> dict | None:
+    """A run's ``config.json`` as a dict, None when the folder has none, or a one-line
+    ``TreennError`` naming the file when it is not a run configuration."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise TreennError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    except UnicodeDecodeError:
+        raise TreennError(f"{path}: not UTF-8 text") from None
+    if not isinstance(info, dict):
+        raise TreennError(f"{path}: not a treenn run configuration (a JSON object)")
+    return info
+
+
+def is_parser_run(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` was written by the parser trainer (``--task ptb``)."""
+    info = read_run_config(run_dir)
+    return info is not None and info.get("kind") == "parser"
+
+
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint as a plain dict, or a one-line ``TreennError`` if it is missing or bad."""
     if not path.is_file():

@@ -14,7 +14,6 @@ last finished epoch with the same data order and random state as an uninterrupte
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -36,7 +35,14 @@ from data.vocab import UNK_ID, Vocab, embedding_words, load_embeddings
 from treenn.errors import DataError, TreennError
 from treenn.metrics import Scores
 from treenn.models import MODELS, Classifier, ModelConfig, count_parameters
-from treenn.runs import RunDir, epoch_generator, load_checkpoint, seed_everything, set_rng_state
+from treenn.runs import (
+    RunDir,
+    epoch_generator,
+    load_checkpoint,
+    read_run_config,
+    seed_everything,
+    set_rng_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -478,9 +484,7 @@ def run_task(run_dir: str | Path, which: str = "best") -> Task:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise TreennError(f"run directory {run_dir} does not exist")
-    config = run_dir / "config.json"
-    info = (json.loads(config.read_text()) if config.is_file()
-            else load_checkpoint(run_dir / f"{which}.pt"))
+    info = read_run_config(run_dir) or load_checkpoint(run_dir / f"{which}.pt")
     if info.get("kind") == "parser":
         raise TreennError(_PARSER_RUN.format(run_dir))
     return get_task(info["train"]["task"] if "train" in info else info["task"])
