@@ -137,9 +137,11 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
     if cfg.beam != 1 and cfg.model != "rnn-parser":
         raise TreennError(f"--beam is the recursive parser's (rnn-parser); {cfg.model} "
                           "decodes exactly")
-    if cfg.lr_patience < 0 or (cfg.lr_patience and cfg.model == "pcfg"):
-        raise TreennError(f"--lr-patience {cfg.lr_patience}: a neural parser's epoch count "
-                          ">= 0 (the PCFG has no learning rate)")
+    if cfg.lr_patience < 0:
+        raise TreennError(f"--lr-patience {cfg.lr_patience}: give a number of epochs >= 0 "
+                          "(0: constant learning rate)")
+    if cfg.lr_patience and cfg.model == "pcfg":
+        raise TreennError("--lr-patience is the neural parsers'; the PCFG has no learning rate")
     cfg.epochs = cfg.epochs or 10
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -259,7 +261,7 @@ def load_trained_parser(run_dir: Path) -> Parser:
 def evaluate_parser_run(run_dir: str | Path, split: str, data_dir: str | None = None) -> dict:
     run_dir = Path(run_dir)
     parser = load_trained_parser(run_dir)
-    cfg = read_run_config(run_dir)["train"]
+    cfg = read_run_config(run_dir).get("train", {})
     data = load_ptb(data_dir if data_dir is not None else cfg.get("data_dir"))
     if split not in data:
         raise TreennError(f"no {split!r} split; choose from {', '.join(data)}")

@@ -193,6 +193,8 @@ def test_plateau_schedule_halves_the_rate_and_resumes_through_it(tiny_ptb, tmp_p
     assert a[-1]["lr"] < 0.01  # the tiny treebank stops improving within five epochs
     _assert_one_line_error(_train(tiny_ptb, tmp_path / "c", "pcfg", "--lr-patience", "2"),
                            "the PCFG has no learning rate")
+    _assert_one_line_error(_train(tiny_ptb, tmp_path / "d", "rnn-parser", "--lr-patience", "-1"),
+                           "--lr-patience -1: give a number of epochs >= 0")
 
 
 def test_a_damaged_run_config_is_a_one_line_error(tmp_path):
