@@ -217,6 +217,9 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
         if improved:
             best = {"epoch": epoch, "dev_f1": dev["labelled"]["f1"]}
         record["lr"] = optimizer.param_groups[0]["lr"]
+        log.info("epoch %d: loss %.4f, dev F1 labelled %.2f unlabelled %.2f (%.0fs)%s", epoch,
+                 record["train_loss"], 100 * dev["labelled"]["f1"],
+                 100 * dev["unlabelled"]["f1"], train_time, "  *best*" if improved else "")
         if should_halve_lr(epoch, best["epoch"], halved_at, cfg.lr_patience):
             halved_at = epoch
             for group in optimizer.param_groups:
@@ -227,9 +230,6 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
         run.save_epoch({"kind": "parser", "name": cfg.model, **model.state(), "epoch": epoch,
                         "best": best}, improved,
                        {"optimizer": optimizer.state_dict(), "lr_halved_at": halved_at})
-        log.info("epoch %d: loss %.4f, dev F1 labelled %.2f unlabelled %.2f (%.0fs)%s", epoch,
-                 record["train_loss"], 100 * dev["labelled"]["f1"],
-                 100 * dev["unlabelled"]["f1"], train_time, "  *best*" if improved else "")
     return _final_evaluation(load_parser_checkpoint(load_checkpoint(run.best)), data, run)
 
 
