@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{same} ({100 * same / len(sentences):.1f}%) come back with SST's exact tokens")
     print(f"sentiment run {args.sentiment} ({task.name}): root accuracy on gold trees "
           f"{100 * gold_acc:.2f}%\n")
-    print(f"{'parser':<32}{'unlabelled F1 vs SST':>22}{'raw-text root acc.':>20}")
+    width = max(32, *map(len, args.parsers))
+    print(f"{'parser':<{width}} {'unlabelled F1 vs SST':>21}{'raw-text root acc.':>20}")
     # sentences whose tokens survive the round trip are parsed once (parsers are deterministic)
     differ = [i for i, (a, b) in enumerate(zip(retokenised, sentences, strict=True)) if a != b]
     rows = {}
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         acc = root_accuracy(args.sentiment, [binarize(t) for t in raw], gold)
         rows[spec] = {"unlabelled_f1": spans.f1, "precision": spans.precision,
                       "recall": spans.recall, "raw_text_root_accuracy": acc}
-        print(f"{spec:<32}{100 * spans.f1:22.2f}{100 * acc:20.2f}", flush=True)
+        print(f"{spec:<{width}} {100 * spans.f1:21.2f}{100 * acc:20.2f}", flush=True)
     write_figures(args.json, {"sentences": len(sentences), "exact_retokenisation": same,
                               "sentiment_run": args.sentiment,
                               "gold_tree_root_accuracy": gold_acc, "parsers": rows})

@@ -14,11 +14,11 @@ mkdir -p "$OUT"
 # Parsing speed on PTB-sample dev+test sentences of <= 40 tokens.
 "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parsers.json" \
   runs/ptb/bilstm-parser runs/ptb/rnn-parser runs/ptb/rnn-parser-beam2 \
-  runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg \
+  runs/ptb/rnn-parser-beam2-plateau runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg \
   right-branching left-branching balanced | tee "$OUT/bench-parsers.txt"
 
 # The recursive parser's search: F1 and search errors on dev at several beam widths.
-for spec in rnn-parser:1,2,4 rnn-parser-beam2:1,2,3; do
+for spec in rnn-parser:1,2,4 rnn-parser-beam2:1,2,3 rnn-parser-beam2-plateau:1,2,3; do
   run=${spec%%:*}; beams=${spec#*:}
   # shellcheck disable=SC2086
   "$PY" -m parsers.search "runs/ptb/$run" --data-dir "$NLTK" --split dev --threads 2 \
@@ -37,7 +37,7 @@ PY
 )
 "$PY" -m parsers.crossdomain --sst-dir "$SST" --sentiment "$BEST" --threads 2 \
   --json "$OUT/crossdomain.json" runs/ptb/bilstm-parser runs/ptb/rnn-parser runs/ptb/rnn-parser-beam2 \
-  runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg right-branching left-branching balanced \
+  runs/ptb/rnn-parser-beam2-plateau runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg right-branching left-branching balanced \
   | tee "$OUT/crossdomain.txt"
 
 # The comparison report README quotes: Tree-LSTM, LSTM and BiLSTM, 3 seeds, sst5 and ListOps.
