@@ -250,7 +250,7 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 def _cmd_demo(args) -> int:
     """Generated ListOps: a Tree-LSTM against an LSTM, then their comparison."""
     from treenn.report import grid_action
-    from treenn.runs import read_metrics
+    from treenn.runs import read_metrics, read_run_config
     from treenn.training import TrainConfig, train
 
     out = Path(args.out)
@@ -274,7 +274,7 @@ def _cmd_demo(args) -> int:
                   f"({args.epochs} epochs) ==", flush=True)
             results = train(cfg, resume=action == "resume")
         metrics = read_metrics(run)
-        config = json.loads((run / "config.json").read_text())
+        config = read_run_config(run)
         rows.append((model, results, time.perf_counter() - t0,
                      sum(m["train_time_s"] for m in metrics) / len(metrics),
                      config["parameters"]))

@@ -252,17 +252,18 @@ def _is_tree(model: str) -> bool:
 
 def load_run(run_dir: str | Path) -> RunInfo:
     """Read a finished run; raise :class:`SkipRun` saying why it cannot be compared."""
-    from treenn.runs import read_metrics
+    from treenn.errors import TreennError
+    from treenn.runs import read_metrics, read_run_config
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SkipRun("no such directory")
-    if not (run_dir / "config.json").is_file():
-        raise SkipRun("not a run directory (no config.json)")
     try:
-        config = json.loads((run_dir / "config.json").read_text())
+        config = read_run_config(run_dir)
+        if config is None:
+            raise SkipRun("not a run directory (no config.json)")
         epochs = int(config["train"]["epochs"])
-    except (ValueError, KeyError, TypeError):
+    except (TreennError, ValueError, KeyError, TypeError):
         raise SkipRun("config.json is not a treenn run configuration") from None
     if config.get("kind") == "parser":
         raise SkipRun("a parser run (compare reads classifier runs; parsers are scored by "
@@ -878,14 +879,14 @@ def grid_configs(args: argparse.Namespace) -> list:
 def grid_action(cfg) -> str:
     """``reuse`` (finished), ``resume`` (interrupted or fewer epochs) or ``train`` (new)."""
     from treenn.errors import TreennError
-    from treenn.runs import read_metrics
+    from treenn.runs import read_metrics, read_run_config
     from treenn.training import TrainConfig
 
     run_dir = Path(cfg.out)
-    if not (run_dir / "last.pt").is_file() or not (run_dir / "config.json").is_file():
+    info = read_run_config(run_dir) if (run_dir / "last.pt").is_file() else None
+    if info is None:
         return "train"
-    saved_train = json.loads((run_dir / "config.json").read_text())["train"]
-    saved = TrainConfig.from_dict(saved_train).resolved().__dict__
+    saved = TrainConfig.from_dict(info["train"]).resolved().__dict__
     want = cfg.resolved()
     # every setting that makes a different model (as the report groups runs), and the seed;
     # more epochs are what resuming is for

@@ -772,10 +772,12 @@ def run(args: argparse.Namespace) -> int:
             out.write_text(text, encoding="utf-8")
     elif fmt == "html":
         title = f"{run_dir.name}: predictions on {len(shown)} trees"
-        config = run_dir / "config.json"
+        from treenn.runs import read_run_config
+
+        info = read_run_config(run_dir)
         meta = [f"run {run_dir} ({args.checkpoint} checkpoint), task {task.name}"]
-        if config.is_file():
-            train_cfg = json.loads(config.read_text())["train"]
+        if info is not None:
+            train_cfg = info["train"]
             meta[0] += f", model {train_cfg['model']}, seed {train_cfg['seed']}"
         page = html_page(shown, title, meta)
         if out is None:
