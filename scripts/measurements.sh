@@ -17,6 +17,12 @@ mkdir -p "$OUT"
   runs/ptb/rnn-parser-beam2-plateau runs/ptb/rnn-parser-bilstm-leaves runs/ptb/pcfg \
   right-branching left-branching balanced | tee "$OUT/bench-parsers.txt"
 
+# Parser runs side by side: the beam-2 plateau configuration over three seeds, and which
+# seed dev F1 chooses.
+"$PY" -m parsers.seeds runs/ptb/rnn-parser-beam2-plateau{,-seed2,-seed3} runs/ptb/rnn-parser-beam2 \
+  runs/ptb/rnn-parser runs/ptb/rnn-parser-bilstm-leaves runs/ptb/bilstm-parser runs/ptb/pcfg \
+  --json "$OUT/seeds-parsers.json" | tee "$OUT/seeds-parsers.txt"
+
 # The recursive parser's search: F1 and search errors on dev at several beam widths.
 for spec in rnn-parser:1,2,4 rnn-parser-beam2:1,2,3 rnn-parser-beam2-plateau:1,2,3; do
   run=${spec%%:*}; beams=${spec#*:}

@@ -56,3 +56,25 @@ def tiny_sst(tmp_path_factory):
         lines = [to_bracketed(random_tree(rng, rng.randint(1, 8))) for _ in range(n)]
         (folder / f"{split}.txt").write_text("\n".join(lines) + "\n")
     return folder
+
+
+PTB_SENTENCES = [
+    "(S (NP-SBJ (DT The) (NN dog)) (VP (VBD saw) (NP (DT a) (NN cat))) (. .))",
+    "(S (NP-SBJ (PRP It)) (VP (VBD ran) (ADVP (RB fast))) (. .))",
+    "(S (NP-SBJ (DT A) (JJ big) (NN cat)) (VP (VBD sat) (PP (IN on) (NP (DT the) (NN mat)))))",
+    "(S (NP-SBJ (NNP John)) (VP (VBZ likes) (NP (NNS dogs))) (. .))",
+    "(S (NP-SBJ (-NONE- *)) (VP (VB Go) (ADVP (RB home))) (. !))",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_ptb(tmp_path_factory):
+    """An nltk_data folder whose treebank has a few files in each split's range."""
+    root = tmp_path_factory.mktemp("nltk_data")
+    combined = root / "corpora" / "treebank" / "combined"
+    combined.mkdir(parents=True)
+    rng = random.Random(0)
+    for number in (1, 2, 160, 180):
+        trees = [rng.choice(PTB_SENTENCES) for _ in range(6)]
+        (combined / f"wsj_{number:04d}.mrg").write_text("".join(f"( {t} )\n\n" for t in trees))
+    return root

@@ -1,0 +1,138 @@
+"""Parser runs that differ only in their seed, side by side:
+``python -m parsers.seeds RUN_DIR... [--json PATH]``.
+
+For each finished parser run (``eval-dev.json`` and ``eval-test.json`` written at the end of
+training) the command prints its seed, best epoch (by dev labelled F1, the epoch ``best.pt``
+holds) and evalb F1 on dev and test. Runs whose training settings are the same but for the
+seed (and where or how fast they ran) form one configuration; for each it prints the mean and
+the sample standard deviation over seeds, and the run that dev labelled F1 chooses: the one
+whose test figures stand for the configuration, chosen without looking at test. Nothing in
+the run directories is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from parsers.training import ParserTrainConfig
+from treenn.errors import TreennError, run_main
+from treenn.runs import atomic_write_text, read_metrics, read_run_config
+
+#: Training settings that do not make parser runs different models.
+_NOT_VARIANT = ("out", "seed", "threads", "progress", "data_dir")
+SPLITS = ("dev", "test")
+MEASURES = ("labelled", "unlabelled")
+
+
+@dataclass
+class ParserRun:
+    path: str
+    seed: int
+    best_epoch: int | None  # None for the PCFG (estimated, not trained in epochs)
+    f1: dict[str, dict[str, float]]  # split -> measure -> F1 in [0, 1]
+    settings: dict = field(repr=False)
+
+
+def load_parser_run(run_dir: str | Path) -> ParserRun:
+    """A finished parser run, or a one-line ``TreennError`` saying why it is not one."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    if config is None:
+        raise TreennError(f"{run_dir}: not a run directory (no config.json)")
+    if config.get("kind") != "parser":
+        raise TreennError(f"{run_dir}: not a parser run (train.py train --task ptb)")
+    f1 = {}
+    for split in SPLITS:
+        path = run_dir / f"eval-{split}.json"
+        if not path.is_file():
+            raise TreennError(f"{path}: missing (the run has not finished; `train.py evaluate "
+                              f"{run_dir} --split {split}` writes it from best.pt)")
+        try:
+            scores = json.loads(path.read_text(encoding="utf-8"))
+            f1[split] = {m: float(scores[m]["f1"]) for m in MEASURES}
+        except (ValueError, KeyError, TypeError):
+            raise TreennError(f"{path}: not a parser evaluation") from None
+    train = asdict(ParserTrainConfig.from_dict(config["train"]))
+    metrics = [m for m in read_metrics(run_dir) if "dev_labelled_f1" in m]
+    best_epoch = None
+    if metrics:  # the first epoch with the highest dev F1, as training keeps it
+        best_epoch = int(max(metrics, key=lambda m: m["dev_labelled_f1"])["epoch"])
+    return ParserRun(str(run_dir), int(train["seed"]), best_epoch, f1,
+                     {k: v for k, v in train.items() if k not in _NOT_VARIANT})
+
+
+def group_by_settings(runs: list[ParserRun]) -> list[list[ParserRun]]:
+    """Runs with equal settings, in order of first appearance, each group sorted by seed."""
+    groups: dict[str, list[ParserRun]] = {}
+    for r in runs:
+        groups.setdefault(json.dumps(r.settings, sort_keys=True), []).append(r)
+    return [sorted(g, key=lambda r: (r.seed, r.path)) for g in groups.values()]
+
+
+def chosen_by_dev(group: list[ParserRun]) -> ParserRun:
+    """The run of best dev labelled F1 (ties: the lowest seed)."""
+    return max(group, key=lambda r: (r.f1["dev"]["labelled"], -r.seed))
+
+
+def summarise(group: list[ParserRun]) -> dict:
+    """Mean and sample standard deviation (0 for one run) of every F1, and the chosen run."""
+    out: dict = {"runs": [r.path for r in group], "seeds": [r.seed for r in group],
+                 "chosen_by_dev": chosen_by_dev(group).path}
+    for split in SPLITS:
+        for m in MEASURES:
+            values = np.array([r.f1[split][m] for r in group])
+            sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            out[f"{split}_{m}_f1"] = {"mean": float(values.mean()), "sd": sd}
+    return out
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:6.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m parsers.seeds", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="finished parser runs")
+    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    args = ap.parse_args(argv)
+    runs = [load_parser_run(p) for p in args.run_dirs]
+    width = max(len("run"), *(len(r.path) for r in runs))
+    print(f"{'run':<{width}} {'seed':>4} {'best epoch':>10} {'dev L':>6} {'dev U':>6} "
+          f"{'test L':>6} {'test U':>6}")
+    for r in runs:
+        epoch = "-" if r.best_epoch is None else str(r.best_epoch)
+        f1 = " ".join(_pct(r.f1[split][m]) for split in SPLITS for m in MEASURES)
+        print(f"{r.path:<{width}} {r.seed:>4} {epoch:>10} {f1}")
+    print("(evalb F1 from eval-dev.json and eval-test.json; L labelled, U unlabelled)")
+    summaries = []
+    for group in group_by_settings(runs):
+        s = summarise(group)
+        summaries.append({"settings": group[0].settings, **s})
+        if len(group) == 1:
+            continue
+        chosen = chosen_by_dev(group)
+        print(f"\nthe settings of {group[0].path}: {len(group)} runs, seeds "
+              f"{', '.join(map(str, s['seeds']))}")
+        for split in SPLITS:
+            cells = [f"{m} {100 * s[f'{split}_{m}_f1']['mean']:.2f} ± "
+                     f"{100 * s[f'{split}_{m}_f1']['sd']:.2f}" for m in MEASURES]
+            print(f"  {split:<4} mean ± sd: {', '.join(cells)}")
+        print(f"  chosen by dev labelled F1: {chosen.path} (seed {chosen.seed}): test "
+              f"{100 * chosen.f1['test']['labelled']:.2f} labelled, "
+              f"{100 * chosen.f1['test']['unlabelled']:.2f} unlabelled")
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps(
+            {"runs": [{"path": r.path, "seed": r.seed, "best_epoch": r.best_epoch, "f1": r.f1}
+                      for r in runs], "configurations": summaries}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
