@@ -47,6 +47,11 @@ def load_parser_run(run_dir: str | Path) -> ParserRun:
         raise TreennError(f"{run_dir}: not a run directory (no config.json)")
     if config.get("kind") != "parser":
         raise TreennError(f"{run_dir}: not a parser run (train.py train --task ptb)")
+    try:
+        train = asdict(ParserTrainConfig.from_dict(config["train"]))
+        seed = int(train["seed"])
+    except (KeyError, TypeError, ValueError):
+        raise TreennError(f"{run_dir / 'config.json'}: not a parser run configuration") from None
     f1 = {}
     for split in SPLITS:
         path = run_dir / f"eval-{split}.json"
@@ -58,12 +63,11 @@ def load_parser_run(run_dir: str | Path) -> ParserRun:
             f1[split] = {m: float(scores[m]["f1"]) for m in MEASURES}
         except (ValueError, KeyError, TypeError):
             raise TreennError(f"{path}: not a parser evaluation") from None
-    train = asdict(ParserTrainConfig.from_dict(config["train"]))
-    metrics = [m for m in read_metrics(run_dir) if "dev_labelled_f1" in m]
+    metrics = [m for m in read_metrics(run_dir) if "dev_labelled_f1" in m and "epoch" in m]
     best_epoch = None
     if metrics:  # the first epoch with the highest dev F1, as training keeps it
         best_epoch = int(max(metrics, key=lambda m: m["dev_labelled_f1"])["epoch"])
-    return ParserRun(str(run_dir), int(train["seed"]), best_epoch, f1,
+    return ParserRun(str(run_dir), seed, best_epoch, f1,
                      {k: v for k, v in train.items() if k not in _NOT_VARIANT})
 
 

@@ -61,5 +61,8 @@ def test_seeds_refuses_unfinished_and_foreign_runs(tmp_path):
     (tmp_path / "cls" / "config.json").write_text(json.dumps({"train": {"model": "lstm"}}))
     with pytest.raises(TreennError, match="not a parser run"):
         load_parser_run(tmp_path / "cls")
+    (tmp_path / "cls" / "config.json").write_text(json.dumps({"kind": "parser", "train": {}}))
+    with pytest.raises(TreennError, match="cls/config.json: not a parser run configuration"):
+        load_parser_run(tmp_path / "cls")
     with pytest.raises(TreennError, match="no config.json"):
         load_parser_run(tmp_path)

@@ -266,8 +266,8 @@ def load_run(run_dir: str | Path) -> RunInfo:
     except (TreennError, ValueError, KeyError, TypeError):
         raise SkipRun("config.json is not a treenn run configuration") from None
     if config.get("kind") == "parser":
-        raise SkipRun("a parser run (compare reads classifier runs; parsers are scored by "
-                      "evalb)")
+        raise SkipRun("a parser run (compare reads classifier runs; `python -m "
+                      "parsers.seeds RUN...` lists parser runs)")
     try:
         metrics = read_metrics(run_dir)
     except ValueError:
