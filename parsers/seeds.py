@@ -18,14 +18,12 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from parsers.tools import write_figures
 from parsers.training import ParserTrainConfig
 from treenn.errors import TreennError, run_main
-from treenn.runs import atomic_write_text, read_metrics, read_run_config
+from treenn.report import NOT_VARIANT, mean_std
+from treenn.runs import read_metrics, read_run_config
 
-#: Training settings that do not make parser runs different models.
-_NOT_VARIANT = ("out", "seed", "threads", "progress", "data_dir")
 SPLITS = ("dev", "test")
 MEASURES = ("labelled", "unlabelled")
 
@@ -68,7 +66,7 @@ def load_parser_run(run_dir: str | Path) -> ParserRun:
     if metrics:  # the first epoch with the highest dev F1, as training keeps it
         best_epoch = int(max(metrics, key=lambda m: m["dev_labelled_f1"])["epoch"])
     return ParserRun(str(run_dir), seed, best_epoch, f1,
-                     {k: v for k, v in train.items() if k not in _NOT_VARIANT})
+                     {k: v for k, v in train.items() if k not in NOT_VARIANT})
 
 
 def group_by_settings(runs: list[ParserRun]) -> list[list[ParserRun]]:
@@ -90,9 +88,8 @@ def summarise(group: list[ParserRun]) -> dict:
                  "chosen_by_dev": chosen_by_dev(group).path}
     for split in SPLITS:
         for m in MEASURES:
-            values = np.array([r.f1[split][m] for r in group])
-            sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-            out[f"{split}_{m}_f1"] = {"mean": float(values.mean()), "sd": sd}
+            mean, sd = mean_std([r.f1[split][m] for r in group])
+            out[f"{split}_{m}_f1"] = {"mean": mean, "sd": sd}
     return out
 
 
@@ -121,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         summaries.append({"settings": group[0].settings, **s})
         if len(group) == 1:
             continue
-        chosen = chosen_by_dev(group)
+        chosen = next(r for r in group if r.path == s["chosen_by_dev"])
         print(f"\nthe settings of {group[0].path}: {len(group)} runs, seeds "
               f"{', '.join(map(str, s['seeds']))}")
         for split in SPLITS:
@@ -131,10 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  chosen by dev labelled F1: {chosen.path} (seed {chosen.seed}): test "
               f"{100 * chosen.f1['test']['labelled']:.2f} labelled, "
               f"{100 * chosen.f1['test']['unlabelled']:.2f} unlabelled")
-    if args.json:
-        atomic_write_text(Path(args.json), json.dumps(
-            {"runs": [{"path": r.path, "seed": r.seed, "best_epoch": r.best_epoch, "f1": r.f1}
-                      for r in runs], "configurations": summaries}, indent=2))
+    write_figures(args.json, {"runs": [{"path": r.path, "seed": r.seed,
+                                        "best_epoch": r.best_epoch, "f1": r.f1} for r in runs],
+                              "configurations": summaries})
     return 0
 
 

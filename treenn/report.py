@@ -168,7 +168,7 @@ def format_p(p: float) -> str:
 
 
 #: Training settings that do not make runs different models (seeds are what is averaged).
-_NOT_VARIANT = ("out", "seed", "progress", "threads", "device", "eval_batch_size", "data_dir")
+NOT_VARIANT = ("out", "seed", "progress", "threads", "device", "eval_batch_size", "data_dir")
 
 
 class SkipRun(Exception):
@@ -197,7 +197,7 @@ class RunInfo:
         from treenn.training import TrainConfig
 
         train = TrainConfig.from_dict(self.config["train"]).resolved().__dict__
-        return {k: v for k, v in train.items() if k not in _NOT_VARIANT}
+        return {k: v for k, v in train.items() if k not in NOT_VARIANT}
 
     @property
     def test(self) -> dict:
@@ -890,7 +890,7 @@ def grid_action(cfg) -> str:
     want = cfg.resolved()
     # every setting that makes a different model (as the report groups runs), and the seed;
     # more epochs are what resuming is for
-    for key in [k for k in saved if k not in _NOT_VARIANT and k != "epochs"] + ["seed"]:
+    for key in [k for k in saved if k not in NOT_VARIANT and k != "epochs"] + ["seed"]:
         if saved[key] != getattr(want, key):
             raise TreennError(f"{run_dir} was trained with {key}={saved[key]!r}, not "
                               f"{getattr(want, key)!r}; remove it or choose another --out")
