@@ -22,7 +22,7 @@ from parsers.tools import write_figures
 from parsers.training import ParserTrainConfig
 from treenn.errors import TreennError, run_main
 from treenn.report import NOT_VARIANT, mean_std
-from treenn.runs import read_metrics, read_run_config
+from treenn.runs import read_eval, read_metrics, read_run_config
 
 SPLITS = ("dev", "test")
 MEASURES = ("labelled", "unlabelled")
@@ -52,15 +52,12 @@ def load_parser_run(run_dir: str | Path) -> ParserRun:
         raise TreennError(f"{run_dir / 'config.json'}: not a parser run configuration") from None
     f1 = {}
     for split in SPLITS:
-        path = run_dir / f"eval-{split}.json"
-        if not path.is_file():
-            raise TreennError(f"{path}: missing (the run has not finished; `train.py evaluate "
-                              f"{run_dir} --split {split}` writes it from best.pt)")
+        scores = read_eval(run_dir, split)
         try:
-            scores = json.loads(path.read_text(encoding="utf-8"))
             f1[split] = {m: float(scores[m]["f1"]) for m in MEASURES}
         except (ValueError, KeyError, TypeError):
-            raise TreennError(f"{path}: not a parser evaluation") from None
+            raise TreennError(f"{run_dir / f'eval-{split}.json'}: not a parser evaluation"
+                              ) from None
     metrics = [m for m in read_metrics(run_dir) if "dev_labelled_f1" in m and "epoch" in m]
     best_epoch = None
     if metrics:  # the first epoch with the highest dev F1, as training keeps it

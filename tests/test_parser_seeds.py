@@ -57,6 +57,11 @@ def test_seeds_refuses_unfinished_and_foreign_runs(tmp_path):
     (run / "eval-test.json").unlink()
     with pytest.raises(TreennError, match=r"eval-test.json: missing \(the run has not finished"):
         load_parser_run(run)
+    for text, reason in [("{cut off", "not valid JSON"), ("[1, 2]", "not an evaluation"),
+                         ('{"labelled": {}}', "not a parser evaluation")]:
+        (run / "eval-test.json").write_text(text)
+        with pytest.raises(TreennError, match=f"eval-test.json: {reason}"):
+            load_parser_run(run)
     (tmp_path / "cls").mkdir()
     (tmp_path / "cls" / "config.json").write_text(json.dumps({"train": {"model": "lstm"}}))
     with pytest.raises(TreennError, match="not a parser run"):

@@ -7,7 +7,6 @@ data and prints their comparison (the quick start).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -250,7 +249,7 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 def _cmd_demo(args) -> int:
     """Generated ListOps: a Tree-LSTM against an LSTM, then their comparison."""
     from treenn.report import grid_action
-    from treenn.runs import read_metrics, read_run_config
+    from treenn.runs import read_eval, read_metrics, read_run_config
     from treenn.training import TrainConfig, train
 
     out = Path(args.out)
@@ -267,8 +266,7 @@ def _cmd_demo(args) -> int:
         action = grid_action(cfg)  # refuses a run trained with other settings
         if action == "reuse":
             print(f"\n== {model}: finished earlier in {run}, reusing it ==", flush=True)
-            results = {s: json.loads((run / f"eval-{s}.json").read_text())
-                       for s in ("dev", "test", "extrap")}
+            results = {s: read_eval(run, s) for s in ("dev", "test", "extrap")}
         else:
             print(f"\n== {'resuming' if action == 'resume' else 'training'} {model} "
                   f"({args.epochs} epochs) ==", flush=True)

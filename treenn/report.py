@@ -253,7 +253,7 @@ def _is_tree(model: str) -> bool:
 def load_run(run_dir: str | Path) -> RunInfo:
     """Read a finished run; raise :class:`SkipRun` saying why it cannot be compared."""
     from treenn.errors import TreennError
-    from treenn.runs import read_metrics, read_run_config
+    from treenn.runs import read_eval, read_metrics, read_run_config
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -281,9 +281,9 @@ def load_run(run_dir: str | Path) -> RunInfo:
     evals = {}
     for path in sorted(run_dir.glob("eval-*.json")):
         try:
-            evals[path.stem[5:]] = json.loads(path.read_text())
-        except ValueError:
-            raise SkipRun(f"{path.name} is not valid JSON") from None
+            evals[path.stem[5:]] = read_eval(run_dir, path.stem[5:])
+        except TreennError:
+            raise SkipRun(f"{path.name} is not a readable evaluation") from None
     test = evals["test"]
     if test.get("task") != train_cfg["task"]:
         raise SkipRun(f"eval-test.json is for task {test.get('task')!r}, the run for "

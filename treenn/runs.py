@@ -49,6 +49,22 @@ def read_run_config(run_dir: str | Path) -> dict | None:
     return info
 
 
+def read_eval(run_dir: str | Path, split: str) -> dict:
+    """A run's ``eval-<split>.json`` (what :meth:`RunDir.write_eval` wrote), or a one-line
+    ``TreennError`` naming the file when it is missing or not an evaluation."""
+    path = Path(run_dir) / f"eval-{split}.json"
+    if not path.is_file():
+        raise TreennError(f"{path}: missing (the run has not finished; `train.py evaluate "
+                          f"{run_dir} --split {split}` writes it from best.pt)")
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+        raise TreennError(f"{path}: not valid JSON") from None
+    if not isinstance(result, dict):
+        raise TreennError(f"{path}: not an evaluation (a JSON object)")
+    return result
+
+
 def is_parser_run(run_dir: str | Path) -> bool:
     """Whether ``run_dir`` was written by the parser trainer (``--task ptb``)."""
     info = read_run_config(run_dir)
