@@ -9,7 +9,8 @@ in which each chart cell keeps the vectors of its ``beam`` best sub-derivations 
 the search is approximate, since a lower-scoring sub-derivation could give its parent a
 better vector; keeping every sub-derivation would make it exhaustive (Socher et al. 2010
 decode greedily; this is a wider search of the same kind). A beam of K costs about K^2 times
-the compositions of a beam of 1.
+the compositions of a beam of 1. ``EnsembleChartParser`` runs that chart for several
+recursive parsers at once (each composing its own vectors; label scores averaged).
 
 ``BiLSTMChartParser`` (Stern et al. 2017): span vectors are differences of BiLSTM states at
 the span's fenceposts; scores do not depend on the sub-derivation, so decoding is exact CKY.
@@ -253,101 +254,7 @@ class RecursiveChartParser(ChartParserBase):
             self.train(was_training)
 
     def _decode(self, sentences, golds):
-        K = self.cfg.beam
-        B = len(sentences)
-        lengths = np.array([len(s) for s in sentences])
-        N = int(lengths.max())
-        padded_list = self._padded_tokens(sentences)
-        padded = nn.utils.rnn.pad_sequence(padded_list, batch_first=True)
-        x_leaf = self._leaf_inputs(padded_list)
-        side = N + 1
-        # a dense chart of K slots per (sentence, start, end); slot = cell address * K + rank
-        slots = B * side * side * K
-        H = x_leaf.new_zeros(slots, self.cfg.h_size)
-        C = x_leaf.new_zeros(slots, self.cell.c_size)
-        best = np.full(slots, -np.inf)  # an empty slot scores -inf
-        label = np.zeros(slots, dtype=np.int64)
-        back = np.zeros((slots, 3), dtype=np.int64)  # split point, left rank, right rank
-        gold_grid = None
-        if golds is not None:
-            gold_grid = np.zeros((B, side, side), dtype=np.int64)
-            for b, g in enumerate(golds):
-                for (i, j), lab in g.items():
-                    gold_grid[b, i, j] = lab
-
-        def address(b, i, j):
-            return (b * side + i) * side + j
-
-        for length in range(1, N + 1):
-            bs = np.flatnonzero(lengths >= length)
-            counts = lengths[bs] - length + 1
-            sb = np.repeat(bs, counts)  # span -> sentence
-            si = np.concatenate([np.arange(c) for c in counts])  # span -> start
-            if length == 1:  # one candidate per word: its leaf vector
-                per = 1
-                cb, ci, cj = sb, si, si + 1
-                ck = ra = rb = np.zeros_like(sb)
-                h, c = self.cell(x_leaf[torch.from_numpy(np.r_[0, np.cumsum(lengths)[:-1]][sb]
-                                                         + si)])
-                extra = np.zeros(len(sb))
-                rows = np.arange(len(sb))
-            else:  # every split point and every pair of the children's K best
-                per = (length - 1) * K * K
-                span = np.repeat(np.arange(len(sb)), per)
-                ck = si[span] + np.tile(np.repeat(np.arange(1, length), K * K), len(sb))
-                ra = np.tile(np.repeat(np.arange(K), K), len(sb) * (length - 1))
-                rb = np.tile(np.arange(K), len(sb) * (length - 1) * K)
-                cb, ci = sb[span], si[span]
-                cj = ci + length
-                left = address(cb, ci, ck) * K + ra
-                right = address(cb, ck, cj) * K + rb
-                extra = best[left] + best[right]
-                rows = np.flatnonzero(~np.isneginf(extra))  # both children's slots are filled
-                cb, ci, cj, ck, ra, rb = (a[rows] for a in (cb, ci, cj, ck, ra, rb))
-                lt, rt = torch.from_numpy(left[rows]), torch.from_numpy(right[rows])
-                extra = extra[rows]
-                h, c = self.cell(None, torch.stack([H[lt], H[rt]], 1),
-                                 torch.stack([C[lt], C[rt]], 1))
-            scores = self._label_scores(h, padded, torch.from_numpy(cb), torch.from_numpy(ci),
-                                        torch.from_numpy(cj)).numpy()
-            if gold_grid is not None:
-                scores = scores + 1.0
-                scores[np.arange(len(cb)), gold_grid[cb, ci, cj]] -= 1.0
-            lab = scores.argmax(1)
-            # the candidates of each span on one row (-inf where a child slot was empty); a
-            # stable sort keeps the first of equal candidates, as argmax does
-            grid = np.full((len(sb), per), -np.inf)
-            grid.flat[rows] = scores[np.arange(len(lab)), lab] + extra
-            row_of = np.full(len(sb) * per, -1)
-            row_of[rows] = np.arange(len(rows))
-            order = np.argsort(-grid, axis=1, kind="stable")[:, :K]
-            ids = address(sb, si, si + length)
-            for r in range(order.shape[1]):
-                value = grid[np.arange(len(sb)), order[:, r]]
-                ok = ~np.isneginf(value)
-                cand = row_of[np.flatnonzero(ok) * per + order[ok, r]]
-                slot = ids[ok] * K + r
-                t_slot, t_cand = torch.from_numpy(slot), torch.from_numpy(cand)
-                H[t_slot] = h[t_cand]
-                C[t_slot] = c[t_cand]
-                best[slot] = value[ok]
-                label[slot] = lab[cand]
-                back[slot] = np.stack([ck[cand], ra[cand], rb[cand]], 1)
-        out = []
-        for b in range(B):
-            derivation: dict = {}
-            stack = [(0, int(lengths[b]), 0)]
-            while stack:
-                i, j, r = stack.pop()
-                slot = address(b, i, j) * K + r
-                if np.isneginf(best[slot]):  # cannot happen: every span has a candidate
-                    raise RuntimeError(f"chart slot ({b}, {i}, {j}, {r}) is empty")
-                derivation[(i, j)] = int(label[slot])
-                if j - i > 1:
-                    k, r_left, r_right = (int(x) for x in back[slot])
-                    stack += [(i, k, r_left), (k, j, r_right)]
-            out.append(derivation)
-        return out
+        return chart_decode([self], sentences, golds, self.cfg.beam)
 
     # ---- training
 
@@ -392,6 +299,149 @@ class RecursiveChartParser(ChartParserBase):
             self.check(s)
         return [to_tree(s, d, self.labels)
                 for s, d in zip(sentences, self.decode(sentences), strict=True)]
+
+
+class EnsembleChartParser(Parser):
+    """Recursive chart parsers (trained separately, e.g. with different seeds) decoding
+    together: one chart, each member composing its own vectors, label scores averaged."""
+
+    name = "rnn-parser-ensemble"
+
+    def __init__(self, members: list[RecursiveChartParser], beam: int | None = None):
+        if len(members) < 2:
+            raise TreennError("an ensemble needs two or more rnn-parser runs")
+        for m in members:
+            if not isinstance(m, RecursiveChartParser):
+                raise TreennError(f"an ensemble is made of rnn-parser runs, not {m.name}")
+        names = members[0].labels.names
+        if any(m.labels.names != names for m in members[1:]):
+            raise TreennError("the ensemble's parsers have different label sets: train them "
+                              "on the same treebank")
+        self.members = members
+        self.labels = members[0].labels
+        self.beam = beam if beam is not None else max(m.cfg.beam for m in members)
+        self.max_length = min(m.cfg.max_length for m in members)
+
+    def parse(self, tokens: list[str]) -> Tree:
+        return self.parse_all([tokens])[0]
+
+    @torch.no_grad()
+    def parse_all(self, sentences):
+        for s in sentences:
+            self.check(s)
+        for m in self.members:
+            m.eval()
+        return [to_tree(s, d, self.labels) for s, d in
+                zip(sentences, chart_decode(self.members, sentences, None, self.beam),
+                    strict=True)]
+
+
+def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]],
+                 golds: list[dict] | None, beam: int) -> list[dict]:
+    """The batched chart of :meth:`RecursiveChartParser.decode`, for one parser or for an
+    ensemble: with several members each composes its own vectors for every candidate and a
+    candidate's label scores are the members' mean. Members must share one label table."""
+    K = beam
+    B = len(sentences)
+    lengths = np.array([len(s) for s in sentences])
+    N = int(lengths.max())
+    padded_lists = [m._padded_tokens(sentences) for m in members]
+    padded = [nn.utils.rnn.pad_sequence(p, batch_first=True) for p in padded_lists]
+    x_leaf = [m._leaf_inputs(p) for m, p in zip(members, padded_lists, strict=True)]
+    side = N + 1
+    # a dense chart of K slots per (sentence, start, end); slot = cell address * K + rank;
+    # every member keeps its own vectors of the sub-derivation in each slot
+    slots = B * side * side * K
+    H = [x.new_zeros(slots, m.cfg.h_size) for m, x in zip(members, x_leaf, strict=True)]
+    C = [x.new_zeros(slots, m.cell.c_size) for m, x in zip(members, x_leaf, strict=True)]
+    best = np.full(slots, -np.inf)  # an empty slot scores -inf
+    label = np.zeros(slots, dtype=np.int64)
+    back = np.zeros((slots, 3), dtype=np.int64)  # split point, left rank, right rank
+    gold_grid = None
+    if golds is not None:
+        gold_grid = np.zeros((B, side, side), dtype=np.int64)
+        for b, g in enumerate(golds):
+            for (i, j), lab in g.items():
+                gold_grid[b, i, j] = lab
+
+    def address(b, i, j):
+        return (b * side + i) * side + j
+
+    for length in range(1, N + 1):
+        bs = np.flatnonzero(lengths >= length)
+        counts = lengths[bs] - length + 1
+        sb = np.repeat(bs, counts)  # span -> sentence
+        si = np.concatenate([np.arange(c) for c in counts])  # span -> start
+        if length == 1:  # one candidate per word: its leaf vector
+            per = 1
+            cb, ci, cj = sb, si, si + 1
+            ck = ra = rb = np.zeros_like(sb)
+            words = torch.from_numpy(np.r_[0, np.cumsum(lengths)[:-1]][sb] + si)
+            hc = [m.cell(x[words]) for m, x in zip(members, x_leaf, strict=True)]
+            extra = np.zeros(len(sb))
+            rows = np.arange(len(sb))
+        else:  # every split point and every pair of the children's K best
+            per = (length - 1) * K * K
+            span = np.repeat(np.arange(len(sb)), per)
+            ck = si[span] + np.tile(np.repeat(np.arange(1, length), K * K), len(sb))
+            ra = np.tile(np.repeat(np.arange(K), K), len(sb) * (length - 1))
+            rb = np.tile(np.arange(K), len(sb) * (length - 1) * K)
+            cb, ci = sb[span], si[span]
+            cj = ci + length
+            left = address(cb, ci, ck) * K + ra
+            right = address(cb, ck, cj) * K + rb
+            extra = best[left] + best[right]
+            rows = np.flatnonzero(~np.isneginf(extra))  # both children's slots are filled
+            cb, ci, cj, ck, ra, rb = (a[rows] for a in (cb, ci, cj, ck, ra, rb))
+            lt, rt = torch.from_numpy(left[rows]), torch.from_numpy(right[rows])
+            extra = extra[rows]
+            hc = [m.cell(None, torch.stack([Hm[lt], Hm[rt]], 1),
+                         torch.stack([Cm[lt], Cm[rt]], 1))
+                  for m, Hm, Cm in zip(members, H, C, strict=True)]
+        where = (torch.from_numpy(cb), torch.from_numpy(ci), torch.from_numpy(cj))
+        scores = sum(m._label_scores(h, p, *where).numpy()
+                     for m, (h, _), p in zip(members, hc, padded, strict=True))
+        if len(members) > 1:
+            scores = scores / len(members)
+        if gold_grid is not None:
+            scores = scores + 1.0
+            scores[np.arange(len(cb)), gold_grid[cb, ci, cj]] -= 1.0
+        lab = scores.argmax(1)
+        # the candidates of each span on one row (-inf where a child slot was empty); a
+        # stable sort keeps the first of equal candidates, as argmax does
+        grid = np.full((len(sb), per), -np.inf)
+        grid.flat[rows] = scores[np.arange(len(lab)), lab] + extra
+        row_of = np.full(len(sb) * per, -1)
+        row_of[rows] = np.arange(len(rows))
+        order = np.argsort(-grid, axis=1, kind="stable")[:, :K]
+        ids = address(sb, si, si + length)
+        for r in range(order.shape[1]):
+            value = grid[np.arange(len(sb)), order[:, r]]
+            ok = ~np.isneginf(value)
+            cand = row_of[np.flatnonzero(ok) * per + order[ok, r]]
+            slot = ids[ok] * K + r
+            t_slot, t_cand = torch.from_numpy(slot), torch.from_numpy(cand)
+            for Hm, Cm, (h, c) in zip(H, C, hc, strict=True):
+                Hm[t_slot] = h[t_cand]
+                Cm[t_slot] = c[t_cand]
+            best[slot] = value[ok]
+            label[slot] = lab[cand]
+            back[slot] = np.stack([ck[cand], ra[cand], rb[cand]], 1)
+    out = []
+    for b in range(B):
+        derivation: dict = {}
+        stack = [(0, int(lengths[b]), 0)]
+        while stack:
+            i, j, r = stack.pop()
+            slot = address(b, i, j) * K + r
+            if np.isneginf(best[slot]):  # cannot happen: every span has a candidate
+                raise RuntimeError(f"chart slot ({b}, {i}, {j}, {r}) is empty")
+            derivation[(i, j)] = int(label[slot])
+            if j - i > 1:
+                k, r_left, r_right = (int(x) for x in back[slot])
+                stack += [(i, k, r_left), (k, j, r_right)]
+        out.append(derivation)
+    return out
 
 
 NEURAL_PARSERS = {"rnn-parser": RecursiveChartParser, "bilstm-parser": BiLSTMChartParser}

@@ -1,7 +1,8 @@
 """Raw text -> tokens -> parse tree -> binary tree for the tree models.
 
 ``load_parser`` accepts a baseline name (``right-branching``, ``left-branching``,
-``balanced``) or the run directory of a trained parser.
+``balanced``), the run directory of a trained parser, or several rnn-parser run directories
+joined by commas (an ensemble that decodes them together).
 """
 
 from __future__ import annotations
@@ -20,13 +21,18 @@ from treenn.errors import DataError, TreennError
 def load_parser(spec: str) -> Parser:
     if spec in BASELINES:
         return BASELINES[spec]()
+    if "," in spec:
+        from parsers.neural import EnsembleChartParser
+
+        return EnsembleChartParser([load_parser(part) for part in spec.split(",")])
     path = Path(spec)
     if path.is_dir() and (path / "config.json").is_file():
         from parsers.training import load_trained_parser
 
         return load_trained_parser(path)
-    raise TreennError(f"unknown parser {spec!r}: give {', '.join(BASELINES)} or the run "
-                      "directory of a trained parser")
+    raise TreennError(f"unknown parser {spec!r}: give {', '.join(BASELINES)}, the run "
+                      "directory of a trained parser, or rnn-parser run directories joined "
+                      "by commas")
 
 
 def read_sentences(path: str) -> list[tuple[int, str]]:

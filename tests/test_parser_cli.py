@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from nltk import Tree
 
 from tests.test_training import _assert_one_line_error, _cfg, _cli
 
@@ -83,6 +84,28 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == before
     ev = _cli("evaluate", tmp_path / "b", "--split", "test")
     assert ev.returncode == 0 and "labelled: precision" in ev.stdout
+
+    # two rnn-parser runs joined by a comma parse as an ensemble; the ensemble tool scores it
+    # next to its members' own eval files and writes nothing into them
+    pair = f"{tmp_path / 'a'},{tmp_path / 'b'}"
+    out = _cli("parse", pair, "--text", "-", stdin="The cat saw a dog.\nIt ran.\n")
+    assert out.returncode == 0, out.stderr
+    assert [Tree.fromstring(x).leaves() for x in out.stdout.strip().splitlines()] == [
+        ["The", "cat", "saw", "a", "dog", "."], ["It", "ran", "."]]
+    from parsers import ensemble
+
+    before = sorted(p.name for p in (tmp_path / "a").iterdir())
+    figures_path = tmp_path / "ensemble.json"
+    assert ensemble.main([str(tmp_path / "a"), str(tmp_path / "b"), "--json",
+                          str(figures_path)]) == 0
+    figures = json.loads(figures_path.read_text())
+    test_a = json.loads((tmp_path / "a" / "eval-test.json").read_text())
+    assert figures["f1"][str(tmp_path / "a")]["test"]["labelled"] == test_a["labelled"]["f1"]
+    assert set(figures["f1"]["ensemble of 2"]) == {"dev", "test"}
+    assert figures["chosen_by_dev"] in figures["f1"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == before
+    _assert_one_line_error(_cli("parse", f"{tmp_path / 'a'},right-branching", "--text", "-",
+                                stdin="It ran.\n"), "rnn-parser runs, not right-branching")
 
 
 def test_sentiment_with_a_trained_parser_and_parser_runs_refused_elsewhere(tiny_ptb, tiny_sst,

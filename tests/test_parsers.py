@@ -11,10 +11,17 @@ from nltk import Tree
 
 from parsers.baselines import Balanced, LeftBranching, RightBranching
 from parsers.chart import Labels, Words, cost, decode_decomposable, make_example
-from parsers.neural import BiLSTMChartParser, ParserConfig, RecursiveChartParser
+from parsers.neural import (
+    BiLSTMChartParser,
+    EnsembleChartParser,
+    ParserConfig,
+    RecursiveChartParser,
+    chart_decode,
+)
 from parsers.pcfg import PCFG, PCFGConfig, _binarise, _collapse
 from parsers.pipeline import binarize
 from parsers.treebank import from_spans, to_spans
+from treenn.errors import TreennError
 
 TREES = [Tree.fromstring(s) for s in [
     "(S (NP (DT the) (NN dog)) (VP (VBD saw) (NP (DT a) (NN cat))) (. .))",
@@ -120,13 +127,12 @@ def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves):
             assert float(again[0]) == pytest.approx(total, abs=1e-9)
 
 
-def _score_shape(model, tokens, shape, gold=None, labels=None):
-    """Compose a bracketing from scratch: its (score, derivation) with the given labels or,
-    without them, each span's best label (loss-augmented against ``gold`` when given)."""
+def _shape_scores(model, tokens, shape):
+    """Compose a bracketing from scratch: each span's label scores under ``model``."""
     padded = model._padded_tokens([tokens])
     x = model._leaf_inputs(padded)
     pad = torch.nn.utils.rnn.pad_sequence(padded, batch_first=True)
-    vectors, total, derivation = {}, 0.0, {}
+    vectors, out = {}, {}
     for i, j in sorted(shape, key=lambda span: span[1] - span[0]):
         if j - i == 1:
             h, c = model.cell(x[i:i + 1])
@@ -135,13 +141,24 @@ def _score_shape(model, tokens, shape, gold=None, labels=None):
             (hl, cl), (hr, cr) = vectors[(i, k)], vectors[(k, j)]
             h, c = model.cell(None, torch.stack([hl, hr], 1), torch.stack([cl, cr], 1))
         vectors[(i, j)] = (h, c)
-        s = model._label_scores(h, pad, torch.tensor([0]), torch.tensor([i]),
-                                torch.tensor([j]))[0].clone()
+        out[(i, j)] = model._label_scores(h, pad, torch.tensor([0]), torch.tensor([i]),
+                                          torch.tensor([j]))[0]
+    return out
+
+
+def _score_shape(model, tokens, shape, gold=None, labels=None, members=None):
+    """A bracketing's (score, derivation) with the given labels or, without them, each span's
+    best label (loss-augmented against ``gold`` when given); with ``members`` the label
+    scores are the members' mean."""
+    per_member = [_shape_scores(m, tokens, shape) for m in (members or [model])]
+    total, derivation = 0.0, {}
+    for span in per_member[0]:
+        s = sum(scores[span] for scores in per_member) / len(per_member)
         if gold is not None:
-            s += 1.0
-            s[gold.get((i, j), 0)] -= 1.0
-        derivation[(i, j)] = int(s.argmax()) if labels is None else labels[(i, j)]
-        total += float(s[derivation[(i, j)]])
+            s = s + 1.0
+            s[gold.get(span, 0)] -= 1.0
+        derivation[span] = int(s.argmax()) if labels is None else labels[span]
+        total += float(s[derivation[span]])
     return total, derivation
 
 
@@ -174,6 +191,59 @@ def test_recursive_chart_with_a_wide_beam_is_exhaustive_search(augmented):
                 assert _score_shape(model, tokens, shape, gold)[1] == found[beam][b]
     # the beam matters on these trees: greedy search misses the optimum somewhere
     assert found[1] != found[42]
+
+
+def _ensemble_trees():
+    rng = random.Random(1)
+    vocabulary = sorted({w for t in TREES for w in t.leaves()})
+    return TREES + [Tree("S", [Tree("X", [w]) for w in rng.choices(vocabulary, k=6)])
+                    for _ in range(4)]
+
+
+def test_ensemble_chart_with_a_wide_beam_finds_the_best_mean_score_tree():
+    """Two members, each composing its own vectors: with every sub-derivation kept the chart
+    finds the tree whose members' mean label scores sum highest, found here by enumerating
+    every bracketing."""
+    members = []
+    for seed in (0, 1):
+        m = _tiny(RecursiveChartParser, h_size=4)
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for p in m.parameters():
+                p.copy_(torch.randn_like(p))
+        members.append(m)
+    sentences = [t.leaves() for t in _ensemble_trees()]
+    golds = [make_example(t, members[0].labels).gold for t in _ensemble_trees()]
+    with torch.no_grad():
+        for augmented in (None, golds):
+            found = chart_decode(members, sentences, augmented, 42)
+            for b, tokens in enumerate(sentences):
+                gold = None if augmented is None else golds[b]
+                want = max((_score_shape(None, tokens, shape, gold, members=members)
+                            for shape in _shapes(0, len(tokens))), key=lambda r: r[0])
+                assert found[b] == want[1]
+        # the members disagree, so the check above tells the mean from either member alone
+        alone = [chart_decode([m], sentences, None, 42) for m in members]
+        ensemble = chart_decode(members, sentences, None, 42)
+        assert ensemble != alone[0] and ensemble != alone[1]
+
+
+def test_ensemble_parser_returns_trees_and_refuses_mismatched_members():
+    a, b = _tiny(RecursiveChartParser), _tiny(RecursiveChartParser)
+    ensemble = EnsembleChartParser([a, b])
+    sentences = [t.leaves() for t in TREES]
+    for tokens, tree in zip(sentences, ensemble.parse_all(sentences), strict=True):
+        assert tree.leaves() == tokens
+    with pytest.raises(TreennError, match="two or more rnn-parser"):
+        EnsembleChartParser([a])
+    with pytest.raises(TreennError, match="rnn-parser runs, not bilstm-parser"):
+        EnsembleChartParser([a, _tiny(BiLSTMChartParser)])
+    other = _tiny(RecursiveChartParser)
+    other.labels = Labels(other.labels.names[:-1])
+    with pytest.raises(TreennError, match="different label sets"):
+        EnsembleChartParser([a, other])
+    with pytest.raises(ValueError, match="empty sentence"):
+        ensemble.parse_all([[]])
 
 
 def _fits(model, lr, steps=400):

@@ -242,8 +242,9 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
                         help="one raw sentence per line ('-' reads standard input); "
                         "tokenised and parsed with --parser")
     p.add_argument("--parser", default="right-branching", metavar="RUN_DIR|NAME",
-                   help="parser for --text: a trained parser's run directory, or "
-                   "right-branching, left-branching, balanced (default: right-branching)")
+                   help="parser for --text: a trained parser's run directory, rnn-parser "
+                   "run directories joined by commas (an ensemble), or right-branching, "
+                   "left-branching, balanced (default: right-branching)")
 
 
 def _cmd_demo(args) -> int:
@@ -327,8 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Tokenise each line (Penn Treebank conventions) and parse "
                        "it; prints one bracketed tree per line.")
     p.add_argument("run_dir", metavar="RUN_DIR|NAME",
-                   help="a parser run (train --task ptb), or right-branching, "
-                   "left-branching, balanced")
+                   help="a parser run (train --task ptb), rnn-parser runs joined by "
+                   "commas (an ensemble), or right-branching, left-branching, balanced")
     p.add_argument("--text", required=True, metavar="FILE",
                    help="one sentence per line ('-' reads standard input)")
     p.add_argument("--batch-size", type=int, default=32)
