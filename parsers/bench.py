@@ -3,8 +3,8 @@
 Parses the PTB-sample dev and test sentences of at most ``--max-length`` tokens (40 by
 default) in batches sorted by length, with each parser in turn, in one process, and prints
 sentences per second, next to its evalb F1 on the whole test split (so that one table holds
-the branching baselines too). A parser is a run directory (``train --task ptb``) or a
-baseline name.
+the branching baselines too). A parser is a run directory (``train --task ptb``), rnn-parser
+run directories joined by commas (an ensemble), or a baseline name.
 """
 
 from __future__ import annotations

@@ -13,14 +13,13 @@ take the same ensemble as the run directories joined by commas.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import torch
 
-from parsers.neural import EnsembleChartParser
+from parsers.pipeline import load_ensemble
 from parsers.seeds import MEASURES, SPLITS, load_parser_run
 from parsers.tools import parse_tool_args, tool_parser, write_figures
-from parsers.training import evaluate_parser, load_trained_parser
+from parsers.training import evaluate_parser
 from parsers.treebank import load_ptb
 from treenn.errors import run_main
 from treenn.runs import read_run_config
@@ -33,18 +32,16 @@ def main(argv: list[str] | None = None) -> int:
                     "first run's)")
     args = parse_tool_args(ap, argv)
     members = [load_parser_run(p) for p in args.run_dirs]
-    ensemble = EnsembleChartParser([load_trained_parser(Path(m.path)) for m in members])
+    ensemble = load_ensemble([m.path for m in members])
     data_dir = args.data_dir or read_run_config(members[0].path)["train"].get("data_dir")
     data = load_ptb(data_dir)
     name = f"ensemble of {len(members)}"
     rows = {m.path: m.f1 for m in members}
-    speed = {}
-    with torch.no_grad():
-        rows[name] = {}
-        for split in SPLITS:
-            result = evaluate_parser(ensemble, data[split], split)
-            rows[name][split] = {m: result[m]["f1"] for m in MEASURES}
-            speed[split] = result["sentences_per_second"]
+    speed, rows[name] = {}, {}
+    for split in SPLITS:
+        result = evaluate_parser(ensemble, data[split], split)
+        rows[name][split] = {m: result[m]["f1"] for m in MEASURES}
+        speed[split] = result["sentences_per_second"]
     width = max(len(r) for r in rows)
     print(f"{'parser':<{width}} {'dev L':>6} {'dev U':>6} {'test L':>6} {'test U':>6}")
     for r, f1 in rows.items():

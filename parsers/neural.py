@@ -307,7 +307,7 @@ class EnsembleChartParser(Parser):
 
     name = "rnn-parser-ensemble"
 
-    def __init__(self, members: list[RecursiveChartParser], beam: int | None = None):
+    def __init__(self, members: list[RecursiveChartParser]):
         if len(members) < 2:
             raise TreennError("an ensemble needs two or more rnn-parser runs")
         for m in members:
@@ -317,9 +317,13 @@ class EnsembleChartParser(Parser):
         if any(m.labels.names != names for m in members[1:]):
             raise TreennError("the ensemble's parsers have different label sets: train them "
                               "on the same treebank")
+        beams = sorted({m.cfg.beam for m in members})
+        if len(beams) > 1:
+            raise TreennError(f"the ensemble's parsers keep different beams ({beams}): "
+                              "ensemble runs trained with the same --beam")
         self.members = members
         self.labels = members[0].labels
-        self.beam = beam if beam is not None else max(m.cfg.beam for m in members)
+        self.beam = beams[0]
         self.max_length = min(m.cfg.max_length for m in members)
 
     def parse(self, tokens: list[str]) -> Tree:
@@ -340,7 +344,8 @@ def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]]
                  golds: list[dict] | None, beam: int) -> list[dict]:
     """The batched chart of :meth:`RecursiveChartParser.decode`, for one parser or for an
     ensemble: with several members each composes its own vectors for every candidate and a
-    candidate's label scores are the members' mean. Members must share one label table."""
+    candidate's label scores are the members' mean. Members must share one label table; the
+    caller puts them in eval mode and turns gradients off (``decode``, ``parse_all``)."""
     K = beam
     B = len(sentences)
     lengths = np.array([len(s) for s in sentences])
@@ -400,9 +405,7 @@ def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]]
                   for m, Hm, Cm in zip(members, H, C, strict=True)]
         where = (torch.from_numpy(cb), torch.from_numpy(ci), torch.from_numpy(cj))
         scores = sum(m._label_scores(h, p, *where).numpy()
-                     for m, (h, _), p in zip(members, hc, padded, strict=True))
-        if len(members) > 1:
-            scores = scores / len(members)
+                     for m, (h, _), p in zip(members, hc, padded, strict=True)) / len(members)
         if gold_grid is not None:
             scores = scores + 1.0
             scores[np.arange(len(cb)), gold_grid[cb, ci, cj]] -= 1.0

@@ -21,11 +21,12 @@ from treenn.errors import DataError, TreennError
 def load_parser(spec: str) -> Parser:
     if spec in BASELINES:
         return BASELINES[spec]()
-    if "," in spec:
-        from parsers.neural import EnsembleChartParser
-
-        return EnsembleChartParser([load_parser(part) for part in spec.split(",")])
     path = Path(spec)
+    if "," in spec and not path.is_dir():
+        parts = spec.split(",")
+        if any(not part.strip() for part in parts):
+            raise TreennError(f"parser {spec!r}: an empty entry in the comma-separated list")
+        return load_ensemble(parts)
     if path.is_dir() and (path / "config.json").is_file():
         from parsers.training import load_trained_parser
 
@@ -33,6 +34,24 @@ def load_parser(spec: str) -> Parser:
     raise TreennError(f"unknown parser {spec!r}: give {', '.join(BASELINES)}, the run "
                       "directory of a trained parser, or rnn-parser run directories joined "
                       "by commas")
+
+
+def load_ensemble(run_dirs: list[str]) -> Parser:
+    """rnn-parser runs decoding together (``parsers.neural.EnsembleChartParser``)."""
+    from parsers.neural import EnsembleChartParser, RecursiveChartParser
+
+    seen: set[Path] = set()
+    members = []
+    for part in run_dirs:
+        if Path(part).resolve() in seen:
+            raise TreennError(f"{part}: given twice to one ensemble")
+        seen.add(Path(part).resolve())
+        member = load_parser(part)
+        if not isinstance(member, RecursiveChartParser):
+            raise TreennError(f"{part}: an ensemble is made of rnn-parser runs, not "
+                              f"{member.name}")
+        members.append(member)
+    return EnsembleChartParser(members)
 
 
 def read_sentences(path: str) -> list[tuple[int, str]]:

@@ -7,6 +7,7 @@ import torch
 from nltk import Tree
 
 from tests.test_training import _assert_one_line_error, _cfg, _cli
+from treenn.errors import TreennError
 
 
 def _train(tiny_ptb, out, model, *extra):
@@ -104,8 +105,14 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     assert set(figures["f1"]["ensemble of 2"]) == {"dev", "test"}
     assert figures["chosen_by_dev"] in figures["f1"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == before
-    _assert_one_line_error(_cli("parse", f"{tmp_path / 'a'},right-branching", "--text", "-",
-                                stdin="It ran.\n"), "rnn-parser runs, not right-branching")
+    for spec, message in [(f"{tmp_path / 'a'},right-branching",
+                           "right-branching: an ensemble is made of rnn-parser runs"),
+                          (f"{tmp_path / 'a'},", "an empty entry in the comma-separated list"),
+                          (f"{tmp_path / 'a'},{tmp_path / 'a'}", "given twice"),
+                          (f"{tmp_path / 'a'},{tmp_path / 'nope'}", "unknown parser")]:
+        _assert_one_line_error(_cli("parse", spec, "--text", "-", stdin="It ran.\n"), message)
+    with pytest.raises(TreennError, match="two or more rnn-parser runs"):
+        ensemble.main([str(tmp_path / "a")])
 
 
 def test_sentiment_with_a_trained_parser_and_parser_runs_refused_elsewhere(tiny_ptb, tiny_sst,

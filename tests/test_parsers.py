@@ -10,7 +10,7 @@ import torch
 from nltk import Tree
 
 from parsers.baselines import Balanced, LeftBranching, RightBranching
-from parsers.chart import Labels, Words, cost, decode_decomposable, make_example
+from parsers.chart import Labels, Words, cost, decode_decomposable, make_example, to_tree
 from parsers.neural import (
     BiLSTMChartParser,
     EnsembleChartParser,
@@ -146,11 +146,12 @@ def _shape_scores(model, tokens, shape):
     return out
 
 
-def _score_shape(model, tokens, shape, gold=None, labels=None, members=None):
+def _score_shape(model, tokens, shape, gold=None, labels=None):
     """A bracketing's (score, derivation) with the given labels or, without them, each span's
-    best label (loss-augmented against ``gold`` when given); with ``members`` the label
-    scores are the members' mean."""
-    per_member = [_shape_scores(m, tokens, shape) for m in (members or [model])]
+    best label (loss-augmented against ``gold`` when given); ``model`` may be a list of
+    ensemble members, whose label scores are averaged."""
+    per_member = [_shape_scores(m, tokens, shape)
+                  for m in (model if isinstance(model, list) else [model])]
     total, derivation = 0.0, {}
     for span in per_member[0]:
         s = sum(scores[span] for scores in per_member) / len(per_member)
@@ -219,9 +220,13 @@ def test_ensemble_chart_with_a_wide_beam_finds_the_best_mean_score_tree():
             found = chart_decode(members, sentences, augmented, 42)
             for b, tokens in enumerate(sentences):
                 gold = None if augmented is None else golds[b]
-                want = max((_score_shape(None, tokens, shape, gold, members=members)
+                want = max((_score_shape(members, tokens, shape, gold)
                             for shape in _shapes(0, len(tokens))), key=lambda r: r[0])
                 assert found[b] == want[1]
+                for beam in (1, 2):  # narrower beams: a real tree, each span's best label
+                    narrow = chart_decode(members, [tokens], None if gold is None else [gold],
+                                          beam)[0]
+                    assert _score_shape(members, tokens, frozenset(narrow), gold)[1] == narrow
         # the members disagree, so the check above tells the mean from either member alone
         alone = [chart_decode([m], sentences, None, 42) for m in members]
         ensemble = chart_decode(members, sentences, None, 42)
@@ -229,11 +234,23 @@ def test_ensemble_chart_with_a_wide_beam_finds_the_best_mean_score_tree():
 
 
 def test_ensemble_parser_returns_trees_and_refuses_mismatched_members():
-    a, b = _tiny(RecursiveChartParser), _tiny(RecursiveChartParser)
+    a, b = _tiny(RecursiveChartParser, beam=2), _tiny(RecursiveChartParser, beam=2)
+    with torch.no_grad():
+        for p in b.parameters():
+            p.add_(torch.randn_like(p))
     ensemble = EnsembleChartParser([a, b])
+    a.train()  # parsing puts every member in eval mode (dropout off)
     sentences = [t.leaves() for t in TREES]
-    for tokens, tree in zip(sentences, ensemble.parse_all(sentences), strict=True):
+    trees = ensemble.parse_all(sentences)
+    assert not a.training
+    assert ensemble.beam == 2
+    with torch.no_grad():
+        derivations = chart_decode([a, b], sentences, None, 2)
+    for tokens, tree, d in zip(sentences, trees, derivations, strict=True):
         assert tree.leaves() == tokens
+        assert tree == to_tree(tokens, d, a.labels)
+    with pytest.raises(TreennError, match=r"different beams \(\[1, 2\]\)"):
+        EnsembleChartParser([a, _tiny(RecursiveChartParser)])
     with pytest.raises(TreennError, match="two or more rnn-parser"):
         EnsembleChartParser([a])
     with pytest.raises(TreennError, match="rnn-parser runs, not bilstm-parser"):
