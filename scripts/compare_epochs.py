@@ -1,0 +1,23 @@
+"""Two parser runs' per-epoch records side by side (dev F1, training loss, training time):
+``python scripts/compare_epochs.py RUN_A RUN_B``; for runs that differ in one setting, to
+compare them epoch by epoch, including runs stopped before the end."""
+
+import json
+import sys
+from pathlib import Path
+
+
+def main(a: str, b: str) -> None:
+    rows = [[json.loads(x) for x in (Path(r) / "metrics.jsonl").read_text().splitlines()]
+            for r in (a, b)]
+    print(f"per-epoch records: A = {a}, B = {b}")
+    print("epoch  dev L A  dev L B  dev U A  dev U B  loss A  loss B  train s A  train s B")
+    for x, y in zip(*rows, strict=False):
+        print(f"{x['epoch']:5d}  {100 * x['dev_labelled_f1']:7.2f}  "
+              f"{100 * y['dev_labelled_f1']:7.2f}  {100 * x['dev_unlabelled_f1']:7.2f}  "
+              f"{100 * y['dev_unlabelled_f1']:7.2f}  {x['train_loss']:6.2f}  "
+              f"{y['train_loss']:6.2f}  {x['train_time_s']:9.0f}  {y['train_time_s']:9.0f}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
