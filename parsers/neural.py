@@ -249,12 +249,9 @@ class RecursiveChartParser(ChartParserBase):
         was_training = self.training
         self.eval()
         try:
-            return self._decode(sentences, golds)
+            return chart_decode([self], sentences, golds, self.cfg.beam)
         finally:
             self.train(was_training)
-
-    def _decode(self, sentences, golds):
-        return chart_decode([self], sentences, golds, self.cfg.beam)
 
     # ---- training
 

@@ -43,9 +43,10 @@ def load_ensemble(run_dirs: list[str]) -> Parser:
     seen: set[Path] = set()
     members = []
     for part in run_dirs:
-        if Path(part).resolve() in seen:
+        resolved = Path(part).resolve()
+        if resolved in seen:
             raise TreennError(f"{part}: given twice to one ensemble")
-        seen.add(Path(part).resolve())
+        seen.add(resolved)
         member = load_parser(part)
         if not isinstance(member, RecursiveChartParser):
             raise TreennError(f"{part}: an ensemble is made of rnn-parser runs, not "

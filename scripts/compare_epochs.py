@@ -2,13 +2,13 @@
 ``python scripts/compare_epochs.py RUN_A RUN_B``; for runs that differ in one setting, to
 compare them epoch by epoch, including runs stopped before the end."""
 
-import json
 import sys
-from pathlib import Path
+
+from treenn.runs import read_metrics
 
 
 def main(a: str, b: str) -> None:
-    rows = [[json.loads(x) for x in (Path(r) / "metrics.jsonl").read_text().splitlines()]
+    rows = [[m for m in read_metrics(r) if "epoch" in m and "dev_labelled_f1" in m]
             for r in (a, b)]
     print(f"per-epoch records: A = {a}, B = {b}")
     print("epoch  dev L A  dev L B  dev U A  dev U B  loss A  loss B  train s A  train s B")
