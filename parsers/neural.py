@@ -337,6 +337,85 @@ class EnsembleChartParser(Parser):
                     strict=True)]
 
 
+class _ChartMember:
+    """One parser's side of the batched chart (eval mode, no gradients): what it keeps for
+    each kept sub-derivation (a *slot*), how two slots compose into a candidate, and the
+    candidates' label scores.
+
+    The chart composes about ``n`` times more candidates than it keeps, so work is moved from
+    candidates to slots and spans where the maths allows. Cells whose composition is
+    ``pointwise(U [h_l; h_r] + b)`` (binary Tree-LSTM, recursive NN: ``cell.fused_linear``)
+    keep ``U_l h + b`` and ``U_r h`` in a slot instead of ``h``, since
+    ``U [h_l; h_r] = U_l h_l + U_r h_r``: a candidate then costs one addition before the
+    cell's pointwise part instead of a matrix product. Other cells (the RNTN's bilinear term,
+    Child-Sum) keep ``h`` and compose as the cell does. The label MLP's first layer is split
+    the same way: the outside words' part once per span, the vector's part per candidate.
+    ``tests/test_parsers.py`` checks the result against a plain chart built from
+    ``cell(...)`` and ``_label_scores`` one span at a time.
+    """
+
+    def __init__(self, model: RecursiveChartParser, sentences: list[list[str]], slots: int):
+        self.cell, h, d = model.cell, model.cfg.h_size, model.token_dim
+        padded = model._padded_tokens(sentences)
+        self.x_leaf = model._leaf_inputs(padded)
+        padded = nn.utils.rnn.pad_sequence(padded, batch_first=True)  # [B, n_max + 2w + 2, d]
+        first, _, self.second = model.mlp  # Linear, ReLU, Linear
+        self.window = model.cfg.window
+        self.w_vector = first.weight[:, :h].t()  # [h, mlp]
+        self.before = padded @ first.weight[:, h:h + d].t() + first.bias  # word before a span
+        self.after = padded @ first.weight[:, h + d:].t()  # word after it
+        linear = self.cell.fused_linear
+        self.split = linear is not None and linear.in_features == 2 * h
+        x = self.x_leaf
+        if self.split:
+            out = linear.out_features
+            # h -> [U_l h + b, U_r h]: a slot's two rows of ``halves`` (as a left, a right child)
+            self.u_halves = torch.cat([linear.weight[:, :h], linear.weight[:, h:]]).t()
+            self.b_halves = torch.cat([linear.bias, torch.zeros_like(linear.bias)])
+            self.halves = x.new_zeros(2 * slots, out)
+        else:
+            self.H = x.new_zeros(slots, h)
+        self.C = x.new_zeros(slots, self.cell.c_size)
+
+    def leaves(self, words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cell(self.x_leaf[words])
+
+    def compose(self, left: torch.Tensor, right: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(h, c)`` of the candidates whose children are slots ``left`` and ``right``."""
+        pairs = torch.stack([left, right], 1)
+        child_c = self.C.index_select(0, pairs.view(-1)).view(len(left), 2, -1)
+        if self.split:  # U_l h_l + b + U_r h_r, each row summed from the table in one call
+            pre = F.embedding_bag(pairs * 2 + torch.tensor([0, 1]), self.halves, mode="sum")
+            h, c, _ = self.cell.pointwise(pre, child_c)
+            return h, c
+        child_h = self.H.index_select(0, pairs.view(-1)).view(len(left), 2, -1)
+        return self.cell(None, child_h, child_c)
+
+    def keep(self, slots: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> None:
+        if self.split:
+            rows = torch.addmm(self.b_halves, h, self.u_halves).view(-1, self.halves.shape[1])
+            self.halves[torch.stack([slots * 2, slots * 2 + 1], 1).view(-1)] = rows
+        else:
+            self.H[slots] = h
+        self.C[slots] = c
+
+    def context(self, sent: torch.Tensor, start: torch.Tensor, end: torch.Tensor
+                ) -> torch.Tensor:
+        """The label MLP's first layer on the words just outside each span (and its bias)."""
+        w = self.window
+        return self.before[sent, start + w] + self.after[sent, end + w + 1]
+
+    def label_scores(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """As :meth:`RecursiveChartParser._label_scores` (in eval mode), ``context`` from
+        :meth:`context` for each row of ``h``."""
+        scores = self.second(torch.relu(torch.addmm(context, h, self.w_vector)))
+        return scores - scores[:, :1]
+
+
+_CHUNK = 1024  # candidates scored at once by the chart (their gates stay in the cache)
+
+
 def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]],
                  golds: list[dict] | None, beam: int) -> list[dict]:
     """The batched chart of :meth:`RecursiveChartParser.decode`, for one parser or for an
@@ -347,39 +426,39 @@ def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]]
     B = len(sentences)
     lengths = np.array([len(s) for s in sentences])
     N = int(lengths.max())
-    padded_lists = [m._padded_tokens(sentences) for m in members]
-    padded = [nn.utils.rnn.pad_sequence(p, batch_first=True) for p in padded_lists]
-    x_leaf = [m._leaf_inputs(p) for m, p in zip(members, padded_lists, strict=True)]
-    side = N + 1
-    # a dense chart of K slots per (sentence, start, end); slot = cell address * K + rank;
-    # every member keeps its own vectors of the sub-derivation in each slot
-    slots = B * side * side * K
-    H = [x.new_zeros(slots, m.cfg.h_size) for m, x in zip(members, x_leaf, strict=True)]
-    C = [x.new_zeros(slots, m.cell.c_size) for m, x in zip(members, x_leaf, strict=True)]
+    # chart cells numbered by span length, then sentence, then start: cell_id[b, i, j];
+    # cell c keeps its K best sub-derivations in slots c * K + rank
+    cell_id = np.full((B, N + 1, N + 1), -1)
+    levels, cells = [], 0
+    for length in range(1, N + 1):
+        bs = np.flatnonzero(lengths >= length)
+        counts = lengths[bs] - length + 1
+        sb = np.repeat(bs, counts)  # span -> sentence
+        si = np.arange(len(sb)) - np.repeat(np.cumsum(counts) - counts, counts)  # -> start
+        cell_id[sb, si, si + length] = cells + np.arange(len(sb))
+        levels.append((sb, si))
+        cells += len(sb)
+    slots = cells * K
+    chart = [_ChartMember(m, sentences, slots) for m in members]
     best = np.full(slots, -np.inf)  # an empty slot scores -inf
     label = np.zeros(slots, dtype=np.int64)
     back = np.zeros((slots, 3), dtype=np.int64)  # split point, left rank, right rank
     gold_grid = None
     if golds is not None:
-        gold_grid = np.zeros((B, side, side), dtype=np.int64)
+        gold_grid = np.zeros((B, N + 1, N + 1), dtype=np.int64)
         for b, g in enumerate(golds):
             for (i, j), lab in g.items():
                 gold_grid[b, i, j] = lab
 
-    def address(b, i, j):
-        return (b * side + i) * side + j
-
-    for length in range(1, N + 1):
-        bs = np.flatnonzero(lengths >= length)
-        counts = lengths[bs] - length + 1
-        sb = np.repeat(bs, counts)  # span -> sentence
-        si = np.concatenate([np.arange(c) for c in counts])  # span -> start
+    for length, (sb, si) in enumerate(levels, start=1):
         if length == 1:  # one candidate per word: its leaf vector
             per = 1
             cb, ci, cj = sb, si, si + 1
             ck = ra = rb = np.zeros_like(sb)
             words = torch.from_numpy(np.r_[0, np.cumsum(lengths)[:-1]][sb] + si)
-            hc = [m.cell(x[words]) for m, x in zip(members, x_leaf, strict=True)]
+
+            def vectors(sel, words=words):
+                return [member.leaves(words[sel]) for member in chart]
             extra = np.zeros(len(sb))
             rows = np.arange(len(sb))
         else:  # every split point and every pair of the children's K best
@@ -390,19 +469,28 @@ def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]]
             rb = np.tile(np.arange(K), len(sb) * (length - 1) * K)
             cb, ci = sb[span], si[span]
             cj = ci + length
-            left = address(cb, ci, ck) * K + ra
-            right = address(cb, ck, cj) * K + rb
+            left = cell_id[cb, ci, ck] * K + ra
+            right = cell_id[cb, ck, cj] * K + rb
             extra = best[left] + best[right]
             rows = np.flatnonzero(~np.isneginf(extra))  # both children's slots are filled
             cb, ci, cj, ck, ra, rb = (a[rows] for a in (cb, ci, cj, ck, ra, rb))
             lt, rt = torch.from_numpy(left[rows]), torch.from_numpy(right[rows])
             extra = extra[rows]
-            hc = [m.cell(None, torch.stack([Hm[lt], Hm[rt]], 1),
-                         torch.stack([Cm[lt], Cm[rt]], 1))
-                  for m, Hm, Cm in zip(members, H, C, strict=True)]
-        where = (torch.from_numpy(cb), torch.from_numpy(ci), torch.from_numpy(cj))
-        scores = sum(m._label_scores(h, p, *where).numpy()
-                     for m, (h, _), p in zip(members, hc, padded, strict=True)) / len(members)
+
+            def vectors(sel, lt=lt, rt=rt):
+                return [member.compose(lt[sel], rt[sel]) for member in chart]
+        where = (torch.from_numpy(sb), torch.from_numpy(si), torch.from_numpy(si + length))
+        context = [member.context(*where) for member in chart]
+        span_of = torch.from_numpy(rows // per)  # candidate -> span of this length
+        # label scores in chunks that stay in the processor's cache; the vectors of the
+        # candidates kept are composed again below (the same arithmetic, row by row)
+        scores = context[0].new_empty(len(rows), chart[0].second.out_features)
+        for start in range(0, len(rows), _CHUNK):
+            sel = slice(start, start + _CHUNK)
+            scores[sel] = sum(member.label_scores(h, ctx[span_of[sel]])
+                              for member, ctx, (h, _) in zip(chart, context, vectors(sel),
+                                                             strict=True)) / len(chart)
+        scores = scores.numpy()
         if gold_grid is not None:
             scores = scores + 1.0
             scores[np.arange(len(cb)), gold_grid[cb, ci, cj]] -= 1.0
@@ -414,26 +502,24 @@ def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]]
         row_of = np.full(len(sb) * per, -1)
         row_of[rows] = np.arange(len(rows))
         order = np.argsort(-grid, axis=1, kind="stable")[:, :K]
-        ids = address(sb, si, si + length)
-        for r in range(order.shape[1]):
-            value = grid[np.arange(len(sb)), order[:, r]]
-            ok = ~np.isneginf(value)
-            cand = row_of[np.flatnonzero(ok) * per + order[ok, r]]
-            slot = ids[ok] * K + r
-            t_slot, t_cand = torch.from_numpy(slot), torch.from_numpy(cand)
-            for Hm, Cm, (h, c) in zip(H, C, hc, strict=True):
-                Hm[t_slot] = h[t_cand]
-                Cm[t_slot] = c[t_cand]
-            best[slot] = value[ok]
-            label[slot] = lab[cand]
-            back[slot] = np.stack([ck[cand], ra[cand], rb[cand]], 1)
+        value = grid[np.arange(len(sb))[:, None], order]  # [spans, K]
+        ok = ~np.isneginf(value)
+        span_ok, rank = np.nonzero(ok)
+        cand = row_of[span_ok * per + order[ok]]
+        slot = cell_id[sb[span_ok], si[span_ok], si[span_ok] + length] * K + rank
+        t_slot = torch.from_numpy(slot)
+        for member, (h, c) in zip(chart, vectors(torch.from_numpy(cand)), strict=True):
+            member.keep(t_slot, h, c)
+        best[slot] = value[ok]
+        label[slot] = lab[cand]
+        back[slot] = np.stack([ck[cand], ra[cand], rb[cand]], 1)
     out = []
     for b in range(B):
         derivation: dict = {}
         stack = [(0, int(lengths[b]), 0)]
         while stack:
             i, j, r = stack.pop()
-            slot = address(b, i, j) * K + r
+            slot = cell_id[b, i, j] * K + r
             if np.isneginf(best[slot]):  # cannot happen: every span has a candidate
                 raise RuntimeError(f"chart slot ({b}, {i}, {j}, {r}) is empty")
             derivation[(i, j)] = int(label[slot])

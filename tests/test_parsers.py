@@ -16,6 +16,7 @@ from parsers.neural import (
     EnsembleChartParser,
     ParserConfig,
     RecursiveChartParser,
+    _ChartMember,
     chart_decode,
 )
 from parsers.pcfg import PCFG, PCFGConfig, _binarise, _collapse
@@ -113,8 +114,10 @@ def _reference_recursive_chart(model, tokens):
 
 
 @pytest.mark.parametrize("cell, leaves", [("tree-lstm", "window"), ("recnn", "window"),
-                                          ("tree-lstm", "bilstm")])
-def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves):
+                                          ("tree-lstm", "bilstm"), ("rntn", "window"),
+                                          ("childsum-tree-lstm", "window")])
+def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves, monkeypatch):
+    monkeypatch.setattr("parsers.neural._CHUNK", 3)  # several chunks of candidates per length
     model = _tiny(RecursiveChartParser, cell=cell, leaves=leaves)
     sentences = [t.leaves() for t in TREES] + [["dog"], ["a", "cat"]]
     with torch.no_grad():
@@ -125,6 +128,35 @@ def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves):
             # the engine-composed score of the derivation equals the chart's score
             again = model.score_derivations([tokens], [derivation])
             assert float(again[0]) == pytest.approx(total, abs=1e-9)
+
+
+@pytest.mark.parametrize("cell, split", [("tree-lstm", True), ("recnn", True),
+                                         ("rntn", False), ("childsum-tree-lstm", False)])
+def test_chart_member_composes_and_scores_as_the_cell_and_classifier_do(cell, split):
+    """The chart's shortcuts (children's projections kept per slot, the classifier's
+    outside-word part once per span) give the vectors and label scores of ``cell(...)`` and
+    ``_label_scores`` on the same children and spans."""
+    model = _tiny(RecursiveChartParser, cell=cell)
+    sentences = [t.leaves() for t in TREES]
+    member = _ChartMember(model, sentences, slots=12)
+    assert member.split == split
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(12, model.cfg.h_size, generator=g, dtype=torch.double)
+    c = torch.randn(12, model.cell.c_size, generator=g, dtype=torch.double)
+    with torch.no_grad():
+        member.keep(torch.arange(12), h, c)
+        left, right = torch.tensor([0, 3, 5, 11, 7]), torch.tensor([1, 3, 9, 2, 0])
+        got_h, got_c = member.compose(left, right)
+        want_h, want_c = model.cell(None, torch.stack([h[left], h[right]], 1),
+                                    torch.stack([c[left], c[right]], 1))
+        torch.testing.assert_close(got_h, want_h)
+        torch.testing.assert_close(got_c, want_c)
+        sent, start, end = torch.tensor([0, 2, 2, 3, 4]), torch.tensor([0, 1, 0, 2, 3]), \
+            torch.tensor([6, 4, 7, 4, 5])
+        padded = torch.nn.utils.rnn.pad_sequence(model._padded_tokens(sentences),
+                                                 batch_first=True)
+        torch.testing.assert_close(member.label_scores(got_h, member.context(sent, start, end)),
+                                   model._label_scores(got_h, padded, sent, start, end))
 
 
 def _shape_scores(model, tokens, shape):
