@@ -39,18 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-length", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--beam", type=int, metavar="K",
+                    help="parse the rnn-parsers (all PARSERs must be) with K sub-derivations "
+                    "per chart cell instead of their trained beam")
     args = parse_tool_args(ap, argv)
     data = load_ptb(args.data_dir)
     sentences = [t.leaves() for split in ("dev", "test") for t in data[split]
                  if len(t.leaves()) <= args.max_length]
     words = sum(map(len, sentences))
     print(f"{len(sentences)} PTB-sample dev+test sentences of <= {args.max_length} tokens "
-          f"({words} tokens), batches of {args.batch_size}, {torch.get_num_threads()} threads")
+          f"({words} tokens), batches of {args.batch_size}, {torch.get_num_threads()} threads"
+          + ("" if args.beam is None else f", rnn-parsers parsed with beam {args.beam}"))
     width = max(40, *map(len, args.parsers))
     print(f"{'parser':<{width}} {'sentences/s':>12} {'test labelled F1':>17} {'unlabelled F1':>14}")
     rows, scores = {}, {}
     for spec in args.parsers:
-        parser = load_parser(spec)
+        parser = load_parser(spec, args.beam)
         with torch.no_grad():
             rate = measure(parser, sentences, args.batch_size, args.repeats)
             result = evaluate_parser(parser, data["test"], "test", args.batch_size)
@@ -59,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{spec:<{width}} {rate:12.1f} {100 * scores[spec]['labelled']:17.2f} "
               f"{100 * scores[spec]['unlabelled']:14.2f}")
     write_figures(args.json, {"sentences": len(sentences), "max_length": args.max_length,
+                              "beam": args.beam,
                               "threads": torch.get_num_threads(),
                               "sentences_per_second": rows, "test_f1": scores})
     return 0

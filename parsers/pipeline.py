@@ -2,7 +2,8 @@
 
 ``load_parser`` accepts a baseline name (``right-branching``, ``left-branching``,
 ``balanced``), the run directory of a trained parser, or several rnn-parser run directories
-joined by commas (an ensemble that decodes them together).
+joined by commas (an ensemble that decodes them together); ``beam`` parses an rnn-parser (or
+an ensemble) with another chart width than it was trained with: 1 is faster, see README.
 """
 
 from __future__ import annotations
@@ -18,7 +19,23 @@ from parsers.tokenize import tokenize
 from treenn.errors import DataError, TreennError
 
 
-def load_parser(spec: str) -> Parser:
+def load_parser(spec: str, beam: int | None = None) -> Parser:
+    parser = _load(spec)
+    if beam is not None:
+        from parsers.neural import EnsembleChartParser, RecursiveChartParser
+
+        if beam < 1:
+            raise TreennError(f"--beam {beam}: keep at least 1 sub-derivation per chart cell")
+        if isinstance(parser, RecursiveChartParser):
+            parser.cfg.beam = beam
+        elif isinstance(parser, EnsembleChartParser):
+            parser.beam = beam
+        else:
+            raise TreennError(f"--beam is for rnn-parser runs; {spec} is {parser.name}")
+    return parser
+
+
+def _load(spec: str) -> Parser:
     if spec in BASELINES:
         return BASELINES[spec]()
     path = Path(spec)

@@ -11,6 +11,12 @@ mkdir -p "$OUT"
 "$PY" -m treenn.bench --data-dir "$SST" --threads 2 --json "$OUT/bench-engines.json" \
   | tee "$OUT/bench-engines.txt"
 
+# The recursive parsers' chart against its earlier version (fbe4611): same derivations?
+# speed of each, measured in one process.
+P28=runs/ptb/rnn-parser-beam2-plateau-28ep
+"$PY" scripts/chart_speedup.py --data-dir "$NLTK" --threads 2 --json "$OUT/chart-speedup.json" \
+  "$P28-seed3" runs/ptb/rnn-parser "$P28,$P28-seed2,$P28-seed3" | tee "$OUT/chart-speedup.txt"
+
 # Parsing speed on PTB-sample dev+test sentences of <= 40 tokens.
 "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parsers.json" \
   runs/ptb/bilstm-parser runs/ptb/rnn-parser runs/ptb/rnn-parser-beam2 \
@@ -30,14 +36,17 @@ mkdir -p "$OUT"
 
 # The three 28-epoch seeds decoding together as one ensemble, against each alone (dev and
 # test F1), and its speed next to the single run dev chose, in one run.
-P28=runs/ptb/rnn-parser-beam2-plateau-28ep
 "$PY" -m parsers.ensemble "$P28" "$P28-seed2" "$P28-seed3" --data-dir "$NLTK" --threads 2 \
   --json "$OUT/ensemble-parsers.json" | tee "$OUT/ensemble-parsers.txt"
 "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parser-ensemble.json" \
   "$P28-seed3" "$P28,$P28-seed2,$P28-seed3" | tee "$OUT/bench-parser-ensemble.txt"
+# The same two parsed greedily (--beam 1): the fast option, and its F1.
+"$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --beam 1 --json "$OUT/bench-parser-beam1.json" \
+  "$P28-seed3" "$P28,$P28-seed2,$P28-seed3" | tee "$OUT/bench-parser-beam1.txt"
 
 # The recursive parser's search: F1 and search errors on dev at several beam widths.
-for spec in rnn-parser:1,2,4 rnn-parser-beam2:1,2,3 rnn-parser-beam2-plateau:1,2,3; do
+for spec in rnn-parser:1,2,4 rnn-parser-beam2:1,2,3 rnn-parser-beam2-plateau:1,2,3 \
+    rnn-parser-beam2-plateau-28ep-seed3:1,2; do
   run=${spec%%:*}; beams=${spec#*:}
   # shellcheck disable=SC2086
   "$PY" -m parsers.search "runs/ptb/$run" --data-dir "$NLTK" --split dev --threads 2 \

@@ -6,6 +6,7 @@ import pytest
 import torch
 from nltk import Tree
 
+from parsers.chart import to_tree
 from tests.test_training import _assert_one_line_error, _cfg, _cli
 from treenn.errors import TreennError
 
@@ -113,6 +114,30 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
         _assert_one_line_error(_cli("parse", spec, "--text", "-", stdin="It ran.\n"), message)
     with pytest.raises(TreennError, match="two or more rnn-parser runs"):
         ensemble.main([str(tmp_path / "a")])
+
+    # --beam parses with another chart width than the run was trained with (2 here)
+    from data.trees import to_bracketed
+    from parsers.neural import chart_decode
+    from parsers.pipeline import load_parser
+
+    text = "The cat saw a dog.\nIt ran.\n"
+    narrow = _cli("parse", tmp_path / "b", "--beam", "1", "--text", "-", stdin=text)
+    assert narrow.returncode == 0, narrow.stderr
+    parser.cfg.beam = 1
+    assert narrow.stdout.splitlines() == [
+        to_bracketed(t) for t in parser.parse_all([["The", "cat", "saw", "a", "dog", "."],
+                                                   ["It", "ran", "."]])]
+    assert load_parser(pair, beam=3).beam == 3
+    members = load_parser(pair, beam=1).members
+    assert [m.cfg.beam for m in members] == [2, 2]  # the ensemble's width, not its members'
+    with torch.no_grad():
+        wide = chart_decode(members, [["It", "ran", "."]], None, 3)
+    assert _cli("parse", pair, "--beam", "3", "--text", "-", stdin="It ran.\n").stdout \
+        .strip() == to_bracketed(to_tree(["It", "ran", "."], wide[0], members[0].labels))
+    _assert_one_line_error(_cli("parse", "right-branching", "--beam", "1", "--text", "-",
+                                stdin=text), "--beam is for rnn-parser runs")
+    _assert_one_line_error(_cli("parse", tmp_path / "b", "--beam", "0", "--text", "-",
+                                stdin=text), "--beam 0: keep at least 1")
 
 
 def test_sentiment_with_a_trained_parser_and_parser_runs_refused_elsewhere(tiny_ptb, tiny_sst,

@@ -164,7 +164,7 @@ def _cmd_parse(args) -> int:
     from parsers.pipeline import load_parser, read_sentences
     from parsers.tokenize import tokenize
 
-    parser = load_parser(args.run_dir)
+    parser = load_parser(args.run_dir, args.beam)
     name = "<stdin>" if args.text == "-" else args.text
     lines = read_sentences(args.text)
     sentences = [tokenize(line) for _, line in lines]
@@ -230,7 +230,7 @@ def input_trees(task, args) -> list:
         return task.read_input(args.trees)
     from parsers.pipeline import load_parser, text_to_trees
 
-    return text_to_trees(args.text, load_parser(args.parser))[1]
+    return text_to_trees(args.text, load_parser(args.parser, args.beam))[1]
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
@@ -245,6 +245,13 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
                    help="parser for --text: a trained parser's run directory, rnn-parser "
                    "run directories joined by commas (an ensemble), or right-branching, "
                    "left-branching, balanced (default: right-branching)")
+    add_beam_argument(p)
+
+
+def add_beam_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--beam", type=int, metavar="K",
+                   help="rnn-parser: sub-derivations kept per chart cell when parsing "
+                   "(default: the beam it was trained with; 1 is fastest)")
 
 
 def _cmd_demo(args) -> int:
@@ -333,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", required=True, metavar="FILE",
                    help="one sentence per line ('-' reads standard input)")
     p.add_argument("--batch-size", type=int, default=32)
+    add_beam_argument(p)
 
     p = sub.add_parser("demo", help="the quick start: tree vs sequence on generated ListOps")
     p.add_argument("--out", default="runs/demo")
