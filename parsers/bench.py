@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     width = max(40, *map(len, args.parsers))
     print(f"{'parser':<{width}} {'sentences/s':>12} {'test labelled F1':>17} {'unlabelled F1':>14}")
     rows, scores = {}, {}
-    for spec in args.parsers:
-        parser = load_parser(spec, args.beam)
+    parsers = {spec: load_parser(spec, args.beam) for spec in args.parsers}  # refuse early
+    for spec, parser in parsers.items():
         with torch.no_grad():
             rate = measure(parser, sentences, args.batch_size, args.repeats)
             result = evaluate_parser(parser, data["test"], "test", args.batch_size)

@@ -173,6 +173,12 @@ def _derivation_score(scores: torch.Tensor, derivation: dict) -> torch.Tensor:
 # --------------------------------------------------------------------------- recursive
 
 
+def check_beam(beam: int) -> int:
+    if beam < 1:
+        raise TreennError(f"--beam {beam}: keep at least 1 sub-derivation per chart cell")
+    return beam
+
+
 class RecursiveChartParser(ChartParserBase):
     def __init__(self, cfg: ParserConfig, words: Words, labels: Labels):
         super().__init__(cfg, words, labels)
@@ -180,8 +186,7 @@ class RecursiveChartParser(ChartParserBase):
         self.pad = nn.Parameter(torch.zeros(self.token_dim))  # the word beyond the sentence
         if cfg.leaves not in ("window", "bilstm"):
             raise TreennError(f"leaves {cfg.leaves!r}: choose window or bilstm")
-        if cfg.beam < 1:
-            raise TreennError(f"--beam {cfg.beam}: keep at least 1 sub-derivation per chart cell")
+        check_beam(cfg.beam)
         leaf_size = width * self.token_dim
         if cfg.leaves == "bilstm":
             self.lstm = nn.LSTM(self.token_dim, cfg.h_size, num_layers=cfg.layers,
@@ -236,6 +241,15 @@ class RecursiveChartParser(ChartParserBase):
         right = padded[sent, end + w + 1]  # the word after it
         scores = self.mlp(self.dropout(torch.cat([h, left, right], -1)))
         return scores - scores[:, :1]  # the empty label scores 0
+
+    @property
+    def beam(self) -> int:
+        """Sub-derivations the chart keeps per cell (trained with; parsing may change it)."""
+        return self.cfg.beam
+
+    @beam.setter
+    def beam(self, beam: int) -> None:
+        self.cfg.beam = check_beam(beam)
 
     # ---- decoding
 
@@ -304,7 +318,8 @@ class EnsembleChartParser(Parser):
 
     name = "rnn-parser-ensemble"
 
-    def __init__(self, members: list[RecursiveChartParser]):
+    def __init__(self, members: list[RecursiveChartParser], beam: int | None = None):
+        """``beam``: the chart's width; by default the members' (who must then agree)."""
         if len(members) < 2:
             raise TreennError("an ensemble needs two or more rnn-parser runs")
         for m in members:
@@ -314,13 +329,13 @@ class EnsembleChartParser(Parser):
         if any(m.labels.names != names for m in members[1:]):
             raise TreennError("the ensemble's parsers have different label sets: train them "
                               "on the same treebank")
-        beams = sorted({m.cfg.beam for m in members})
-        if len(beams) > 1:
+        beams = sorted({m.beam for m in members})
+        if beam is None and len(beams) > 1:
             raise TreennError(f"the ensemble's parsers keep different beams ({beams}): "
-                              "ensemble runs trained with the same --beam")
+                              "ensemble runs trained with the same --beam, or give --beam")
         self.members = members
         self.labels = members[0].labels
-        self.beam = beams[0]
+        self.beam = beams[0] if beam is None else check_beam(beam)
         self.max_length = min(m.cfg.max_length for m in members)
 
     def parse(self, tokens: list[str]) -> Tree:
@@ -355,6 +370,8 @@ class _ChartMember:
     """
 
     def __init__(self, model: RecursiveChartParser, sentences: list[list[str]], slots: int):
+        if model.training:  # the split classifier below has no dropout
+            raise ValueError("the chart decodes with models in eval mode")
         self.cell, h, d = model.cell, model.cfg.h_size, model.token_dim
         padded = model._padded_tokens(sentences)
         self.x_leaf = model._leaf_inputs(padded)
@@ -483,7 +500,8 @@ def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]]
         context = [member.context(*where) for member in chart]
         span_of = torch.from_numpy(rows // per)  # candidate -> span of this length
         # label scores in chunks that stay in the processor's cache; the vectors of the
-        # candidates kept are composed again below (the same arithmetic, row by row)
+        # candidates kept are composed again below (for the split cells elementwise, so the
+        # same numbers; a cell's matrix product on other rows may differ in the last bits)
         scores = context[0].new_empty(len(rows), chart[0].second.out_features)
         for start in range(0, len(rows), _CHUNK):
             sel = slice(start, start + _CHUNK)

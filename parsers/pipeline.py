@@ -20,30 +20,29 @@ from treenn.errors import DataError, TreennError
 
 
 def load_parser(spec: str, beam: int | None = None) -> Parser:
-    parser = _load(spec)
     if beam is not None:
-        from parsers.neural import EnsembleChartParser, RecursiveChartParser
+        from parsers.neural import EnsembleChartParser, RecursiveChartParser, check_beam
 
-        if beam < 1:
-            raise TreennError(f"--beam {beam}: keep at least 1 sub-derivation per chart cell")
-        if isinstance(parser, RecursiveChartParser):
-            parser.cfg.beam = beam
-        elif isinstance(parser, EnsembleChartParser):
-            parser.beam = beam
-        else:
-            raise TreennError(f"--beam is for rnn-parser runs; {spec} is {parser.name}")
+        check_beam(beam)
+    if spec in BASELINES:
+        parser = BASELINES[spec]()
+    else:
+        parser = _load_run(spec, beam)
+    if beam is not None:
+        if not isinstance(parser, (RecursiveChartParser, EnsembleChartParser)):
+            raise TreennError(f"--beam {beam}: {spec} is not an rnn-parser run (only the "
+                              "recursive parser's chart has a beam)")
+        parser.beam = beam
     return parser
 
 
-def _load(spec: str) -> Parser:
-    if spec in BASELINES:
-        return BASELINES[spec]()
+def _load_run(spec: str, beam: int | None) -> Parser:
     path = Path(spec)
     if "," in spec and not path.is_dir():
         parts = spec.split(",")
         if any(not part.strip() for part in parts):
             raise TreennError(f"parser {spec!r}: an empty entry in the comma-separated list")
-        return load_ensemble(parts)
+        return load_ensemble(parts, beam)
     if path.is_dir() and (path / "config.json").is_file():
         from parsers.training import load_trained_parser
 
@@ -53,8 +52,9 @@ def _load(spec: str) -> Parser:
                       "by commas")
 
 
-def load_ensemble(run_dirs: list[str]) -> Parser:
-    """rnn-parser runs decoding together (``parsers.neural.EnsembleChartParser``)."""
+def load_ensemble(run_dirs: list[str], beam: int | None = None) -> Parser:
+    """rnn-parser runs decoding together (``parsers.neural.EnsembleChartParser``), with the
+    members' beam or ``beam``."""
     from parsers.neural import EnsembleChartParser, RecursiveChartParser
 
     seen: set[Path] = set()
@@ -69,7 +69,7 @@ def load_ensemble(run_dirs: list[str]) -> Parser:
             raise TreennError(f"{part}: an ensemble is made of rnn-parser runs, not "
                               f"{member.name}")
         members.append(member)
-    return EnsembleChartParser(members)
+    return EnsembleChartParser(members, beam)
 
 
 def read_sentences(path: str) -> list[tuple[int, str]]:

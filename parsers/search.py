@@ -19,7 +19,7 @@ import torch
 
 from parsers.chart import cost, make_example, to_tree
 from parsers.evalb import Scores
-from parsers.neural import RecursiveChartParser
+from parsers.neural import RecursiveChartParser, check_beam
 from parsers.tools import parse_tool_args, tool_parser, write_figures
 from parsers.training import load_trained_parser
 from parsers.treebank import load_ptb
@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(parser, RecursiveChartParser):
         raise TreennError(f"{args.run_dir} is not an rnn-parser run: only the recursive "
                           "parser's chart is approximate")
-    if min(args.beam) < 1:
-        raise TreennError("--beam: keep at least 1 sub-derivation per chart cell")
+    for beam in args.beam:
+        check_beam(beam)
     trained = parser.cfg.beam
     trees = load_ptb(args.data_dir)[args.split]
     print(f"{args.run_dir} (trained with beam {trained}), PTB-sample {args.split}, "

@@ -135,7 +135,7 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     assert _cli("parse", pair, "--beam", "3", "--text", "-", stdin="It ran.\n").stdout \
         .strip() == to_bracketed(to_tree(["It", "ran", "."], wide[0], members[0].labels))
     _assert_one_line_error(_cli("parse", "right-branching", "--beam", "1", "--text", "-",
-                                stdin=text), "--beam is for rnn-parser runs")
+                                stdin=text), "right-branching is not an rnn-parser run")
     _assert_one_line_error(_cli("parse", tmp_path / "b", "--beam", "0", "--text", "-",
                                 stdin=text), "--beam 0: keep at least 1")
 
@@ -151,6 +151,11 @@ def test_sentiment_with_a_trained_parser_and_parser_runs_refused_elsewhere(tiny_
                 stdin="The dog saw a cat.\nIt ran fast.\n")
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.strip().splitlines()) == 2
+    _assert_one_line_error(_cli("predict", senti, "--text", "-", "--parser", tmp_path / "p",
+                                "--beam", "2", stdin="It ran.\n"),
+                           "is not an rnn-parser run")
+    _assert_one_line_error(_cli("predict", senti, "--trees", "-", "--beam", "2",
+                                stdin="(2 (2 a) (2 b))\n"), "--beam is for --text")
     _assert_one_line_error(_cli("predict", tmp_path / "p", "--trees", "-", stdin="(2 a)\n"),
                            "is a parser run")
     _assert_one_line_error(_cli("show", tmp_path / "p", "--trees", "-", stdin="(2 a)\n"),

@@ -138,7 +138,9 @@ def test_chart_member_composes_and_scores_as_the_cell_and_classifier_do(cell, sp
     ``_label_scores`` on the same children and spans."""
     model = _tiny(RecursiveChartParser, cell=cell)
     sentences = [t.leaves() for t in TREES]
-    member = _ChartMember(model, sentences, slots=12)
+    with pytest.raises(ValueError, match="eval mode"):
+        _ChartMember(model.train(), sentences, slots=12)
+    member = _ChartMember(model.eval(), sentences, slots=12)
     assert member.split == split
     g = torch.Generator().manual_seed(0)
     h = torch.randn(12, model.cfg.h_size, generator=g, dtype=torch.double)
@@ -283,6 +285,9 @@ def test_ensemble_parser_returns_trees_and_refuses_mismatched_members():
         assert tree == to_tree(tokens, d, a.labels)
     with pytest.raises(TreennError, match=r"different beams \(\[1, 2\]\)"):
         EnsembleChartParser([a, _tiny(RecursiveChartParser)])
+    assert EnsembleChartParser([a, _tiny(RecursiveChartParser)], beam=3).beam == 3
+    with pytest.raises(TreennError, match="--beam 0: keep at least 1"):
+        EnsembleChartParser([a, b], beam=0)
     with pytest.raises(TreennError, match="two or more rnn-parser"):
         EnsembleChartParser([a])
     with pytest.raises(TreennError, match="rnn-parser runs, not bilstm-parser"):

@@ -227,6 +227,9 @@ def _cmd_predict(args) -> int:
 def input_trees(task, args) -> list:
     """Trees from ``--trees FILE`` (bracketed) or ``--text FILE`` (raw text, parsed)."""
     if args.trees is not None:
+        if args.beam is not None:
+            raise TreennError("--beam is for --text (the parser's chart); --trees are not "
+                              "parsed")
         return task.read_input(args.trees)
     from parsers.pipeline import load_parser, text_to_trees
 
