@@ -27,10 +27,17 @@ P28=runs/ptb/rnn-parser-beam2-plateau-28ep
   runs/ptb/rnn-parser-beam2-plateau runs/ptb/rnn-parser-beam2-plateau-28ep-seed3 \
   | tee "$OUT/bench-parser-chosen.txt"
 
+# The wider cell (h=256), the single recursive parser dev chooses, and its speed.
+"$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parser-h256.json" \
+  runs/ptb/rnn-parser-beam2-plateau-h256 | tee "$OUT/bench-parser-h256.txt"
+"$PY" scripts/compare_epochs.py runs/ptb/rnn-parser-beam2-plateau \
+  runs/ptb/rnn-parser-beam2-plateau-h256 > "$OUT/rnn-parser-h256.txt"
+
 # Parser runs side by side: the beam-2 plateau configuration over three seeds (20 and 28
 # epochs), and which seed dev F1 chooses.
 "$PY" -m parsers.seeds runs/ptb/rnn-parser-beam2-plateau{,-seed2,-seed3} \
-  runs/ptb/rnn-parser-beam2-plateau-28ep{,-seed2,-seed3} runs/ptb/rnn-parser-beam2 \
+  runs/ptb/rnn-parser-beam2-plateau-28ep{,-seed2,-seed3} runs/ptb/rnn-parser-beam2-plateau-h256 \
+  runs/ptb/rnn-parser-beam2 \
   runs/ptb/rnn-parser runs/ptb/rnn-parser-bilstm-leaves runs/ptb/bilstm-parser runs/ptb/pcfg \
   --json "$OUT/seeds-parsers.json" | tee "$OUT/seeds-parsers.txt"
 
