@@ -400,17 +400,19 @@ class _ChartMember:
     def compose(self, left: torch.Tensor, right: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(h, c)`` of the candidates whose children are slots ``left`` and ``right``."""
-        pairs = torch.stack([left, right], 1)
-        child_c = self.C.index_select(0, pairs.view(-1)).view(len(left), 2, -1)
+        pairs = torch.stack([left, right], 1)  # [m, 2]
+        child_c = self.C.index_select(0, pairs.view(-1)).view(len(left), 2, -1)  # [m, 2, c]
         if self.split:  # U_l h_l + b + U_r h_r, each row summed from the table in one call
-            pre = F.embedding_bag(pairs * 2 + torch.tensor([0, 1]), self.halves, mode="sum")
+            pre = F.embedding_bag(pairs * 2 + torch.tensor([0, 1]), self.halves,
+                                  mode="sum")  # [m, out]: rows 2l + 2r+1 summed
             h, c, _ = self.cell.pointwise(pre, child_c)
             return h, c
-        child_h = self.H.index_select(0, pairs.view(-1)).view(len(left), 2, -1)
+        child_h = self.H.index_select(0, pairs.view(-1)).view(len(left), 2, -1)  # [m, 2, h]
         return self.cell(None, child_h, child_c)
 
     def keep(self, slots: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> None:
         if self.split:
+            # [n, 2 out] -> [2n, out]: slot s's rows 2s (as a left child), 2s + 1 (right)
             rows = torch.addmm(self.b_halves, h, self.u_halves).view(-1, self.halves.shape[1])
             self.halves[torch.stack([slots * 2, slots * 2 + 1], 1).view(-1)] = rows
         else:
