@@ -404,7 +404,7 @@ class _ChartMember:
         child_c = self.C.index_select(0, pairs.view(-1)).view(len(left), 2, -1)  # [m, 2, c]
         if self.split:  # U_l h_l + b + U_r h_r, each row summed from the table in one call
             pre = F.embedding_bag(pairs * 2 + torch.tensor([0, 1]), self.halves,
-                                  mode="sum")  # [m, out]: rows 2l + 2r+1 summed
+                                  mode="sum")  # [m, out]: rows 2 left and 2 right + 1 summed
             h, c, _ = self.cell.pointwise(pre, child_c)
             return h, c
         child_h = self.H.index_select(0, pairs.view(-1)).view(len(left), 2, -1)  # [m, 2, h]
