@@ -173,6 +173,11 @@ def _derivation_score(scores: torch.Tensor, derivation: dict) -> torch.Tensor:
 # --------------------------------------------------------------------------- recursive
 
 
+def _empty_label_zero(scores: torch.Tensor) -> torch.Tensor:
+    """Label scores ``[m, L]`` shifted so that the empty label (column 0) scores 0."""
+    return scores - scores[:, :1]
+
+
 def check_beam(beam: int) -> int:
     if beam < 1:
         raise TreennError(f"--beam {beam}: keep at least 1 sub-derivation per chart cell")
@@ -236,11 +241,15 @@ class RecursiveChartParser(ChartParserBase):
 
         ``padded`` is all sentences' padded features stacked ``[B, n_max + 2w + 2, d]``.
         """
+        left, right = self._outside(padded, sent, start, end)
+        return _empty_label_zero(self.mlp(self.dropout(torch.cat([h, left, right], -1))))
+
+    def _outside(self, table: torch.Tensor, sent: torch.Tensor, start: torch.Tensor,
+                 end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of ``table`` (laid out as the padded tokens, ``[B, n_max + 2w + 2, ...]``) of
+        the word just before and the word just after each span (padding at the edges)."""
         w = self.cfg.window
-        left = padded[sent, start + w]  # the word before the span (padding at the edge)
-        right = padded[sent, end + w + 1]  # the word after it
-        scores = self.mlp(self.dropout(torch.cat([h, left, right], -1)))
-        return scores - scores[:, :1]  # the empty label scores 0
+        return table[sent, start + w], table[sent, end + w + 1]
 
     @property
     def beam(self) -> int:
@@ -372,15 +381,16 @@ class _ChartMember:
     def __init__(self, model: RecursiveChartParser, sentences: list[list[str]], slots: int):
         if model.training:  # the split classifier below has no dropout
             raise ValueError("the chart decodes with models in eval mode")
-        self.cell, h, d = model.cell, model.cfg.h_size, model.token_dim
+        self.model, self.cell, h, d = model, model.cell, model.cfg.h_size, model.token_dim
         padded = model._padded_tokens(sentences)
         self.x_leaf = model._leaf_inputs(padded)
         padded = nn.utils.rnn.pad_sequence(padded, batch_first=True)  # [B, n_max + 2w + 2, d]
         first, _, self.second = model.mlp  # Linear, ReLU, Linear
-        self.window = model.cfg.window
         self.w_vector = first.weight[:, :h].t()  # [h, mlp]
-        self.before = padded @ first.weight[:, h:h + d].t() + first.bias  # word before a span
-        self.after = padded @ first.weight[:, h + d:].t()  # word after it
+        # each word's share of the first layer as the word before a span (with the layer's
+        # bias) and as the word after one: [B, n_max + 2w + 2, 2, mlp]
+        self.outside = torch.stack([padded @ first.weight[:, h:h + d].t() + first.bias,
+                                    padded @ first.weight[:, h + d:].t()], 2)
         linear = self.cell.fused_linear
         self.split = linear is not None and linear.in_features == 2 * h
         x = self.x_leaf
@@ -422,14 +432,14 @@ class _ChartMember:
     def context(self, sent: torch.Tensor, start: torch.Tensor, end: torch.Tensor
                 ) -> torch.Tensor:
         """The label MLP's first layer on the words just outside each span (and its bias)."""
-        w = self.window
-        return self.before[sent, start + w] + self.after[sent, end + w + 1]
+        before, after = self.model._outside(self.outside, sent, start, end)  # [m, 2, mlp]
+        return before[:, 0] + after[:, 1]
 
     def label_scores(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """As :meth:`RecursiveChartParser._label_scores` (in eval mode), ``context`` from
         :meth:`context` for each row of ``h``."""
-        scores = self.second(torch.relu(torch.addmm(context, h, self.w_vector)))
-        return scores - scores[:, :1]
+        return _empty_label_zero(self.second(torch.relu(torch.addmm(context, h,
+                                                                    self.w_vector))))
 
 
 _CHUNK = 1024  # candidates scored at once by the chart (their gates stay in the cache)

@@ -35,7 +35,7 @@ def search_report(parser: RecursiveChartParser, trees: list, beam: int, batch_si
     some span's label differs from gold), so trees that differ from gold only in how
     unlabelled spans are binarised count as right, as they do for evalb.
     """
-    trained, parser.cfg.beam = parser.cfg.beam, beam
+    trained, parser.beam = parser.beam, beam
     scores, wrong, search_errors, seconds = Scores(), 0, 0, 0.0
     try:
         for s in range(0, len(trees), batch_size):
@@ -53,7 +53,7 @@ def search_report(parser: RecursiveChartParser, trees: list, beam: int, batch_si
                     wrong += 1
                     search_errors += gold_score[k] > found_score[k]
     finally:
-        parser.cfg.beam = trained
+        parser.beam = trained
     f1 = scores.to_dict()
     return {"beam": beam, "sentences": len(trees), "labelled_f1": f1["labelled"]["f1"],
             "unlabelled_f1": f1["unlabelled"]["f1"], "wrong": wrong,
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                           "parser's chart is approximate")
     for beam in args.beam:
         check_beam(beam)
-    trained = parser.cfg.beam
+    trained = parser.beam
     trees = load_ptb(args.data_dir)[args.split]
     print(f"{args.run_dir} (trained with beam {trained}), PTB-sample {args.split}, "
           f"{len(trees)} sentences, {torch.get_num_threads()} threads")
