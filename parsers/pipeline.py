@@ -32,7 +32,7 @@ def load_parser(spec: str, beam: int | None = None) -> Parser:
         if not isinstance(parser, (RecursiveChartParser, EnsembleChartParser)):
             raise TreennError(f"--beam {beam}: {spec} is not an rnn-parser run (only the "
                               "recursive parser's chart has a beam)")
-        parser.beam = beam
+        parser.beam = beam  # an ensemble got it when built (its members may disagree)
     return parser
 
 
