@@ -34,9 +34,9 @@ P28=runs/ptb/rnn-parser-beam2-plateau-28ep
   runs/ptb/rnn-parser-beam2-plateau-h256 > "$OUT/rnn-parser-h256.txt"
 
 # Parser runs side by side: the beam-2 plateau configuration over three seeds (20 and 28
-# epochs), and which seed dev F1 chooses.
+# epochs, h=128; 20 epochs, h=256), and which seed dev F1 chooses.
 "$PY" -m parsers.seeds runs/ptb/rnn-parser-beam2-plateau{,-seed2,-seed3} \
-  runs/ptb/rnn-parser-beam2-plateau-28ep{,-seed2,-seed3} runs/ptb/rnn-parser-beam2-plateau-h256 \
+  runs/ptb/rnn-parser-beam2-plateau-28ep{,-seed2,-seed3} runs/ptb/rnn-parser-beam2-plateau-h256{,-seed2,-seed3} \
   runs/ptb/rnn-parser-beam2 \
   runs/ptb/rnn-parser runs/ptb/rnn-parser-bilstm-leaves runs/ptb/bilstm-parser runs/ptb/pcfg \
   --json "$OUT/seeds-parsers.json" | tee "$OUT/seeds-parsers.txt"

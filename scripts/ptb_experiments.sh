@@ -19,8 +19,12 @@ runs() {
     suffix=$([ "$seed" = 1 ] || echo "-seed$seed")
     echo "rnn-parser-beam2-plateau-28ep$suffix|--model rnn-parser --beam 2 --lr-patience 2 --epochs 28 --seed $seed --embeddings $GLOVE --x-size 50"
   done
-  # a wider cell, seed 1 (ours was stopped after epoch 10 and resumed from last.pt, README)
-  echo "rnn-parser-beam2-plateau-h256|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --h-size 256 --embeddings $GLOVE --x-size 50"
+  # a wider cell, seeds 1, 2, 3 (seed 1 was stopped after epoch 10 and resumed from last.pt,
+  # README; seeds 2 and 3 ran two at a time on one thread each)
+  for seed in 1 2 3; do
+    suffix=$([ "$seed" = 1 ] || echo "-seed$seed")
+    echo "rnn-parser-beam2-plateau-h256$suffix|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --h-size 256 --seed $seed --embeddings $GLOVE --x-size 50"
+  done
   echo "bilstm-parser|--model bilstm-parser --epochs 20 --embeddings $GLOVE --x-size 50"
   echo "pcfg|--model pcfg"
 }
