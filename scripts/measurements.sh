@@ -47,6 +47,12 @@ P28=runs/ptb/rnn-parser-beam2-plateau-28ep
   --json "$OUT/ensemble-parsers.json" | tee "$OUT/ensemble-parsers.txt"
 "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parser-ensemble.json" \
   "$P28-seed3" "$P28,$P28-seed2,$P28-seed3" | tee "$OUT/bench-parser-ensemble.txt"
+# The three h=256 seeds as one ensemble, the same way, and its speed.
+H256=runs/ptb/rnn-parser-beam2-plateau-h256
+"$PY" -m parsers.ensemble "$H256" "$H256-seed2" "$H256-seed3" --data-dir "$NLTK" --threads 2 \
+  --json "$OUT/ensemble-parsers-h256.json" | tee "$OUT/ensemble-parsers-h256.txt"
+"$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parser-ensemble-h256.json" \
+  "$H256,$H256-seed2,$H256-seed3" | tee "$OUT/bench-parser-ensemble-h256.txt"
 # The same two parsed greedily (--beam 1): the fast option, and its F1.
 "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --beam 1 --json "$OUT/bench-parser-beam1.json" \
   "$P28-seed3" "$P28,$P28-seed2,$P28-seed3" | tee "$OUT/bench-parser-beam1.txt"
