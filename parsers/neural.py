@@ -400,6 +400,7 @@ class _ChartMember:
             self.u_halves = torch.cat([linear.weight[:, :h], linear.weight[:, h:]]).t()
             self.b_halves = torch.cat([linear.bias, torch.zeros_like(linear.bias)])
             self.halves = x.new_zeros(2 * slots, out)
+            self.sides = torch.tensor([0, 1])  # a pair's rows in halves: 2 left, 2 right + 1
         else:
             self.H = x.new_zeros(slots, h)
         self.C = x.new_zeros(slots, self.cell.c_size)
@@ -413,8 +414,8 @@ class _ChartMember:
         pairs = torch.stack([left, right], 1)  # [m, 2]
         child_c = self.C.index_select(0, pairs.view(-1)).view(len(left), 2, -1)  # [m, 2, c]
         if self.split:  # U_l h_l + b + U_r h_r, each row summed from the table in one call
-            pre = F.embedding_bag(pairs * 2 + torch.tensor([0, 1]), self.halves,
-                                  mode="sum")  # [m, out]: rows 2 left and 2 right + 1 summed
+            pre = F.embedding_bag(pairs * 2 + self.sides, self.halves,
+                                  mode="sum")  # [m, out]: the pair's two rows summed
             h, c, _ = self.cell.pointwise(pre, child_c)
             return h, c
         child_h = self.H.index_select(0, pairs.view(-1)).view(len(left), 2, -1)  # [m, 2, h]

@@ -123,7 +123,7 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     text = "The cat saw a dog.\nIt ran.\n"
     narrow = _cli("parse", tmp_path / "b", "--beam", "1", "--text", "-", stdin=text)
     assert narrow.returncode == 0, narrow.stderr
-    parser.cfg.beam = 1
+    parser.beam = 1
     assert narrow.stdout.splitlines() == [
         to_bracketed(t) for t in parser.parse_all([["The", "cat", "saw", "a", "dog", "."],
                                                    ["It", "ran", "."]])]
