@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class ParserTrainConfig:
     #: halve the learning rate after this many epochs in a row without a better dev labelled
     #: F1 (counted from the best epoch or the last halving); 0 keeps it constant
     lr_patience: int = 0
+    #: neural parsers: evaluate, select and save an exponential moving average of the
+    #: weights (Polyak averaging) with this decay per step; 0 keeps the last weights
+    ema: float = 0.0
     seed: int = 1
     cell: str = "tree-lstm"
     leaves: str = "window"
@@ -142,6 +146,10 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
                           "(0: constant learning rate)")
     if cfg.lr_patience and cfg.model == "pcfg":
         raise TreennError("--lr-patience is the neural parsers'; the PCFG has no learning rate")
+    if not 0 <= cfg.ema < 1:
+        raise TreennError(f"--ema {cfg.ema}: give a decay in [0, 1) (0: no weight averaging)")
+    if cfg.ema and cfg.model == "pcfg":
+        raise TreennError("--ema is the neural parsers'; the PCFG has no weights to average")
     cfg.epochs = cfg.epochs or 10
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -172,6 +180,10 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
         coverage = read_run_config(run.path).get("embedding_coverage")
     else:
         model, coverage = _build_neural(cfg, data)
+    average = WeightAverage(model, cfg.ema) if cfg.ema else None
+    if state and average:  # the checkpoint's weights are the average; training goes on
+        average.load(state)  # from the raw weights saved beside them
+        model.load_state_dict(state["train_state_dict"])
     model.word_unk_p = 0.25
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run.write_config({"kind": "parser", "train": asdict(cfg), "parser": asdict(model.cfg),
@@ -203,16 +215,26 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
+            if average:
+                average.update(model)
             total += loss.item() * len(batch)
             violations += stats["violations"]
             bar.set_postfix(loss=f"{total / (s + len(batch)):.3f}", refresh=False)
         train_time = time.perf_counter() - t0
         model.eval()
-        dev = evaluate_parser(model, data["dev"], "dev")
         record = {"epoch": epoch, "train_loss": total / len(order), "train_time_s": train_time,
-                  "violations": violations, "dev_labelled_f1": dev["labelled"]["f1"],
-                  "dev_unlabelled_f1": dev["unlabelled"]["f1"],
-                  "eval_time_s": dev["parse_seconds"]}
+                  "violations": violations}
+        if average:  # the raw weights' dev scores too, to see what the average changes
+            raw = evaluate_parser(model, data["dev"], "dev")
+            record.update(dev_labelled_f1_raw=raw["labelled"]["f1"],
+                          dev_unlabelled_f1_raw=raw["unlabelled"]["f1"])
+        with average.applied(model) if average else nullcontext():
+            dev = evaluate_parser(model, data["dev"], "dev")
+            saved = {"kind": "parser", "name": cfg.model, **model.state(), "epoch": epoch}
+            saved["state_dict"] = {k: v.clone() for k, v in saved["state_dict"].items()}
+        record.update(dev_labelled_f1=dev["labelled"]["f1"],
+                      dev_unlabelled_f1=dev["unlabelled"]["f1"],
+                      eval_time_s=dev["parse_seconds"])
         improved = dev["labelled"]["f1"] > best["dev_f1"]
         if improved:
             best = {"epoch": epoch, "dev_f1": dev["labelled"]["f1"]}
@@ -227,10 +249,47 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
             log.info("no better dev F1 for %d epochs: learning rate halved to %g",
                      cfg.lr_patience, optimizer.param_groups[0]["lr"])
         run.log_epoch(record)
-        run.save_epoch({"kind": "parser", "name": cfg.model, **model.state(), "epoch": epoch,
-                        "best": best}, improved,
-                       {"optimizer": optimizer.state_dict(), "lr_halved_at": halved_at})
+        resume_state = {"optimizer": optimizer.state_dict(), "lr_halved_at": halved_at}
+        if average:
+            resume_state.update(train_state_dict=model.state_dict(), ema_steps=average.steps)
+        run.save_epoch({**saved, "best": best}, improved, resume_state)
     return _final_evaluation(load_parser_checkpoint(load_checkpoint(run.best)), data, run)
+
+
+class WeightAverage:
+    """Exponential moving average of a model's floating-point weights (Polyak and Juditsky
+    1992): after step ``t`` each average moves to the new weights by ``1 - d_t`` with
+    ``d_t = min(decay, (1 + t) / (10 + t))``, so the first steps, far from where training
+    ends, are not kept for long."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay, self.steps = decay, 0
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()
+                       if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.steps += 1
+        rate = 1 - min(self.decay, (1 + self.steps) / (10 + self.steps))
+        current = model.state_dict()
+        for k, v in self.shadow.items():
+            v.lerp_(current[k], rate)
+
+    def load(self, checkpoint: dict) -> None:
+        """The average and its step count from a checkpoint saved during training."""
+        self.steps = checkpoint["ema_steps"]
+        for k, v in self.shadow.items():
+            v.copy_(checkpoint["state_dict"][k])
+
+    @contextmanager
+    def applied(self, model: torch.nn.Module):
+        """The model holds the averaged weights inside the block, its own ones after."""
+        own = {k: v.clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow, strict=False)
+        try:
+            yield
+        finally:
+            model.load_state_dict(own)
 
 
 def should_halve_lr(epoch: int, best_epoch: int, halved_at: int, patience: int) -> bool:

@@ -25,6 +25,9 @@ runs() {
     suffix=$([ "$seed" = 1 ] || echo "-seed$seed")
     echo "rnn-parser-beam2-plateau-h256$suffix|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --h-size 256 --seed $seed --embeddings $GLOVE --x-size 50"
   done
+  # the wider cell's seed 1 again, selecting and saving a moving average of its weights
+  # (trained alone with two threads)
+  echo "rnn-parser-beam2-plateau-h256-ema|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --h-size 256 --ema 0.998 --embeddings $GLOVE --x-size 50"
   echo "bilstm-parser|--model bilstm-parser --epochs 20 --embeddings $GLOVE --x-size 50"
   echo "pcfg|--model pcfg"
 }

@@ -243,3 +243,52 @@ def test_a_damaged_run_config_is_a_one_line_error(tmp_path):
                     ("predict", run, "--text", "-")):
         _assert_one_line_error(_cli(*command, stdin="a b\n"),
                                f"{run / 'config.json'}:3: not valid JSON")
+
+
+def test_weight_average_follows_its_formula():
+    from parsers.training import WeightAverage
+
+    layer = torch.nn.Linear(2, 1)
+    average = WeightAverage(layer, decay=0.5)
+    expected = layer.weight.detach().clone()
+    for step, value in enumerate([1.0, -2.0, 4.0], start=1):
+        with torch.no_grad():
+            layer.weight.fill_(value)
+        average.update(layer)
+        keep = min(0.5, (1 + step) / (10 + step))  # 2/11, 3/12, then capped at 0.5
+        expected = keep * expected + (1 - keep) * value
+    assert torch.allclose(average.shadow["weight"], expected)
+    with average.applied(layer):
+        assert torch.equal(layer.weight, average.shadow["weight"])
+    assert torch.equal(layer.weight, torch.full((1, 2), 4.0))  # its own weights are back
+
+
+def test_weight_averaged_run_saves_the_average_and_resumes_exactly(tiny_ptb, tmp_path):
+    args = ("rnn-parser", "--ema", "0.9", "--lr", "0.01")
+    straight = _train(tiny_ptb, tmp_path / "a", *args, "--epochs", "3")
+    assert straight.returncode == 0, straight.stderr
+    first = _train(tiny_ptb, tmp_path / "b", *args, "--epochs", "2")
+    assert first.returncode == 0, first.stderr
+    again = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "3", "--resume")
+    assert again.returncode == 0, again.stderr
+
+    def records(run):
+        return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+    a = records(tmp_path / "a")
+    assert records(tmp_path / "b") == [{**r, **{k: b[k] for k in ("train_time_s", "eval_time_s")}}
+                                       for r, b in zip(a, records(tmp_path / "b"), strict=True)]
+    assert {"dev_labelled_f1_raw", "dev_unlabelled_f1_raw"} <= set(a[0])
+    last = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    assert last["ema_steps"] > 0
+    raw, averaged = last["train_state_dict"], last["state_dict"]
+    assert not torch.equal(raw["mlp.0.weight"], averaged["mlp.0.weight"])
+    # what is evaluated, chosen and saved is the average: the best epoch's logged dev score
+    # is what its checkpoint scores again at the end
+    best = max(a, key=lambda r: r["dev_labelled_f1"])
+    ev = json.loads((tmp_path / "a" / "eval-dev.json").read_text())
+    assert ev["labelled"]["f1"] == best["dev_labelled_f1"]
+    _assert_one_line_error(_train(tiny_ptb, tmp_path / "c", "rnn-parser", "--ema", "1"),
+                           "--ema 1.0: give a decay in [0, 1)")
+    _assert_one_line_error(_train(tiny_ptb, tmp_path / "d", "pcfg", "--ema", "0.9"),
+                           "--ema is the neural parsers'")

@@ -90,6 +90,9 @@ def _add_train(sub) -> None:
     p.add_argument("--lr-patience", type=int, default=0, metavar="N",
                    help="neural parsers: halve the learning rate after N epochs without a "
                    "better dev labelled F1 (default 0: constant rate)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="neural parsers: evaluate, choose and save a moving average of the "
+                   "weights with this decay per step, e.g. 0.998 (default 0: the last weights)")
     p.add_argument("--beam", type=int, default=1,
                    help="rnn-parser: sub-derivations kept per chart cell, in training and parsing")
     p.add_argument("--seed", type=int, default=1)
@@ -146,7 +149,7 @@ def _train_parser(args) -> int:
     cfg = ParserTrainConfig(model=args.model, out=args.out, data_dir=args.data_dir,
                             embeddings=args.embeddings, seed=args.seed, cell=args.cell,
                             leaves=args.leaves, beam=args.beam,
-                            lr_patience=args.lr_patience,
+                            lr_patience=args.lr_patience, ema=args.ema,
                             threads=args.threads, progress=not args.quiet,
                             **{k: v for k, v in given.items() if v is not None})
     results = train_parser(cfg, resume=args.resume)
