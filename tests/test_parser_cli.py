@@ -16,6 +16,21 @@ def _train(tiny_ptb, out, model, *extra):
                 "--h-size", "8", "--x-size", "8", "--seed", "1", *extra)
 
 
+def _records(run):
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _straight_and_resumed(tiny_ptb, tmp_path, args, epochs, stop):
+    """Per-epoch records of a run trained straight for ``epochs`` (``tmp_path / "a"``) and of
+    one stopped after ``stop`` epochs, then resumed to ``epochs`` (``tmp_path / "b"``)."""
+    model, *options = args
+    for out, n, extra in (("a", epochs, options), ("b", stop, options),
+                          ("b", epochs, ["--resume"])):
+        proc = _train(tiny_ptb, tmp_path / out, model, *extra, "--epochs", str(n))
+        assert proc.returncode == 0, proc.stderr
+    return _records(tmp_path / "a"), _records(tmp_path / "b")
+
+
 def test_pcfg_run_parses_and_evaluates(tiny_ptb, tmp_path):
     proc = _train(tiny_ptb, tmp_path / "pcfg", "pcfg")
     assert proc.returncode == 0, proc.stderr
@@ -42,22 +57,12 @@ def test_pcfg_run_parses_and_evaluates(tiny_ptb, tmp_path):
 
 
 def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
-    straight = _train(tiny_ptb, tmp_path / "a", "rnn-parser", "--epochs", "2", "--beam", "2")
-    assert straight.returncode == 0, straight.stderr
-    first = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "1", "--beam", "2")
-    assert first.returncode == 0, first.stderr
-    again = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "2", "--resume")
-    assert again.returncode == 0, again.stderr
-
-    def losses(run):
-        return [json.loads(x)["train_loss"] for x in (run / "metrics.jsonl").read_text()
-                .splitlines()]
-
-    assert losses(tmp_path / "b") == losses(tmp_path / "a")
+    a, b = _straight_and_resumed(tiny_ptb, tmp_path, ("rnn-parser", "--beam", "2"), 2, 1)
+    assert [r["train_loss"] for r in b] == [r["train_loss"] for r in a]
     # resuming without --epochs keeps the run's own epoch count (nothing left to do)
     idle = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--resume")
     assert idle.returncode == 0, idle.stderr
-    assert len(losses(tmp_path / "b")) == 2
+    assert len(_records(tmp_path / "b")) == 2
     # the beam is part of the saved model: resuming and parsing use it
     config = json.loads((tmp_path / "b" / "config.json").read_text())
     assert config["parser"]["beam"] == 2
@@ -207,19 +212,8 @@ def test_plateau_schedule_halves_the_rate_and_resumes_through_it(tiny_ptb, tmp_p
     assert not any(should_halve_lr(e, 1, 0, 0) for e in range(1, 8))  # 0: constant rate
 
     args = ("rnn-parser", "--lr-patience", "1", "--lr", "0.01")
-    straight = _train(tiny_ptb, tmp_path / "a", *args, "--epochs", "5")
-    assert straight.returncode == 0, straight.stderr
-    first = _train(tiny_ptb, tmp_path / "b", *args, "--epochs", "3")
-    assert first.returncode == 0, first.stderr
-    again = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "5", "--resume")
-    assert again.returncode == 0, again.stderr
-
-    def records(run):
-        return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-
-    a = records(tmp_path / "a")
-    assert [(r["train_loss"], r["lr"]) for r in records(tmp_path / "b")] == \
-        [(r["train_loss"], r["lr"]) for r in a]
+    a, b = _straight_and_resumed(tiny_ptb, tmp_path, args, 5, 3)
+    assert [(r["train_loss"], r["lr"]) for r in b] == [(r["train_loss"], r["lr"]) for r in a]
     # the logged rates follow the rule from the logged dev scores
     lr, best, best_epoch, halved_at = 0.01, -1.0, 0, 0
     for r in a:
@@ -264,20 +258,11 @@ def test_weight_average_follows_its_formula():
 
 
 def test_weight_averaged_run_saves_the_average_and_resumes_exactly(tiny_ptb, tmp_path):
-    args = ("rnn-parser", "--ema", "0.9", "--lr", "0.01")
-    straight = _train(tiny_ptb, tmp_path / "a", *args, "--epochs", "3")
-    assert straight.returncode == 0, straight.stderr
-    first = _train(tiny_ptb, tmp_path / "b", *args, "--epochs", "2")
-    assert first.returncode == 0, first.stderr
-    again = _train(tiny_ptb, tmp_path / "b", "rnn-parser", "--epochs", "3", "--resume")
-    assert again.returncode == 0, again.stderr
-
-    def records(run):
-        return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-
-    a = records(tmp_path / "a")
-    assert records(tmp_path / "b") == [{**r, **{k: b[k] for k in ("train_time_s", "eval_time_s")}}
-                                       for r, b in zip(a, records(tmp_path / "b"), strict=True)]
+    a, b = _straight_and_resumed(tiny_ptb, tmp_path, ("rnn-parser", "--ema", "0.9", "--lr",
+                                                      "0.01"), 3, 2)
+    timing = ("train_time_s", "eval_time_s")  # everything else is the same, epoch by epoch
+    assert [{k: v for k, v in r.items() if k not in timing} for r in b] == \
+        [{k: v for k, v in r.items() if k not in timing} for r in a]
     assert {"dev_labelled_f1_raw", "dev_unlabelled_f1_raw"} <= set(a[0])
     last = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     assert last["ema_steps"] > 0
