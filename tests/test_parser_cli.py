@@ -175,6 +175,14 @@ def test_model_and_task_must_fit(tmp_path):
                            "does not fit --task ptb")
     _assert_one_line_error(_cli("train", "--task", "sst5", "--model", "pcfg", "--out", tmp_path),
                            "does not fit --task sst5")
+    # a flag the task does not read is refused, not ignored (nothing is written)
+    _assert_one_line_error(_cli("train", "--task", "sst5", "--model", "tree-lstm", "--beam", "2",
+                                "--ema", "0.9", "--out", tmp_path / "a"),
+                           "--ema, --beam: not read by --task sst5 (those flags are for parsers)")
+    _assert_one_line_error(_cli("train", "--task", "ptb", "--model", "rnn-parser", "--device",
+                                "cuda", "--out", tmp_path / "b"),
+                           "--device: not read by --task ptb (those flags are for classifiers)")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_missing_treebank_is_one_line_error(tmp_path):

@@ -32,6 +32,18 @@ LISTOPS_FLAGS = {
 }
 
 
+#: ``train`` flags that only one kind of task reads (dest -> flag): given to the other kind
+#: they are refused rather than ignored
+PARSER_ONLY = {"cell": "--cell", "leaves": "--leaves", "lr_patience": "--lr-patience",
+               "ema": "--ema", "beam": "--beam"}
+CLASSIFIER_ONLY = {"freeze_embeddings": "--freeze-embeddings", "lower": "--no-lowercase",
+                   "min_count": "--min-count", "layers": "--layers",
+                   "bidirectional": "--bidirectional", "optimizer": "--optimizer",
+                   "emb_lr": "--emb-lr", "weight_decay": "--weight-decay", "engine": "--engine",
+                   "seq_train": "--seq-train", "device": "--device",
+                   **{flag[2:].replace("-", "_"): flag for flag in LISTOPS_FLAGS}}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line and exits with status 2."""
 
@@ -101,6 +113,8 @@ def _add_train(sub) -> None:
     g = p.add_argument_group("ListOps generator (used without --data-dir)")
     for flag, (_, help_) in LISTOPS_FLAGS.items():
         g.add_argument(flag, type=int, help=help_)
+    p.set_defaults(task_only_defaults={dest: p.get_default(dest)
+                                       for dest in (*PARSER_ONLY, *CLASSIFIER_ONLY)})
 
 
 def _train_config(args):
@@ -129,6 +143,12 @@ def _cmd_train(args) -> int:
         raise TreennError(f"--model {args.model} does not fit --task {args.task}: parsing "
                           f"(--task ptb) takes {', '.join(PARSER_MODELS)}; the other tasks "
                           "take classifiers")
+    other = CLASSIFIER_ONLY if args.task == "ptb" else PARSER_ONLY
+    given = [flag for dest, flag in other.items()
+             if getattr(args, dest) != args.task_only_defaults[dest]]
+    if given:
+        raise TreennError(f"{', '.join(given)}: not read by --task {args.task} (those flags "
+                          f"are for {'classifiers' if args.task == 'ptb' else 'parsers'})")
     if args.task == "ptb":
         return _train_parser(args)
     from treenn.training import train
