@@ -32,12 +32,17 @@ P28=runs/ptb/rnn-parser-beam2-plateau-28ep
   runs/ptb/rnn-parser-beam2-plateau-h256 | tee "$OUT/bench-parser-h256.txt"
 "$PY" scripts/compare_epochs.py runs/ptb/rnn-parser-beam2-plateau \
   runs/ptb/rnn-parser-beam2-plateau-h256 > "$OUT/rnn-parser-h256.txt"
+# Its seed 1 again with a moving average of the weights (--ema), epoch by epoch, and its speed.
+"$PY" scripts/compare_epochs.py runs/ptb/rnn-parser-beam2-plateau-h256 \
+  runs/ptb/rnn-parser-beam2-plateau-h256-ema > "$OUT/rnn-parser-h256-ema.txt"
+"$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parser-h256-ema.json" \
+  runs/ptb/rnn-parser-beam2-plateau-h256-ema | tee "$OUT/bench-parser-h256-ema.txt"
 
 # Parser runs side by side: the beam-2 plateau configuration over three seeds (20 and 28
-# epochs, h=128; 20 epochs, h=256), and which seed dev F1 chooses.
+# epochs, h=128; 20 epochs, h=256), and which seed dev F1 chooses; the other runs alone.
 "$PY" -m parsers.seeds runs/ptb/rnn-parser-beam2-plateau{,-seed2,-seed3} \
   runs/ptb/rnn-parser-beam2-plateau-28ep{,-seed2,-seed3} runs/ptb/rnn-parser-beam2-plateau-h256{,-seed2,-seed3} \
-  runs/ptb/rnn-parser-beam2 \
+  runs/ptb/rnn-parser-beam2-plateau-h256-ema runs/ptb/rnn-parser-beam2 \
   runs/ptb/rnn-parser runs/ptb/rnn-parser-bilstm-leaves runs/ptb/bilstm-parser runs/ptb/pcfg \
   --json "$OUT/seeds-parsers.json" | tee "$OUT/seeds-parsers.txt"
 
