@@ -27,7 +27,7 @@ P28=runs/ptb/rnn-parser-beam2-plateau-28ep
   runs/ptb/rnn-parser-beam2-plateau runs/ptb/rnn-parser-beam2-plateau-28ep-seed3 \
   | tee "$OUT/bench-parser-chosen.txt"
 
-# The wider cell (h=256), the single recursive parser dev chooses, and its speed.
+# The wider cell (h=256) and its speed.
 "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parser-h256.json" \
   runs/ptb/rnn-parser-beam2-plateau-h256 | tee "$OUT/bench-parser-h256.txt"
 "$PY" scripts/compare_epochs.py runs/ptb/rnn-parser-beam2-plateau \
@@ -37,12 +37,17 @@ P28=runs/ptb/rnn-parser-beam2-plateau-28ep
   runs/ptb/rnn-parser-beam2-plateau-h256-ema > "$OUT/rnn-parser-h256-ema.txt"
 "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parser-h256-ema.json" \
   runs/ptb/rnn-parser-beam2-plateau-h256-ema | tee "$OUT/bench-parser-h256-ema.txt"
+# The h=128 seed 1 with the moving average, the same way (the single run dev chooses).
+"$PY" scripts/compare_epochs.py runs/ptb/rnn-parser-beam2-plateau \
+  runs/ptb/rnn-parser-beam2-plateau-ema > "$OUT/rnn-parser-ema.txt"
+"$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parser-ema.json" \
+  runs/ptb/rnn-parser-beam2-plateau-ema | tee "$OUT/bench-parser-ema.txt"
 
 # Parser runs side by side: the beam-2 plateau configuration over three seeds (20 and 28
 # epochs, h=128; 20 epochs, h=256), and which seed dev F1 chooses; the other runs alone.
 "$PY" -m parsers.seeds runs/ptb/rnn-parser-beam2-plateau{,-seed2,-seed3} \
   runs/ptb/rnn-parser-beam2-plateau-28ep{,-seed2,-seed3} runs/ptb/rnn-parser-beam2-plateau-h256{,-seed2,-seed3} \
-  runs/ptb/rnn-parser-beam2-plateau-h256-ema runs/ptb/rnn-parser-beam2 \
+  runs/ptb/rnn-parser-beam2-plateau-h256-ema runs/ptb/rnn-parser-beam2-plateau-ema runs/ptb/rnn-parser-beam2 \
   runs/ptb/rnn-parser runs/ptb/rnn-parser-bilstm-leaves runs/ptb/bilstm-parser runs/ptb/pcfg \
   --json "$OUT/seeds-parsers.json" | tee "$OUT/seeds-parsers.txt"
 

@@ -28,7 +28,7 @@ runs() {
   # the wider cell's seed 1 again, selecting and saving a moving average of its weights
   # (trained alone with two threads)
   echo "rnn-parser-beam2-plateau-h256-ema|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --h-size 256 --ema 0.998 --embeddings $GLOVE --x-size 50"
-  # and the h=128 seed 1 the same way
+  # and the h=128 seed 1 the same way (alone with two threads)
   echo "rnn-parser-beam2-plateau-ema|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --ema 0.998 --embeddings $GLOVE --x-size 50"
   echo "bilstm-parser|--model bilstm-parser --epochs 20 --embeddings $GLOVE --x-size 50"
   echo "pcfg|--model pcfg"
