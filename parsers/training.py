@@ -180,10 +180,11 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
         coverage = read_run_config(run.path).get("embedding_coverage")
     else:
         model, coverage = _build_neural(cfg, data)
-    average = WeightAverage(model, cfg.ema) if cfg.ema else None
-    if state and average:  # the checkpoint's weights are the average; training goes on
-        average.load(state)  # from the raw weights saved beside them
-        model.load_state_dict(state["train_state_dict"])
+    average = None
+    if cfg.ema:  # a checkpoint's weights are the average: it starts from them, and training
+        average = WeightAverage(model, cfg.ema, state["ema_steps"] if state else 0)
+        if state:  # goes on from the raw weights saved beside them
+            model.load_state_dict(state["train_state_dict"])
     model.word_unk_p = 0.25
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run.write_config({"kind": "parser", "train": asdict(cfg), "parser": asdict(model.cfg),
@@ -262,8 +263,9 @@ class WeightAverage:
     ``d_t = min(decay, (1 + t) / (10 + t))``, so the first steps, far from where training
     ends, are not kept for long."""
 
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay, self.steps = decay, 0
+    def __init__(self, model: torch.nn.Module, decay: float, steps: int = 0):
+        """Starts from the model's weights, as an average of ``steps`` steps so far."""
+        self.decay, self.steps = decay, steps
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()
                        if v.is_floating_point()}
 
@@ -274,12 +276,6 @@ class WeightAverage:
         current = model.state_dict()
         for k, v in self.shadow.items():
             v.lerp_(current[k], rate)
-
-    def load(self, checkpoint: dict) -> None:
-        """The average and its step count from a checkpoint saved during training."""
-        self.steps = checkpoint["ema_steps"]
-        for k, v in self.shadow.items():
-            v.copy_(checkpoint["state_dict"][k])
 
     @contextmanager
     def applied(self, model: torch.nn.Module):

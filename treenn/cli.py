@@ -32,6 +32,11 @@ LISTOPS_FLAGS = {
 }
 
 
+def _dest(flag: str) -> str:
+    """The attribute argparse stores a long flag in: ``--listops-seed`` -> ``listops_seed``."""
+    return flag[2:].replace("-", "_")
+
+
 #: ``train`` flags that only one kind of task reads (dest -> flag): given to the other kind
 #: they are refused rather than ignored
 PARSER_ONLY = {"cell": "--cell", "leaves": "--leaves", "lr_patience": "--lr-patience",
@@ -41,7 +46,7 @@ CLASSIFIER_ONLY = {"freeze_embeddings": "--freeze-embeddings", "lower": "--no-lo
                    "bidirectional": "--bidirectional", "optimizer": "--optimizer",
                    "emb_lr": "--emb-lr", "weight_decay": "--weight-decay", "engine": "--engine",
                    "seq_train": "--seq-train", "device": "--device",
-                   **{flag[2:].replace("-", "_"): flag for flag in LISTOPS_FLAGS}}
+                   **{_dest(flag): flag for flag in LISTOPS_FLAGS}}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,9 +125,9 @@ def _add_train(sub) -> None:
 def _train_config(args):
     from treenn.training import TrainConfig
 
-    listops = {key: getattr(args, flag[2:].replace("-", "_"))
+    listops = {key: getattr(args, _dest(flag))
                for flag, (key, _) in LISTOPS_FLAGS.items()
-               if getattr(args, flag[2:].replace("-", "_")) is not None}
+               if getattr(args, _dest(flag)) is not None}
     return TrainConfig(
         task=args.task, model=args.model, out=args.out, data_dir=args.data_dir,
         embeddings=args.embeddings, freeze_embeddings=args.freeze_embeddings, lower=args.lower,
