@@ -40,6 +40,7 @@ from parsers.chart import (
     derivation_tree,
     to_tree,
 )
+from treenn.cells import tanh_by_sigmoid
 from treenn.engines import fast_engine
 from treenn.errors import TreennError
 from treenn.models import MODELS, Dropout
@@ -361,6 +362,23 @@ class EnsembleChartParser(Parser):
                     strict=True)]
 
 
+def _scratch(model: nn.Module, name: str, rows: int, cols: int, like: torch.Tensor
+             ) -> torch.Tensor:
+    """An uninitialised ``[rows, cols]`` table for the chart, from memory ``model`` keeps
+    between batches (and grows, by half again, when a batch needs more).
+
+    A batch's tables reach hundreds of MB; allocated afresh, every page of them is faulted
+    in and zeroed by the system again, which cost about a fifth of the parsing time. Stale
+    rows are harmless: the chart reads only the slots it has filled (it composes only
+    candidates whose two children's slots are filled).
+    """
+    cache = model.__dict__.setdefault("_chart_scratch", {})
+    flat = cache.get(name)
+    if flat is None or flat.numel() < rows * cols or flat.dtype != like.dtype:
+        flat = cache[name] = like.new_empty(int(1.5 * rows * cols))
+    return flat[:rows * cols].view(rows, cols)
+
+
 class _ChartMember:
     """One parser's side of the batched chart (eval mode, no gradients): what it keeps for
     each kept sub-derivation (a *slot*), how two slots compose into a candidate, and the
@@ -371,9 +389,11 @@ class _ChartMember:
     ``pointwise(U [h_l; h_r] + b)`` (binary Tree-LSTM, recursive NN: ``cell.fused_linear``)
     keep ``U_l h + b`` and ``U_r h`` in a slot instead of ``h``, since
     ``U [h_l; h_r] = U_l h_l + U_r h_r``: a candidate then costs one addition before the
-    cell's pointwise part instead of a matrix product. Other cells (the RNTN's bilinear term,
-    Child-Sum) keep ``h`` and compose as the cell does. The label MLP's first layer is split
-    the same way: the outside words' part once per span, the vector's part per candidate.
+    cell's pointwise part instead of a matrix product (whose ``tanh`` is computed from
+    ``sigmoid``, several times faster here, see ``treenn.cells.tanh_by_sigmoid``). Other
+    cells (the RNTN's bilinear term, Child-Sum) keep ``h`` and compose as the cell does. The
+    label MLP's first layer is split the same way: the outside words' part once per span,
+    the vector's part per candidate.
     ``tests/test_parsers.py`` checks the result against a plain chart built from
     ``cell(...)`` and ``_label_scores`` one span at a time.
     """
@@ -399,11 +419,11 @@ class _ChartMember:
             # h -> [U_l h + b, U_r h]: a slot's two rows of ``halves`` (as a left, a right child)
             self.u_halves = torch.cat([linear.weight[:, :h], linear.weight[:, h:]]).t()
             self.b_halves = torch.cat([linear.bias, torch.zeros_like(linear.bias)])
-            self.halves = x.new_zeros(2 * slots, out)
+            self.halves = _scratch(model, "halves", 2 * slots, out, x)
             self.sides = torch.tensor([0, 1])  # a pair's rows in halves: 2 left, 2 right + 1
         else:
-            self.H = x.new_zeros(slots, h)
-        self.C = x.new_zeros(slots, self.cell.c_size)
+            self.H = _scratch(model, "H", slots, h, x)
+        self.C = _scratch(model, "C", slots, self.cell.c_size, x)
 
     def leaves(self, words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.cell(self.x_leaf[words])
@@ -416,7 +436,7 @@ class _ChartMember:
         if self.split:  # U_l h_l + b + U_r h_r, each row summed from the table in one call
             pre = F.embedding_bag(pairs * 2 + self.sides, self.halves,
                                   mode="sum")  # [m, out]: the pair's two rows summed
-            h, c, _ = self.cell.pointwise(pre, child_c)
+            h, c, _ = self.cell.pointwise(pre, child_c, tanh_by_sigmoid)
             return h, c
         child_h = self.H.index_select(0, pairs.view(-1)).view(len(left), 2, -1)  # [m, 2, h]
         return self.cell(None, child_h, child_c)

@@ -25,10 +25,17 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _tanh_columns(x: torch.Tensor) -> torch.Tensor:
+def _tanh_columns(x: torch.Tensor, tanh=torch.tanh) -> torch.Tensor:
     """``tanh`` of a column slice. On the CPU, ``tanh`` of a strided slice takes a slow path
     (about 2x a copy plus ``tanh`` of the copy, with bit-identical results), so copy first."""
-    return torch.tanh(x.contiguous())
+    return tanh(x.contiguous())
+
+
+def tanh_by_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """``tanh(x) = 2 sigmoid(2x) - 1``, for search without gradients: on the CPU (torch 2.13,
+    float32) about 4.5x faster than ``torch.tanh``, whose float path is not vectorised here;
+    within 2e-7 of the exact value (``torch.tanh``: 3e-8), absolute, not relative, near 0."""
+    return torch.sigmoid(x * 2).mul_(2).sub_(1)
 
 
 def _lstm_leaf(iou: torch.Tensor, h_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,9 +77,10 @@ class TreeCell(nn.Module):
     #: one matrix product per batch. ``compose`` stays the readable reference they must match.
     fused_linear: nn.Linear | None = None
 
-    def pointwise(self, pre: torch.Tensor, child_c: torch.Tensor):
+    def pointwise(self, pre: torch.Tensor, child_c: torch.Tensor, tanh=torch.tanh):
         """``pre: [n, out]`` (the linear layer's output), ``child_c: [n, N, c_size]`` ->
-        ``(h, c, saved)``; runs without autograd."""
+        ``(h, c, saved)``; runs without autograd. ``tanh``: another implementation of it
+        (the parser's chart passes :func:`tanh_by_sigmoid`)."""
         raise NotImplementedError
 
     def pointwise_backward(self, saved, child_c: torch.Tensor, grad_h: torch.Tensor,
@@ -123,12 +131,12 @@ class NaryTreeLSTMCell(TreeCell):
         c = gates[:, :h] * torch.tanh(pre[:, -h:]) + (f * child_c).sum(1)
         return gates[:, h:2 * h] * torch.tanh(c), c
 
-    def pointwise(self, pre, child_c):
+    def pointwise(self, pre, child_c, tanh=torch.tanh):
         n, h = pre.shape[0], self.h_size
         gates = torch.sigmoid(pre[:, :-h])  # [n, (2 + N) h]: i, o, f_1..f_N
-        u = _tanh_columns(pre[:, -h:])
+        u = _tanh_columns(pre[:, -h:], tanh)
         c = torch.addcmul((gates[:, 2 * h:].view(n, -1, h) * child_c).sum(1), gates[:, :h], u)
-        tanh_c = torch.tanh(c)
+        tanh_c = tanh(c)
         return gates[:, h:2 * h] * tanh_c, c, (gates, u, tanh_c)
 
     def pointwise_backward(self, saved, child_c, grad_h, grad_c):
@@ -200,8 +208,8 @@ class RecursiveNNCell(TreeCell):
         h = torch.tanh(self.W(self._pad_children(child_h).reshape(n, -1)))  # [n, N*h] -> [n, h]
         return h, h.new_zeros(n, 0)
 
-    def pointwise(self, pre, child_c):
-        h = torch.tanh(pre)
+    def pointwise(self, pre, child_c, tanh=torch.tanh):
+        h = tanh(pre)
         return h, h.new_zeros(h.shape[0], 0), h
 
     def pointwise_backward(self, saved, child_c, grad_h, grad_c):
