@@ -3,7 +3,8 @@
 ``load_parser`` accepts a baseline name (``right-branching``, ``left-branching``,
 ``balanced``), the run directory of a trained parser, or several rnn-parser run directories
 joined by commas (an ensemble that decodes them together); ``beam`` parses an rnn-parser (or
-an ensemble) with another chart width than it was trained with: 1 is faster, see README.
+an ensemble) with another chart width than it was trained with (1 is faster, see README) and
+``prune`` composes fewer candidates per span.
 """
 
 from __future__ import annotations
@@ -19,20 +20,33 @@ from parsers.tokenize import tokenize
 from treenn.errors import DataError, TreennError
 
 
-def load_parser(spec: str, beam: int | None = None) -> Parser:
-    if beam is not None:
-        from parsers.neural import EnsembleChartParser, RecursiveChartParser, check_beam
+def load_parser(spec: str, beam: int | None = None, prune: int | None = None) -> Parser:
+    """The parser ``spec`` names; ``beam`` and ``prune`` set an rnn-parser's (or an
+    ensemble's) chart for parsing, see ``parsers.neural.chart_decode``."""
+    chart = {flag: v for flag, v in (("--beam", beam), ("--prune", prune)) if v is not None}
+    if chart:
+        from parsers.neural import (
+            EnsembleChartParser,
+            RecursiveChartParser,
+            check_beam,
+            check_prune,
+        )
 
-        check_beam(beam)
+        if beam is not None:
+            check_beam(beam)
+        check_prune(prune)
     if spec in BASELINES:
         parser = BASELINES[spec]()
     else:
         parser = _load_run(spec, beam)
-    if beam is not None:
+    if chart:
         if not isinstance(parser, (RecursiveChartParser, EnsembleChartParser)):
-            raise TreennError(f"--beam {beam}: {spec} is not an rnn-parser run (only the "
-                              "recursive parser's chart has a beam)")
-        parser.beam = beam  # an ensemble got it when built (its members may disagree)
+            flags = " ".join(f"{flag} {v}" for flag, v in chart.items())
+            raise TreennError(f"{flags}: {spec} is not an rnn-parser run (only the "
+                              "recursive parser has a chart)")
+        if beam is not None:
+            parser.beam = beam  # an ensemble got it when built (its members may disagree)
+        parser.prune = prune
     return parser
 
 

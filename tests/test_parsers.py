@@ -82,8 +82,9 @@ def _tiny(model_cls, h_size=5, **kw):
     return model_cls(cfg, words, labels).double().eval()
 
 
-def _reference_recursive_chart(model, tokens):
-    """One span, one split, one cell call at a time: the plain version of the batched chart."""
+def _reference_recursive_chart(model, tokens, prune=None):
+    """One span, one split, one cell call at a time: the plain version of the batched chart
+    (beam 1); ``prune`` composes only the splits whose two children score highest."""
     padded = model._padded_tokens([tokens])
     x = model._leaf_inputs(padded)
     pad = torch.nn.utils.rnn.pad_sequence(padded, batch_first=True)
@@ -101,7 +102,11 @@ def _reference_recursive_chart(model, tokens):
     for length in range(2, n + 1):
         for i in range(n - length + 1):
             j, best = i + length, None
-            for k in range(i + 1, j):
+            splits = list(range(i + 1, j))
+            if prune is not None:
+                by_children = sorted(splits, key=lambda k: -(chart[(i, k)][0] + chart[(k, j)][0]))
+                splits = sorted(by_children[:prune])
+            for k in splits:
                 sl, hl, cl, dl = chart[(i, k)]
                 sr, hr, cr, dr = chart[(k, j)]
                 h, c = model.cell(None, torch.stack([hl, hr], 1), torch.stack([cl, cr], 1))
@@ -128,6 +133,28 @@ def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves, monke
             # the engine-composed score of the derivation equals the chart's score
             again = model.score_derivations([tokens], [derivation])
             assert float(again[0]) == pytest.approx(total, abs=1e-9)
+
+
+@pytest.mark.parametrize("cell, prune", [("tree-lstm", 1), ("rntn", 1), ("rntn", 2)])
+def test_pruned_chart_matches_the_plain_reference(cell, prune, monkeypatch):
+    """--prune composes only each span's candidates whose children score highest."""
+    monkeypatch.setattr("parsers.neural._CHUNK", 3)
+    model = _tiny(RecursiveChartParser, cell=cell)
+    with torch.no_grad():  # a larger cell: the children's scores alone mislead the choice
+        for p in model.cell.parameters():
+            p.mul_(5)
+    rng = random.Random(2)
+    vocabulary = sorted({w for t in TREES for w in t.leaves()})
+    sentences = [t.leaves() for t in TREES] + [rng.choices(vocabulary, k=9) for _ in range(12)]
+    model.prune = prune
+    with torch.no_grad():
+        pruned = model.decode(sentences)
+        model.prune = None
+        full = model.decode(sentences)
+    for tokens, derivation in zip(sentences, pruned, strict=True):
+        assert derivation == _reference_recursive_chart(model, tokens, prune)[-1]
+    # pruning changes what the chart finds on some sentence (so the test can fail)
+    assert pruned != full
 
 
 @pytest.mark.parametrize("cell, split", [("tree-lstm", True), ("recnn", True),
@@ -216,12 +243,15 @@ def test_recursive_chart_with_a_wide_beam_is_exhaustive_search(augmented):
         for beam in (1, 2, 42):
             model.cfg.beam = beam
             found[beam] = model.decode(sentences, golds)
+        model.cfg.beam, model.prune = 2, 3  # 3 of each span's (length - 1) * 4
+        found["pruned"] = model.decode(sentences, golds)
+        model.prune = None
         for b, tokens in enumerate(sentences):
             gold = golds[b] if augmented else None
             total, derivation = max((_score_shape(model, tokens, shape, gold)
                                      for shape in _shapes(0, len(tokens))), key=lambda r: r[0])
             assert found[42][b] == derivation
-            for beam in (1, 2):  # narrower beams: a real tree, each span's best label
+            for beam in (1, 2, "pruned"):  # narrower: a real tree, each span's best label
                 shape = frozenset(found[beam][b])
                 assert _score_shape(model, tokens, shape, gold)[1] == found[beam][b]
     # the beam matters on these trees: greedy search misses the optimum somewhere

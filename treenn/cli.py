@@ -192,7 +192,7 @@ def _cmd_parse(args) -> int:
     from parsers.pipeline import load_parser, read_sentences
     from parsers.tokenize import tokenize
 
-    parser = load_parser(args.run_dir, args.beam)
+    parser = load_parser(args.run_dir, args.beam, args.prune)
     name = "<stdin>" if args.text == "-" else args.text
     lines = read_sentences(args.text)
     sentences = [tokenize(line) for _, line in lines]
@@ -255,13 +255,14 @@ def _cmd_predict(args) -> int:
 def input_trees(task, args) -> list:
     """Trees from ``--trees FILE`` (bracketed) or ``--text FILE`` (raw text, parsed)."""
     if args.trees is not None:
-        if args.beam is not None:
-            raise TreennError("--beam is for --text (the parser's chart); --trees are not "
-                              "parsed")
+        for flag in ("--beam", "--prune"):
+            if getattr(args, _dest(flag)) is not None:
+                raise TreennError(f"{flag} is for --text (the parser's chart); --trees are "
+                                  "not parsed")
         return task.read_input(args.trees)
     from parsers.pipeline import load_parser, text_to_trees
 
-    return text_to_trees(args.text, load_parser(args.parser, args.beam))[1]
+    return text_to_trees(args.text, load_parser(args.parser, args.beam, args.prune))[1]
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
@@ -276,13 +277,16 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
                    help="parser for --text: a trained parser's run directory, rnn-parser "
                    "run directories joined by commas (an ensemble), or right-branching, "
                    "left-branching, balanced (default: right-branching)")
-    add_beam_argument(p)
+    add_chart_arguments(p)
 
 
-def add_beam_argument(p: argparse.ArgumentParser) -> None:
+def add_chart_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam", type=int, metavar="K",
                    help="rnn-parser: sub-derivations kept per chart cell when parsing "
                    "(default: the beam it was trained with; 1 is fastest)")
+    p.add_argument("--prune", type=int, metavar="M",
+                   help="rnn-parser: compose only the M candidates of each span whose two "
+                   "sub-derivations score highest (default: all; faster, approximate)")
 
 
 def _cmd_demo(args) -> int:
@@ -371,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", required=True, metavar="FILE",
                    help="one sentence per line ('-' reads standard input)")
     p.add_argument("--batch-size", type=int, default=32)
-    add_beam_argument(p)
+    add_chart_arguments(p)
 
     p = sub.add_parser("demo", help="the quick start: tree vs sequence on generated ListOps")
     p.add_argument("--out", default="runs/demo")
