@@ -1,9 +1,12 @@
-"""The recursive parsers' batched chart before and after moving work from candidates to slots
-(``parsers.neural._ChartMember``), on trained runs, in one process:
+"""The recursive parsers' batched chart at an earlier commit and now, on trained runs, in one
+process:
 
-    python scripts/chart_speedup.py --data-dir NLTK_DATA --threads 2 RUN[,RUN...] ...
+    python scripts/chart_speedup.py --data-dir NLTK_DATA --threads 2 [--before COMMIT] RUN...
 
-The earlier decoder is ``parsers/neural.py`` at commit ``fbe4611`` (read with ``git show``).
+The earlier decoder is ``parsers/neural.py`` at ``--before`` (read with ``git show``); by
+default ``fbe4611``, the chart before work moved from candidates to slots
+(``parsers.neural._ChartMember``); ``65a75ef`` is the chart before its tables were kept
+between batches and its tanh computed from sigmoid.
 For each parser (a run directory, or rnn-parser runs joined by commas for an ensemble), both
 decoders parse the PTB-sample dev+test sentences (every length, batches of 64 sorted by
 length), then the first 512 training sentences of at most 60 tokens loss-augmented against
@@ -33,10 +36,10 @@ from treenn.errors import run_main
 BEFORE = "fbe4611"
 
 
-def earlier_decoder():
-    """``chart_decode`` as it was at ``BEFORE``."""
+def earlier_decoder(before: str = BEFORE):
+    """``chart_decode`` as it was at commit ``before``."""
     root = Path(__file__).resolve().parent.parent
-    source = subprocess.run(["git", "-C", str(root), "show", f"{BEFORE}:parsers/neural.py"],
+    source = subprocess.run(["git", "-C", str(root), "show", f"{before}:parsers/neural.py"],
                             check=True, capture_output=True, text=True).stdout
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(source)
@@ -67,12 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = tool_parser("python scripts/chart_speedup.py", __doc__)
     ap.add_argument("parsers", nargs="+", metavar="RUN")
     ap.add_argument("--data-dir", help="nltk_data folder with corpora/treebank")
+    ap.add_argument("--before", default=BEFORE, metavar="COMMIT",
+                    help=f"the earlier chart's commit (default {BEFORE})")
     args = parse_tool_args(ap, argv)
     data = load_ptb(args.data_dir)
-    decoders = [earlier_decoder(), chart_decode]
+    decoders = [earlier_decoder(args.before), chart_decode]
     evaluation = sorted((t.leaves() for s in ("dev", "test") for t in data[s]), key=len)
     training = [t for t in data["train"] if len(t.leaves()) <= 60][:512]
-    print(f"decoders: {BEFORE} and this tree; {torch.get_num_threads()} threads")
+    print(f"decoders: {args.before} and this tree; {torch.get_num_threads()} threads")
     print(f"{'parser':<40} {'sentences':<24} {'differ':>6} {'before/s':>9} {'now/s':>7} "
           f"{'ratio':>6}")
     figures = {}
