@@ -505,6 +505,8 @@ def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]]
         levels.append((sb, si))
         cells += len(sb)
     slots = cells * K
+    if len({id(m) for m in members}) < len(members):  # they would share their tables
+        raise ValueError("the same parser twice in one chart")
     chart = [_ChartMember(m, sentences, slots) for m in members]
     best = np.full(slots, -np.inf)  # an empty slot scores -inf
     label = np.zeros(slots, dtype=np.int64)

@@ -293,6 +293,8 @@ def test_ensemble_chart_with_a_wide_beam_finds_the_best_mean_score_tree():
                     assert _score_shape(members, tokens, frozenset(narrow), gold)[1] == narrow
         # the members disagree, so the check above tells the mean from either member alone
         alone = [chart_decode([m], sentences, None, 42) for m in members]
+        with pytest.raises(ValueError, match="the same parser twice"):
+            chart_decode([members[0], members[0]], sentences, None, 2)
         ensemble = chart_decode(members, sentences, None, 42)
         assert ensemble != alone[0] and ensemble != alone[1]
 
