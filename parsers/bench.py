@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beam", type=int, metavar="K",
                     help="parse the rnn-parsers (all PARSERs must be) with K sub-derivations "
                     "per chart cell instead of their trained beam")
-    ap.add_argument("--prune", type=int, metavar="M",
-                    help="parse the rnn-parsers composing only M candidates per span")
+    ap.add_argument("--pairs", type=int, metavar="P",
+                    help="parse the rnn-parsers composing only P pairs of sub-derivations "
+                    "per split point")
     args = parse_tool_args(ap, argv)
     data = load_ptb(args.data_dir)
     sentences = [t.leaves() for split in ("dev", "test") for t in data[split]
@@ -52,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(sentences)} PTB-sample dev+test sentences of <= {args.max_length} tokens "
           f"({words} tokens), batches of {args.batch_size}, {torch.get_num_threads()} threads"
           + ("" if args.beam is None else f", rnn-parsers parsed with beam {args.beam}")
-          + ("" if args.prune is None else f", {args.prune} candidates composed per span"))
+          + ("" if args.pairs is None else f", {args.pairs} pairs per split point"))
     width = max(40, *map(len, args.parsers))
     print(f"{'parser':<{width}} {'sentences/s':>12} {'test labelled F1':>17} {'unlabelled F1':>14}")
     rows, scores = {}, {}
     # load every parser first: a bad one is refused before any is measured
-    parsers = {spec: load_parser(spec, args.beam, args.prune) for spec in args.parsers}
+    parsers = {spec: load_parser(spec, args.beam, args.pairs) for spec in args.parsers}
     for spec, parser in parsers.items():
         with torch.no_grad():
             rate = measure(parser, sentences, args.batch_size, args.repeats)
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{spec:<{width}} {rate:12.1f} {100 * scores[spec]['labelled']:17.2f} "
               f"{100 * scores[spec]['unlabelled']:14.2f}")
     write_figures(args.json, {"sentences": len(sentences), "max_length": args.max_length,
-                              "beam": args.beam, "prune": args.prune,
+                              "beam": args.beam, "pairs": args.pairs,
                               "threads": torch.get_num_threads(),
                               "sentences_per_second": rows, "test_f1": scores})
     return 0

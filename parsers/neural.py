@@ -185,10 +185,10 @@ def check_beam(beam: int) -> int:
     return beam
 
 
-def check_prune(prune: int | None) -> int | None:
-    if prune is not None and prune < 1:
-        raise TreennError(f"--prune {prune}: compose at least 1 candidate per span")
-    return prune
+def check_pairs(pairs: int | None) -> int | None:
+    if pairs is not None and pairs < 1:
+        raise TreennError(f"--pairs {pairs}: compose at least 1 pair per split point")
+    return pairs
 
 
 class RecursiveChartParser(ChartParserBase):
@@ -199,9 +199,9 @@ class RecursiveChartParser(ChartParserBase):
         if cfg.leaves not in ("window", "bilstm"):
             raise TreennError(f"leaves {cfg.leaves!r}: choose window or bilstm")
         check_beam(cfg.beam)
-        #: candidates composed per span when decoding (``chart_decode``'s ``prune``): a
-        #: parsing setting, not saved with the model; None composes all
-        self.prune: int | None = None
+        #: pairs of sub-derivations composed per split point when decoding
+        #: (``chart_decode``'s ``pairs``): a parsing setting, not saved; None composes all
+        self.pairs: int | None = None
         leaf_size = width * self.token_dim
         if cfg.leaves == "bilstm":
             self.lstm = nn.LSTM(self.token_dim, cfg.h_size, num_layers=cfg.layers,
@@ -282,7 +282,7 @@ class RecursiveChartParser(ChartParserBase):
         was_training = self.training
         self.eval()
         try:
-            return chart_decode([self], sentences, golds, self.cfg.beam, self.prune)
+            return chart_decode([self], sentences, golds, self.cfg.beam, self.pairs)
         finally:
             self.train(was_training)
 
@@ -338,9 +338,9 @@ class EnsembleChartParser(Parser):
     name = "rnn-parser-ensemble"
 
     def __init__(self, members: list[RecursiveChartParser], beam: int | None = None,
-                 prune: int | None = None):
+                 pairs: int | None = None):
         """``beam``: the chart's width; by default the members' (who must then agree).
-        ``prune``: candidates composed per span, as :func:`chart_decode`'s."""
+        ``pairs``: pairs composed per split point, as :func:`chart_decode`'s."""
         if len(members) < 2:
             raise TreennError("an ensemble needs two or more rnn-parser runs")
         for m in members:
@@ -357,7 +357,7 @@ class EnsembleChartParser(Parser):
         self.members = members
         self.labels = members[0].labels
         self.beam = beams[0] if beam is None else check_beam(beam)
-        self.prune = check_prune(prune)
+        self.pairs = check_pairs(pairs)
         self.max_length = min(m.cfg.max_length for m in members)
 
     def parse(self, tokens: list[str]) -> Tree:
@@ -369,7 +369,7 @@ class EnsembleChartParser(Parser):
             self.check(s)
         for m in self.members:
             m.eval()
-        found = chart_decode(self.members, sentences, None, self.beam, self.prune)
+        found = chart_decode(self.members, sentences, None, self.beam, self.pairs)
         return [to_tree(s, d, self.labels) for s, d in zip(sentences, found, strict=True)]
 
 
@@ -470,24 +470,25 @@ class _ChartMember:
     def label_scores(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """As :meth:`RecursiveChartParser._label_scores` (in eval mode), ``context`` from
         :meth:`context` for each row of ``h``."""
-        return _empty_label_zero(self.second(torch.relu(torch.addmm(context, h,
-                                                                    self.w_vector))))
+        return _empty_label_zero(self.second(torch.addmm(context, h, self.w_vector).relu_()))
 
 
 _CHUNK = 1024  # candidates scored at once by the chart (their gates stay in the cache)
 
 
 def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]],
-                 golds: list[dict] | None, beam: int, prune: int | None = None
+                 golds: list[dict] | None, beam: int, pairs: int | None = None
                  ) -> list[dict]:
     """The batched chart of :meth:`RecursiveChartParser.decode`, for one parser or for an
     ensemble: with several members each composes its own vectors for every candidate and a
     candidate's label scores are the members' mean. Members must share one label table; the
     caller puts them in eval mode and turns gradients off (``decode``, ``parse_all``).
 
-    ``prune``: compose and score at most this many candidates per span, those whose two
-    sub-derivations score highest together (a candidate's score is that sum plus its own
-    label score, which costs the composition); by default every candidate."""
+    ``pairs``: at each split point of a span, compose only this many of the ``beam ** 2``
+    pairs of the two children's kept sub-derivations, those that score highest together (a
+    candidate's score is that sum plus its own label score, which costs the composition);
+    by default every pair. With beam 2, ``pairs=2`` drops the pair of both runners-up and
+    the weaker of the two mixed pairs."""
     K = beam
     B = len(sentences)
     lengths = np.array([len(s) for s in sentences])
@@ -540,12 +541,14 @@ def chart_decode(members: list[RecursiveChartParser], sentences: list[list[str]]
             left = cell_id[cb, ci, ck] * K + ra
             right = cell_id[cb, ck, cj] * K + rb
             extra = best[left] + best[right]
-            if prune is not None and per > prune:
-                # only each span's ``prune`` candidates whose children score highest (in
-                # the chart's candidate order among equals); the rest are never composed
-                order = np.argsort(-extra.reshape(len(sb), per), axis=1, kind="stable")
-                keep = np.zeros((len(sb), per), dtype=bool)
-                np.put_along_axis(keep, order[:, :prune], True, axis=1)
+            if pairs is not None and K * K > pairs:
+                # per split point (a row of K * K pairs, in the chart's order) only the
+                # ``pairs`` best by their children's scores (the first among equals); the
+                # rest are never composed
+                by_split = extra.reshape(-1, K * K)
+                order = np.argsort(-by_split, axis=1, kind="stable")
+                keep = np.zeros(by_split.shape, dtype=bool)
+                np.put_along_axis(keep, order[:, :pairs], True, axis=1)
                 extra = np.where(keep.ravel(), extra, -np.inf)
             rows = np.flatnonzero(~np.isneginf(extra))  # both children's slots are filled
             cb, ci, cj, ck, ra, rb = (a[rows] for a in (cb, ci, cj, ck, ra, rb))

@@ -4,7 +4,7 @@
 ``balanced``), the run directory of a trained parser, or several rnn-parser run directories
 joined by commas (an ensemble that decodes them together); ``beam`` parses an rnn-parser (or
 an ensemble) with another chart width than it was trained with (1 is faster, see README) and
-``prune`` composes fewer candidates per span.
+``pairs`` composes fewer pairs of sub-derivations per split point.
 """
 
 from __future__ import annotations
@@ -20,21 +20,21 @@ from parsers.tokenize import tokenize
 from treenn.errors import DataError, TreennError
 
 
-def load_parser(spec: str, beam: int | None = None, prune: int | None = None) -> Parser:
-    """The parser ``spec`` names; ``beam`` and ``prune`` set an rnn-parser's (or an
+def load_parser(spec: str, beam: int | None = None, pairs: int | None = None) -> Parser:
+    """The parser ``spec`` names; ``beam`` and ``pairs`` set an rnn-parser's (or an
     ensemble's) chart for parsing, see ``parsers.neural.chart_decode``."""
-    chart = {flag: v for flag, v in (("--beam", beam), ("--prune", prune)) if v is not None}
+    chart = {flag: v for flag, v in (("--beam", beam), ("--pairs", pairs)) if v is not None}
     if chart:
         from parsers.neural import (
             EnsembleChartParser,
             RecursiveChartParser,
             check_beam,
-            check_prune,
+            check_pairs,
         )
 
         if beam is not None:
             check_beam(beam)
-        check_prune(prune)
+        check_pairs(pairs)
     if spec in BASELINES:
         parser = BASELINES[spec]()
     else:
@@ -46,7 +46,7 @@ def load_parser(spec: str, beam: int | None = None, prune: int | None = None) ->
                               "recursive parser has a chart)")
         if beam is not None:
             parser.beam = beam  # an ensemble got it when built (its members may disagree)
-        parser.prune = prune
+        parser.pairs = pairs
     return parser
 
 

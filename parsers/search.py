@@ -1,14 +1,15 @@
 """How much the recursive parser's approximate chart costs it:
 ``python -m parsers.search RUN_DIR --data-dir NLTK_DATA [--split dev] [--beam K ...]
-[--prune M ...]``.
+[--pairs P ...]``.
 
 For each beam width K the trained ``rnn-parser`` parses the split with K sub-derivations per
-chart cell (whatever beam it was trained with), composing every candidate of each span and,
-for each ``--prune`` M, only the M whose sub-derivations score highest; the command prints
-evalb F1, sentences per second, and its *search errors*: sentences parsed wrongly (some span
-labelled differently from gold) although the model scores the gold tree higher than the tree
-it found. A search error is a failure of the chart, not of the model; a wrong parse without
-one is the model's own preference. Nothing in the run directory is written.
+chart cell (whatever beam it was trained with), composing every pair of sub-derivations at
+each split point and, for each ``--pairs`` P, only the P best (``parsers.neural.chart_decode``);
+the command prints evalb F1, sentences per second, and its *search errors*: sentences parsed
+wrongly (some span labelled differently from gold) although the model scores the gold tree
+higher than the tree it found. A search error is a failure of the chart, not of the model; a
+wrong parse without one is the model's own preference. Nothing in the run directory is
+written.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 
 from parsers.chart import cost, make_example, to_tree
 from parsers.evalb import Scores
-from parsers.neural import RecursiveChartParser, check_beam, check_prune
+from parsers.neural import RecursiveChartParser, check_beam, check_pairs
 from parsers.tools import parse_tool_args, tool_parser, write_figures
 from parsers.training import load_trained_parser
 from parsers.treebank import load_ptb
@@ -31,15 +32,15 @@ from treenn.errors import TreennError, run_main
 
 @torch.no_grad()
 def search_report(parser: RecursiveChartParser, trees: list, beam: int, batch_size: int = 32,
-                  prune: int | None = None) -> dict:
-    """evalb F1, speed and search errors of ``parser`` at ``beam`` (and ``prune``) on gold
+                  pairs: int | None = None) -> dict:
+    """evalb F1, speed and search errors of ``parser`` at ``beam`` (and ``pairs``) on gold
     ``trees``.
 
     A parse is *wrong* when it costs something in training's sense (``parsers.chart.cost``:
     some span's label differs from gold), so trees that differ from gold only in how
     unlabelled spans are binarised count as right, as they do for evalb.
     """
-    trained, parser.beam, parser.prune = parser.beam, beam, prune
+    trained, parser.beam, parser.pairs = parser.beam, beam, pairs
     scores, wrong, search_errors, seconds = Scores(), 0, 0, 0.0
     try:
         for s in range(0, len(trees), batch_size):
@@ -57,9 +58,9 @@ def search_report(parser: RecursiveChartParser, trees: list, beam: int, batch_si
                     wrong += 1
                     search_errors += gold_score[k] > found_score[k]
     finally:
-        parser.beam, parser.prune = trained, None
+        parser.beam, parser.pairs = trained, None
     f1 = scores.to_dict()
-    return {"beam": beam, "prune": prune, "sentences": len(trees),
+    return {"beam": beam, "pairs": pairs, "sentences": len(trees),
             "labelled_f1": f1["labelled"]["f1"], "unlabelled_f1": f1["unlabelled"]["f1"],
             "wrong": wrong,
             "search_errors": search_errors, "sentences_per_second": len(trees) / seconds}
@@ -72,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="dev", choices=["train", "dev", "test"])
     ap.add_argument("--beam", type=int, nargs="+", default=[1, 2],
                     help="beam widths to try (default: 1 2)")
-    ap.add_argument("--prune", type=int, nargs="+", default=[], metavar="M",
-                    help="also try each beam composing only M candidates per span")
+    ap.add_argument("--pairs", type=int, nargs="+", default=[], metavar="P",
+                    help="also try each beam composing only P pairs per split point")
     args = parse_tool_args(ap, argv)
     parser = load_trained_parser(Path(args.run_dir))
     if not isinstance(parser, RecursiveChartParser):
@@ -81,19 +82,21 @@ def main(argv: list[str] | None = None) -> int:
                           "parser's chart is approximate")
     for beam in args.beam:
         check_beam(beam)
-    for prune in args.prune:
-        check_prune(prune)
+    for pairs in args.pairs:
+        check_pairs(pairs)
     trained = parser.beam
     trees = load_ptb(args.data_dir)[args.split]
     print(f"{args.run_dir} (trained with beam {trained}), PTB-sample {args.split}, "
           f"{len(trees)} sentences, {torch.get_num_threads()} threads")
-    print(f"{'beam':>4} {'prune':>5} {'labelled F1':>12} {'unlabelled F1':>14} {'wrong':>6} "
+    print(f"{'beam':>4} {'pairs':>5} {'labelled F1':>12} {'unlabelled F1':>14} {'wrong':>6} "
           f"{'search errors':>14} {'sentences/s':>12}")
+    with torch.no_grad():  # untimed: the chart's tables grow to size on the first batch
+        parser.decode([t.leaves() for t in trees[:32]])
     rows = []
-    for beam, prune in itertools.product(args.beam, [None, *args.prune]):
-        r = search_report(parser, trees, beam, prune=prune)
+    for beam, pairs in itertools.product(args.beam, [None, *args.pairs]):
+        r = search_report(parser, trees, beam, pairs=pairs)
         rows.append(r)
-        print(f"{beam:>4} {prune or 'all':>5} {100 * r['labelled_f1']:12.2f} "
+        print(f"{beam:>4} {pairs or 'all':>5} {100 * r['labelled_f1']:12.2f} "
               f"{100 * r['unlabelled_f1']:14.2f} {r['wrong']:6d} {r['search_errors']:14d} "
               f"{r['sentences_per_second']:12.1f}")
     print("(wrong: some span's label differs from gold; search errors: wrong parses whose gold "

@@ -78,8 +78,8 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     before = sorted(p.name for p in (tmp_path / "b").iterdir())
     out = tmp_path / "search.json"
     assert search.main([str(tmp_path / "b"), "--data-dir", str(tiny_ptb), "--split", "test",
-                        "--beam", "1", "2", "--prune", "1", "--json", str(out)]) == 0
-    rows = {(r["beam"], r["prune"]): r for r in json.loads(out.read_text())["rows"]}
+                        "--beam", "1", "2", "--pairs", "1", "--json", str(out)]) == 0
+    rows = {(r["beam"], r["pairs"]): r for r in json.loads(out.read_text())["rows"]}
     assert sorted(rows, key=str) == [(1, 1), (1, None), (2, 1), (2, None)]
     ev = json.loads((tmp_path / "b" / "eval-test.json").read_text())
     assert rows[2, None]["labelled_f1"] == ev["labelled"]["f1"]
@@ -87,8 +87,8 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     from parsers.treebank import load_ptb
 
     parser = load_trained_parser(tmp_path / "b")
-    search.search_report(parser, load_ptb(str(tiny_ptb))["test"], beam=1, prune=1)
-    assert (parser.cfg.beam, parser.prune) == (2, None)  # the parser's own chart afterwards
+    search.search_report(parser, load_ptb(str(tiny_ptb))["test"], beam=1, pairs=1)
+    assert (parser.cfg.beam, parser.pairs) == (2, None)  # the parser's own chart afterwards
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == before
     ev = _cli("evaluate", tmp_path / "b", "--split", "test")
     assert ev.returncode == 0 and "labelled: precision" in ev.stdout
@@ -145,18 +145,18 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     _assert_one_line_error(_cli("parse", tmp_path / "b", "--beam", "0", "--text", "-",
                                 stdin=text), "--beam 0: keep at least 1")
 
-    # --prune composes fewer candidates per span, in parse as in the chart itself
-    pruned = _cli("parse", tmp_path / "b", "--prune", "1", "--text", "-", stdin=text)
+    # --pairs composes fewer pairs per split point, in parse as in the chart itself
+    pruned = _cli("parse", tmp_path / "b", "--pairs", "1", "--text", "-", stdin=text)
     assert pruned.returncode == 0, pruned.stderr
-    parser.beam, parser.prune = 2, 1
+    parser.beam, parser.pairs = 2, 1
     assert pruned.stdout.splitlines() == [
         to_bracketed(t) for t in parser.parse_all([["The", "cat", "saw", "a", "dog", "."],
                                                    ["It", "ran", "."]])]
-    assert load_parser(pair, prune=3).prune == 3
-    _assert_one_line_error(_cli("parse", "balanced", "--prune", "2", "--text", "-",
-                                stdin=text), "--prune 2: balanced is not an rnn-parser run")
-    _assert_one_line_error(_cli("parse", tmp_path / "b", "--prune", "0", "--text", "-",
-                                stdin=text), "--prune 0: compose at least 1")
+    assert load_parser(pair, pairs=3).pairs == 3
+    _assert_one_line_error(_cli("parse", "balanced", "--pairs", "2", "--text", "-",
+                                stdin=text), "--pairs 2: balanced is not an rnn-parser run")
+    _assert_one_line_error(_cli("parse", tmp_path / "b", "--pairs", "0", "--text", "-",
+                                stdin=text), "--pairs 0: compose at least 1")
 
 
 def test_sentiment_with_a_trained_parser_and_parser_runs_refused_elsewhere(tiny_ptb, tiny_sst,
@@ -175,8 +175,8 @@ def test_sentiment_with_a_trained_parser_and_parser_runs_refused_elsewhere(tiny_
                            "is not an rnn-parser run")
     _assert_one_line_error(_cli("predict", senti, "--trees", "-", "--beam", "2",
                                 stdin="(2 (2 a) (2 b))\n"), "--beam is for --text")
-    _assert_one_line_error(_cli("predict", senti, "--trees", "-", "--prune", "2",
-                                stdin="(2 (2 a) (2 b))\n"), "--prune is for --text")
+    _assert_one_line_error(_cli("predict", senti, "--trees", "-", "--pairs", "2",
+                                stdin="(2 (2 a) (2 b))\n"), "--pairs is for --text")
     _assert_one_line_error(_cli("predict", tmp_path / "p", "--trees", "-", stdin="(2 a)\n"),
                            "is a parser run")
     _assert_one_line_error(_cli("show", tmp_path / "p", "--trees", "-", stdin="(2 a)\n"),

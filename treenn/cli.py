@@ -192,7 +192,7 @@ def _cmd_parse(args) -> int:
     from parsers.pipeline import load_parser, read_sentences
     from parsers.tokenize import tokenize
 
-    parser = load_parser(args.run_dir, args.beam, args.prune)
+    parser = load_parser(args.run_dir, args.beam, args.pairs)
     name = "<stdin>" if args.text == "-" else args.text
     lines = read_sentences(args.text)
     sentences = [tokenize(line) for _, line in lines]
@@ -255,14 +255,14 @@ def _cmd_predict(args) -> int:
 def input_trees(task, args) -> list:
     """Trees from ``--trees FILE`` (bracketed) or ``--text FILE`` (raw text, parsed)."""
     if args.trees is not None:
-        for flag in ("--beam", "--prune"):
+        for flag in ("--beam", "--pairs"):
             if getattr(args, _dest(flag)) is not None:
                 raise TreennError(f"{flag} is for --text (the parser's chart); --trees are "
                                   "not parsed")
         return task.read_input(args.trees)
     from parsers.pipeline import load_parser, text_to_trees
 
-    return text_to_trees(args.text, load_parser(args.parser, args.beam, args.prune))[1]
+    return text_to_trees(args.text, load_parser(args.parser, args.beam, args.pairs))[1]
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
@@ -284,9 +284,10 @@ def add_chart_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam", type=int, metavar="K",
                    help="rnn-parser: sub-derivations kept per chart cell when parsing "
                    "(default: the beam it was trained with; 1 is fastest)")
-    p.add_argument("--prune", type=int, metavar="M",
-                   help="rnn-parser: compose only the M candidates of each span whose two "
-                   "sub-derivations score highest (default: all; faster, approximate)")
+    p.add_argument("--pairs", type=int, metavar="P",
+                   help="rnn-parser: at each split point compose only the P pairs of the "
+                   "children's kept sub-derivations that score highest (of K*K; default: "
+                   "all; faster, approximate)")
 
 
 def _cmd_demo(args) -> int:
