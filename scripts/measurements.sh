@@ -40,8 +40,21 @@ P28=runs/ptb/rnn-parser-beam2-plateau-28ep
 # The h=128 seed 1 with the moving average, the same way (the single run dev chooses).
 "$PY" scripts/compare_epochs.py runs/ptb/rnn-parser-beam2-plateau \
   runs/ptb/rnn-parser-beam2-plateau-ema > "$OUT/rnn-parser-ema.txt"
-"$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --json "$OUT/bench-parser-ema.json" \
-  runs/ptb/rnn-parser-beam2-plateau-ema | tee "$OUT/bench-parser-ema.txt"
+# (docs/bench-parser-ema.txt holds its speed with the previous chart, up to 65a75ef.) The
+# chart as it is now against 65a75ef's on it (same derivations? how much faster), its
+# dev F1 by beam and pairs per split point, and speed and test F1 with all pairs, with the
+# two pairs dev prefers, and at beam 1.
+EMA=runs/ptb/rnn-parser-beam2-plateau-ema
+"$PY" scripts/chart_speedup.py --data-dir "$NLTK" --threads 2 --before 65a75ef \
+  --json "$OUT/chart-speedup-65a75ef.json" "$EMA" | tee "$OUT/chart-speedup-65a75ef.txt"
+"$PY" -m parsers.search "$EMA" --data-dir "$NLTK" --split dev --threads 2 --beam 1 2 \
+  --pairs 1 2 3 --json "$OUT/search-rnn-parser-ema-pairs.json" | tee "$OUT/search-rnn-parser-ema-pairs.txt"
+for setting in beam2: pairs2:--pairs=2 beam1:--beam=1; do
+  name=${setting%%:*}; flag=${setting#*:}
+  # shellcheck disable=SC2086
+  "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 $flag \
+    --json "$OUT/bench-parser-ema-$name.json" "$EMA" | tee "$OUT/bench-parser-ema-$name.txt"
+done
 
 # Parser runs side by side: the beam-2 plateau configuration over three seeds (20 and 28
 # epochs, h=128; 20 epochs, h=256), and which seed dev F1 chooses; the other runs alone.
