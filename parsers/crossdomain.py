@@ -39,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sst-dir", help="SST folder (default: download into the cache)")
     ap.add_argument("--sentiment", required=True, metavar="RUN_DIR",
                     help="a trained sentiment run (sst5 or sst2)")
+    ap.add_argument("--beam", type=int, metavar="K",
+                    help="parse the rnn-parsers (all PARSERs must be) with beam K")
+    ap.add_argument("--pairs", type=int, metavar="P",
+                    help="parse the rnn-parsers composing only P pairs per split point")
     args = parse_tool_args(ap, argv)
+    parsers = {spec: load_parser(spec, args.beam, args.pairs) for spec in args.parsers}
     gold_trees = read_sst(sst_dir(args.sst_dir) / "test.txt")
     task = run_task(args.sentiment)
     gold = [task.gold_or_none(t.label()) for t in gold_trees]
@@ -57,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     # sentences whose tokens survive the round trip are parsed once (parsers are deterministic)
     differ = [i for i, (a, b) in enumerate(zip(retokenised, sentences, strict=True)) if a != b]
     rows = {}
-    for spec in args.parsers:
-        parser = load_parser(spec)
+    for spec, parser in parsers.items():
         with torch.no_grad():
             parsed = parser.parse_many(sentences)
             raw = list(parsed)
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                       "recall": spans.recall, "raw_text_root_accuracy": acc}
         print(f"{spec:<{width}} {100 * spans.f1:21.2f}{100 * acc:20.2f}", flush=True)
     write_figures(args.json, {"sentences": len(sentences), "exact_retokenisation": same,
-                              "sentiment_run": args.sentiment,
+                              "sentiment_run": args.sentiment, "beam": args.beam,
+                              "pairs": args.pairs,
                               "gold_tree_root_accuracy": gold_acc, "parsers": rows})
     return 0
 

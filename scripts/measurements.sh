@@ -107,6 +107,11 @@ PY
 "$PY" -m parsers.crossdomain --sst-dir "$SST" --sentiment "$BEST" --threads 2 \
   --json "$OUT/crossdomain-ensemble.json" "$P28,$P28-seed2,$P28-seed3" \
   | tee "$OUT/crossdomain-ensemble.txt"
+# The recursive parser dev chooses, with every pair and with the two pairs dev prefers.
+"$PY" -m parsers.crossdomain --sst-dir "$SST" --sentiment "$BEST" --threads 2 \
+  --json "$OUT/crossdomain-ema.json" "$EMA" | tee "$OUT/crossdomain-ema.txt"
+"$PY" -m parsers.crossdomain --sst-dir "$SST" --sentiment "$BEST" --threads 2 --pairs 2 \
+  --json "$OUT/crossdomain-ema-pairs2.json" "$EMA" | tee "$OUT/crossdomain-ema-pairs2.txt"
 
 # The comparison report README quotes: Tree-LSTM, LSTM and BiLSTM, 3 seeds, sst5 and ListOps.
 "$PY" train.py compare runs/sst/sst5-{tree-lstm,lstm,bilstm}-random-s{1,2,3} runs/listops \

@@ -225,6 +225,9 @@ def test_crossdomain_scores_parsers_against_sst_trees(tiny_sst, tmp_path):
     right, left = (figures["parsers"][p]["unlabelled_f1"]
                    for p in ("right-branching", "left-branching"))
     assert right != left  # on these random gold trees the two baselines score differently
+    with pytest.raises(TreennError, match="--pairs 2: right-branching is not an rnn-parser"):
+        crossdomain.main(["right-branching", "--pairs", "2", "--sst-dir", str(tiny_sst),
+                          "--sentiment", str(senti)])
 
 
 def test_plateau_schedule_halves_the_rate_and_resumes_through_it(tiny_ptb, tmp_path):
