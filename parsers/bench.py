@@ -15,7 +15,7 @@ import time
 import torch
 
 from parsers.pipeline import load_parser
-from parsers.tools import parse_tool_args, tool_parser, write_figures
+from parsers.tools import add_chart_options, parse_tool_args, tool_parser, write_figures
 from parsers.training import evaluate_parser
 from parsers.treebank import load_ptb
 from treenn.errors import run_main
@@ -39,12 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-length", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--beam", type=int, metavar="K",
-                    help="parse the rnn-parsers (all PARSERs must be) with K sub-derivations "
-                    "per chart cell instead of their trained beam")
-    ap.add_argument("--pairs", type=int, metavar="P",
-                    help="parse the rnn-parsers composing only P pairs of sub-derivations "
-                    "per split point")
+    add_chart_options(ap)
     args = parse_tool_args(ap, argv)
     data = load_ptb(args.data_dir)
     sentences = [t.leaves() for split in ("dev", "test") for t in data[split]

@@ -40,7 +40,8 @@ def search_report(parser: RecursiveChartParser, trees: list, beam: int, batch_si
     some span's label differs from gold), so trees that differ from gold only in how
     unlabelled spans are binarised count as right, as they do for evalb.
     """
-    trained, parser.beam, parser.pairs = parser.beam, beam, pairs
+    trained = parser.beam, parser.pairs
+    parser.beam, parser.pairs = beam, pairs
     scores, wrong, search_errors, seconds = Scores(), 0, 0, 0.0
     try:
         for s in range(0, len(trees), batch_size):
@@ -58,7 +59,7 @@ def search_report(parser: RecursiveChartParser, trees: list, beam: int, batch_si
                     wrong += 1
                     search_errors += gold_score[k] > found_score[k]
     finally:
-        parser.beam, parser.pairs = trained, None
+        parser.beam, parser.pairs = trained
     f1 = scores.to_dict()
     return {"beam": beam, "pairs": pairs, "sentences": len(trees),
             "labelled_f1": f1["labelled"]["f1"], "unlabelled_f1": f1["unlabelled"]["f1"],
