@@ -55,6 +55,17 @@ for setting in beam2: pairs2:--pairs=2 beam1:--beam=1; do
   "$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 $flag \
     --json "$OUT/bench-parser-ema-$name.json" "$EMA" | tee "$OUT/bench-parser-ema-$name.txt"
 done
+# Its seeds 2 and 3: mean ± sd over the three, dev with two pairs, and test and speed with two.
+"$PY" -m parsers.seeds "$EMA" "$EMA-seed2" "$EMA-seed3" --json "$OUT/seeds-parsers-ema.json" \
+  | tee "$OUT/seeds-parsers-ema.txt"
+for seed in 2 3; do
+  "$PY" -m parsers.search "$EMA-seed$seed" --data-dir "$NLTK" --split dev --threads 2 --beam 2 \
+    --pairs 2 --json "$OUT/search-rnn-parser-ema-seed$seed-pairs.json" \
+    | tee "$OUT/search-rnn-parser-ema-seed$seed-pairs.txt"
+done
+"$PY" -m parsers.bench --data-dir "$NLTK" --threads 2 --pairs 2 \
+  --json "$OUT/bench-parser-ema-seeds-pairs2.json" "$EMA-seed2" "$EMA-seed3" \
+  | tee "$OUT/bench-parser-ema-seeds-pairs2.txt"
 
 # Parser runs side by side: the beam-2 plateau configuration over three seeds (20 and 28
 # epochs, h=128; 20 epochs, h=256), and which seed dev F1 chooses; the other runs alone.

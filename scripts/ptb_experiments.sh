@@ -30,6 +30,10 @@ runs() {
   echo "rnn-parser-beam2-plateau-h256-ema|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --h-size 256 --ema 0.998 --embeddings $GLOVE --x-size 50"
   # and the h=128 seed 1 the same way (alone with two threads)
   echo "rnn-parser-beam2-plateau-ema|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --ema 0.998 --embeddings $GLOVE --x-size 50"
+  # and its seeds 2 and 3 (two at a time on one thread each)
+  for seed in 2 3; do
+    echo "rnn-parser-beam2-plateau-ema-seed$seed|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --ema 0.998 --seed $seed --embeddings $GLOVE --x-size 50"
+  done
   echo "bilstm-parser|--model bilstm-parser --epochs 20 --embeddings $GLOVE --x-size 50"
   echo "pcfg|--model pcfg"
 }
