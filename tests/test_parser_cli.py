@@ -146,10 +146,10 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
                                 stdin=text), "--beam 0: keep at least 1")
 
     # --pairs composes fewer pairs per split point, in parse as in the chart itself
-    pruned = _cli("parse", tmp_path / "b", "--pairs", "1", "--text", "-", stdin=text)
-    assert pruned.returncode == 0, pruned.stderr
+    fewer = _cli("parse", tmp_path / "b", "--pairs", "1", "--text", "-", stdin=text)
+    assert fewer.returncode == 0, fewer.stderr
     parser.beam, parser.pairs = 2, 1
-    assert pruned.stdout.splitlines() == [
+    assert fewer.stdout.splitlines() == [
         to_bracketed(t) for t in parser.parse_all([["The", "cat", "saw", "a", "dog", "."],
                                                    ["It", "ran", "."]])]
     assert load_parser(pair, pairs=3).pairs == 3

@@ -485,3 +485,22 @@ def test_tanh_by_sigmoid_is_tanh_to_rounding():
     assert (tanh_by_sigmoid(x) - exact).abs().max() < 1e-15
     assert (tanh_by_sigmoid(x.float()).double() - exact).abs().max() < 2e-7
     assert tanh_by_sigmoid(torch.tensor([-1e4, 0.0, 1e4])).tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_chart_tables_kept_between_batches_do_not_leak_into_the_next():
+    """The chart's tables are reused, not cleared: a batch after a larger one (stale rows
+    everywhere) and after a smaller one (tables grown) finds what a fresh parser finds."""
+    model = _tiny(RecursiveChartParser, cell="tree-lstm")
+    model.cfg.beam = 2
+    rng = random.Random(3)
+    vocabulary = sorted({w for t in TREES for w in t.leaves()})
+    big = [rng.choices(vocabulary, k=rng.randint(1, 12)) for _ in range(9)]
+    small = [t.leaves() for t in TREES[:2]]
+    with torch.no_grad():
+        fresh_small = model.decode(small)
+        model.__dict__.pop("_chart_scratch")  # a fresh parser again
+        fresh_big = model.decode(big)
+        model.__dict__.pop("_chart_scratch")
+        model.decode(small)
+        assert model.decode(big) == fresh_big  # grown from the smaller batch's tables
+        assert model.decode(small) == fresh_small  # after the larger one
