@@ -15,9 +15,10 @@ import time
 import torch
 
 from parsers.pipeline import load_parser
-from parsers.tools import add_chart_options, parse_tool_args, tool_parser, write_figures
+from parsers.tools import parse_tool_args, tool_parser, write_figures
 from parsers.training import evaluate_parser
 from parsers.treebank import load_ptb
+from treenn.cli import add_chart_arguments
 from treenn.errors import run_main
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-length", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
-    add_chart_options(ap)
+    add_chart_arguments(ap)  # as parse and predict take them
     args = parse_tool_args(ap, argv)
     data = load_ptb(args.data_dir)
     sentences = [t.leaves() for split in ("dev", "test") for t in data[split]

@@ -21,7 +21,8 @@ from data.trees import leaves
 from parsers.evalb import PRF, binary_unlabelled
 from parsers.pipeline import binarize, load_parser
 from parsers.tokenize import detokenize, tokenize
-from parsers.tools import add_chart_options, parse_tool_args, tool_parser, write_figures
+from parsers.tools import parse_tool_args, tool_parser, write_figures
+from treenn.cli import add_chart_arguments
 from treenn.errors import run_main
 from treenn.training import predict_trees, run_task
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sst-dir", help="SST folder (default: download into the cache)")
     ap.add_argument("--sentiment", required=True, metavar="RUN_DIR",
                     help="a trained sentiment run (sst5 or sst2)")
-    add_chart_options(ap)
+    add_chart_arguments(ap)  # as parse and predict take them
     args = parse_tool_args(ap, argv)
     parsers = {spec: load_parser(spec, args.beam, args.pairs) for spec in args.parsers}
     gold_trees = read_sst(sst_dir(args.sst_dir) / "test.txt")

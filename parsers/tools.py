@@ -1,6 +1,5 @@
 """What the measurement commands of ``parsers/`` (bench, crossdomain, search) share: the
-``--threads`` and ``--json`` options, their set-up, the chart options of the commands that
-parse with any parser, and writing the JSON figures."""
+``--threads`` and ``--json`` options, their set-up, and writing the JSON figures."""
 
 from __future__ import annotations
 
@@ -19,17 +18,6 @@ def tool_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, help="torch intra-op threads")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     return ap
-
-
-def add_chart_options(ap: argparse.ArgumentParser) -> None:
-    """``--beam K`` and ``--pairs P`` for every rnn-parser among the PARSERs (``load_parser``
-    refuses them for any other parser)."""
-    ap.add_argument("--beam", type=int, metavar="K",
-                    help="parse the rnn-parsers (all PARSERs must be) with K sub-derivations "
-                    "per chart cell instead of their trained beam")
-    ap.add_argument("--pairs", type=int, metavar="P",
-                    help="parse the rnn-parsers composing only P pairs of sub-derivations "
-                    "per split point")
 
 
 def parse_tool_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:

@@ -281,6 +281,9 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_chart_arguments(p: argparse.ArgumentParser) -> None:
+    """``--beam K`` and ``--pairs P``, the rnn-parser's chart when parsing (parse, predict,
+    show, and the measurement commands of ``parsers/``); ``load_parser`` refuses them for
+    any other parser."""
     p.add_argument("--beam", type=int, metavar="K",
                    help="rnn-parser: sub-derivations kept per chart cell when parsing "
                    "(default: the beam it was trained with; 1 is fastest)")
