@@ -202,6 +202,8 @@ class RecursiveChartParser(ChartParserBase):
         #: pairs of sub-derivations composed per split point when decoding
         #: (``chart_decode``'s ``pairs``): a parsing setting, not saved; None composes all
         self.pairs: int | None = None
+        #: the chart's tables, kept between batches (:func:`_scratch`); not saved
+        self._chart_tables: dict[str, torch.Tensor] = {}
         leaf_size = width * self.token_dim
         if cfg.leaves == "bilstm":
             self.lstm = nn.LSTM(self.token_dim, cfg.h_size, num_layers=cfg.layers,
@@ -373,8 +375,8 @@ class EnsembleChartParser(Parser):
         return [to_tree(s, d, self.labels) for s, d in zip(sentences, found, strict=True)]
 
 
-def _scratch(model: nn.Module, name: str, rows: int, cols: int, like: torch.Tensor
-             ) -> torch.Tensor:
+def _scratch(model: RecursiveChartParser, name: str, rows: int, cols: int,
+             like: torch.Tensor) -> torch.Tensor:
     """An uninitialised ``[rows, cols]`` table for the chart, from memory ``model`` keeps
     between batches (and grows, by half again, when a batch needs more).
 
@@ -383,7 +385,7 @@ def _scratch(model: nn.Module, name: str, rows: int, cols: int, like: torch.Tens
     rows are harmless: the chart reads only the slots it has filled (it composes only
     candidates whose two children's slots are filled).
     """
-    cache = model.__dict__.setdefault("_chart_scratch", {})
+    cache = model._chart_tables
     flat = cache.get(name)
     if flat is None or flat.numel() < rows * cols or flat.dtype != like.dtype:
         flat = cache[name] = like.new_empty(int(1.5 * rows * cols))

@@ -498,9 +498,9 @@ def test_chart_tables_kept_between_batches_do_not_leak_into_the_next():
     small = [t.leaves() for t in TREES[:2]]
     with torch.no_grad():
         fresh_small = model.decode(small)
-        model.__dict__.pop("_chart_scratch")  # a fresh parser again
+        model._chart_tables.clear()  # a fresh parser again
         fresh_big = model.decode(big)
-        model.__dict__.pop("_chart_scratch")
+        model._chart_tables.clear()
         model.decode(small)
         assert model.decode(big) == fresh_big  # grown from the smaller batch's tables
         assert model.decode(small) == fresh_small  # after the larger one
