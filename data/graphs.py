@@ -13,8 +13,8 @@ Conversion rules (one place for all tasks):
 unlabelled), ``height`` (0 on leaves, 1 + max over children), ``start``/``end`` (the node's
 span as leaf positions, ``end`` exclusive).
 
->>> from data.vocab import Vocab
->>> from data.trees import parse_tree
+>>> from treenn.data.vocab import Vocab
+>>> from treenn.data.trees import parse_tree
 >>> tree = parse_tree("(3 (2 a) (4 (2 b) (1 c)))")
 >>> g = tree_to_graph(tree, Vocab.build([["a", "b", "c"]]), int)
 >>> g.ndata["word"].tolist(), g.ndata["label"].tolist(), g.ndata["height"].tolist()
@@ -32,9 +32,8 @@ import dgl
 import numpy as np
 import torch
 from nltk import Tree
-
-from data.trees import is_preterminal
-from data.vocab import PAD_ID, Vocab
+from treenn.data.trees import is_preterminal
+from treenn.data.vocab import PAD_ID, Vocab
 
 #: Maps a node's label string to a class id, or -1 for "no label"; raises ValueError if bad.
 LabelFn = Callable[[str], int]

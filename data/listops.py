@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nltk import Tree
+from treenn.data.trees import leaves
 
-from data.trees import leaves
 from treenn.errors import DataError
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
@@ -200,7 +200,7 @@ def read_tsv(path: str | Path) -> list[Tree]:
 
 def write_tsv(trees: list[Tree], path: str | Path) -> None:
     """Write Nangia & Bowman's layout: ``value<TAB>( ( [MAX 2 ) 9 ) ...``."""
-    from data.trees import to_bracketed
+    from treenn.data.trees import to_bracketed
 
     with Path(path).open("w", encoding="utf-8") as handle:
         for tree in trees:

@@ -15,10 +15,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-
-from data.download import cache_dir
-from data.graphs import TreeArrays
-from data.vocab import Vocab
+from treenn.data.download import cache_dir
+from treenn.data.graphs import TreeArrays
+from treenn.data.vocab import Vocab
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nltk import Tree
-
-from data.trees import is_preterminal, iter_subtrees
+from treenn.data.trees import is_preterminal, iter_subtrees
 
 PUNCTUATION_TAGS = {",", ":", "``", "''", "."}
 DELETED_LABELS = {"TOP", "ROOT", "", "-NONE-"}

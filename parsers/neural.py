@@ -27,11 +27,10 @@ import torch
 import torch.nn.functional as F
 from nltk import Tree
 from torch import nn
-
-from data.graphs import collate_arrays, tree_to_arrays
-from data.vocab import Vocab
-from parsers import Parser
-from parsers.chart import (
+from treenn.data.graphs import collate_arrays, tree_to_arrays
+from treenn.data.vocab import Vocab
+from treenn.parsers import Parser
+from treenn.parsers.chart import (
     Example,
     Labels,
     Words,
@@ -40,6 +39,7 @@ from parsers.chart import (
     derivation_tree,
     to_tree,
 )
+
 from treenn.cells import tanh_by_sigmoid
 from treenn.engines import fast_engine
 from treenn.errors import TreennError

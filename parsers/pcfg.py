@@ -22,11 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from nltk import Tree
-
-from data.trees import is_preterminal, iter_subtrees
-from parsers import Parser
-from parsers.baselines import RightBranching
-from parsers.treebank import JOIN
+from treenn.data.trees import is_preterminal, iter_subtrees
+from treenn.parsers import Parser
+from treenn.parsers.baselines import RightBranching
+from treenn.parsers.treebank import JOIN
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from nltk import Tree
+from treenn.data.trees import iter_subtrees, read_input_lines
+from treenn.parsers import Parser
+from treenn.parsers.baselines import BASELINES
+from treenn.parsers.tokenize import tokenize
 
-from data.trees import iter_subtrees, read_input_lines
-from parsers import Parser
-from parsers.baselines import BASELINES
-from parsers.tokenize import tokenize
 from treenn.errors import DataError, TreennError
 
 
@@ -25,7 +25,7 @@ def load_parser(spec: str, beam: int | None = None, pairs: int | None = None) ->
     ensemble's) chart for parsing, see ``parsers.neural.chart_decode``."""
     chart = {flag: v for flag, v in (("--beam", beam), ("--pairs", pairs)) if v is not None}
     if chart:
-        from parsers.neural import (
+        from treenn.parsers.neural import (
             EnsembleChartParser,
             RecursiveChartParser,
             check_beam,
@@ -58,7 +58,7 @@ def _load_run(spec: str, beam: int | None) -> Parser:
             raise TreennError(f"parser {spec!r}: an empty entry in the comma-separated list")
         return load_ensemble(parts, beam)
     if path.is_dir() and (path / "config.json").is_file():
-        from parsers.training import load_trained_parser
+        from treenn.parsers.training import load_trained_parser
 
         return load_trained_parser(path)
     raise TreennError(f"unknown parser {spec!r}: give {', '.join(BASELINES)}, the run "
@@ -69,7 +69,7 @@ def _load_run(spec: str, beam: int | None) -> Parser:
 def load_ensemble(run_dirs: list[str], beam: int | None = None) -> Parser:
     """rnn-parser runs decoding together (``parsers.neural.EnsembleChartParser``), with the
     members' beam or ``beam``."""
-    from parsers.neural import EnsembleChartParser, RecursiveChartParser
+    from treenn.parsers.neural import EnsembleChartParser, RecursiveChartParser
 
     seen: set[Path] = set()
     members = []

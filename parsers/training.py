@@ -18,15 +18,15 @@ import numpy as np
 import torch
 from nltk import Tree
 from tqdm import tqdm
+from treenn.data.vocab import embedding_words, load_embeddings
+from treenn.parsers import Parser
+from treenn.parsers.chart import Labels, Words, make_example
+from treenn.parsers.evalb import Scores
+from treenn.parsers.neural import NEURAL_PARSERS as NEURAL
+from treenn.parsers.neural import ParserConfig
+from treenn.parsers.pcfg import PCFG, PCFGConfig
+from treenn.parsers.treebank import load_ptb
 
-from data.vocab import embedding_words, load_embeddings
-from parsers import Parser
-from parsers.chart import Labels, Words, make_example
-from parsers.evalb import Scores
-from parsers.neural import NEURAL_PARSERS as NEURAL
-from parsers.neural import ParserConfig
-from parsers.pcfg import PCFG, PCFGConfig
-from parsers.treebank import load_ptb
 from treenn.errors import TreennError
 from treenn.runs import (
     RunDir,

@@ -8,7 +8,7 @@ runs() {
   echo "rnn-parser-bilstm-leaves|--model rnn-parser --leaves bilstm --epochs 15 --embeddings $GLOVE --x-size 50"
   echo "rnn-parser-beam2|--model rnn-parser --beam 2 --epochs 16 --embeddings $GLOVE --x-size 50"
   echo "rnn-parser-beam2-plateau|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --embeddings $GLOVE --x-size 50"
-  # the same configuration with two more seeds (python -m parsers.seeds compares the three)
+  # the same configuration with two more seeds (python -m treenn.experiments.seeds compares the three)
   for seed in 2 3; do
     echo "rnn-parser-beam2-plateau-seed$seed|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --seed $seed --embeddings $GLOVE --x-size 50"
   done

@@ -47,7 +47,8 @@ def shared_path(*parts) -> Path:
 @pytest.fixture(scope="session")
 def tiny_sst(tmp_path_factory):
     """A small SST-format data directory (random trees with random labels)."""
-    from data.trees import to_bracketed
+    from treenn.data.trees import to_bracketed
+
     from tests.reference import random_tree
 
     folder = tmp_path_factory.mktemp("sst")

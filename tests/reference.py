@@ -9,8 +9,7 @@ import random
 
 import torch
 from nltk import Tree
-
-from data.vocab import Vocab
+from treenn.data.vocab import Vocab
 
 
 def recursive_states(cell, tree: Tree, vocab: Vocab, embedding: torch.Tensor):

@@ -2,7 +2,7 @@
 
 import json
 
-from treenn import bench
+from treenn.experiments import bench
 
 
 def test_engine_benchmark_reports_ratios_memory_and_heights(tiny_sst, tmp_path):

@@ -11,9 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from treenn.data.tasks import get_task
+from treenn.data.trees import parse_tree
 
-from data.tasks import get_task
-from data.trees import parse_tree
 from tests.test_report import fake_run
 from tests.test_show import SST_PRED, SST_TREE, one_hot
 

@@ -4,9 +4,9 @@ import random
 
 import pytest
 import torch
+from treenn.data.graphs import collate, tree_to_graph
+from treenn.data.vocab import Vocab
 
-from data.graphs import collate, tree_to_graph
-from data.vocab import Vocab
 from tests.reference import WORDS, chain_tree, random_tree, recursive_states
 from treenn.cells import ChildSumTreeLSTMCell, NaryTreeLSTMCell, RecursiveNNCell, RNTNCell
 from treenn.engines import ENGINES
@@ -105,8 +105,8 @@ def test_fast_engine_runs_a_10001_node_chain_forward_and_backward():
 @pytest.mark.parametrize("name", ["tree-lstm", "recnn", "rntn"])
 def test_binary_cells_refuse_wider_nodes(name):
     from nltk import Tree
+    from treenn.data.graphs import tree_to_arrays
 
-    from data.graphs import tree_to_arrays
     from treenn.errors import DataError
     from treenn.models import Classifier, ModelConfig
     from treenn.training import check_arity
@@ -119,7 +119,7 @@ def test_binary_cells_refuse_wider_nodes(name):
     check_arity(Classifier(ModelConfig("childsum-tree-lstm", len(VOCAB), 5, x_size=4,
                                        h_size=4)), [tree_to_arrays(wide, VOCAB, int)], "x")
     # past the entry-point check, every engine refuses too (the fused path used to crop)
-    from data.graphs import collate_arrays
+    from treenn.data.graphs import collate_arrays
 
     batch = collate_arrays([tree_to_arrays(wide, VOCAB, int)])
     for engine in sorted(ENGINES):

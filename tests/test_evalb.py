@@ -2,9 +2,8 @@
 
 import pytest
 from nltk import Tree
-
-from parsers.evalb import Scores, binary_unlabelled
-from parsers.treebank import binary_spans, clean, from_spans, to_spans
+from treenn.parsers.evalb import Scores, binary_unlabelled
+from treenn.parsers.treebank import binary_spans, clean, from_spans, to_spans
 
 
 def _score(gold, test):

@@ -4,10 +4,10 @@ import random
 
 import torch
 from nltk import Tree
+from treenn.data.graphs import collate, relabel, sequence_view, tree_to_graph
+from treenn.data.trees import parse_tree
+from treenn.data.vocab import PAD_ID, Vocab
 
-from data.graphs import collate, relabel, sequence_view, tree_to_graph
-from data.trees import parse_tree
-from data.vocab import PAD_ID, Vocab
 from tests.reference import WORDS, chain_tree, random_tree
 
 VOCAB = Vocab.build([WORDS + [f"w{i}" for i in range(10000)]])
@@ -85,7 +85,7 @@ def test_conversion_of_a_10000_node_chain():
 
 
 def test_collate_arrays_builds_the_same_batch_as_dgl_batch():
-    from data.graphs import collate_arrays, tree_to_arrays
+    from treenn.data.graphs import collate_arrays, tree_to_arrays
 
     rng = random.Random(7)
     trees = [random_tree(rng, rng.randint(1, 12), 3, unary_p=0.3) for _ in range(9)]

@@ -1,8 +1,7 @@
 """ListOps: values, both published file layouts, the generator and its splits."""
 
 import pytest
-
-from data.listops import (
+from treenn.data.listops import (
     ListOpsConfig,
     evaluate,
     evaluate_tokens,
@@ -13,6 +12,7 @@ from data.listops import (
     tokens,
     write_tsv,
 )
+
 from treenn.errors import DataError
 
 PAPER = "( ( ( ( ( [MAX 2 ) 9 ) ( ( ( [MIN 4 ) 7 ) ] ) ) 0 ) ] )"

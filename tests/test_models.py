@@ -5,9 +5,9 @@ import random
 import pytest
 import torch
 from torch import nn
+from treenn.data.graphs import collate, sequence_view, tree_to_graph
+from treenn.data.vocab import Vocab
 
-from data.graphs import collate, sequence_view, tree_to_graph
-from data.vocab import Vocab
 from tests.reference import WORDS, random_tree
 from treenn.encoders import SequenceEncoder
 from treenn.models import MODELS, Classifier, ModelConfig

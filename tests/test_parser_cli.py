@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 from nltk import Tree
+from treenn.parsers.chart import to_tree
 
-from parsers.chart import to_tree
 from tests.test_training import _assert_one_line_error, _cfg, _cli
 from treenn.errors import TreennError
 
@@ -46,7 +46,7 @@ def test_pcfg_run_parses_and_evaluates(tiny_ptb, tmp_path):
     _assert_one_line_error(bad, "<stdin>:2: empty line")
 
     # the benchmark scores what it times: the PCFG's figure is the one its run recorded
-    from parsers import bench
+    from treenn.parsers import bench
 
     assert bench.main([str(tmp_path / "pcfg"), "right-branching", "--data-dir", str(tiny_ptb),
                        "--repeats", "1", "--json", str(tmp_path / "bench.json")]) == 0
@@ -73,7 +73,7 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
                            "--beam is the recursive parser's")
 
     # the search diagnostic parses as evaluate does and writes nothing into the run
-    from parsers import search
+    from treenn.parsers import search
 
     before = sorted(p.name for p in (tmp_path / "b").iterdir())
     out = tmp_path / "search.json"
@@ -83,8 +83,8 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     assert sorted(rows, key=str) == [(1, 1), (1, None), (2, 1), (2, None)]
     ev = json.loads((tmp_path / "b" / "eval-test.json").read_text())
     assert rows[2, None]["labelled_f1"] == ev["labelled"]["f1"]
-    from parsers.training import load_trained_parser
-    from parsers.treebank import load_ptb
+    from treenn.parsers.training import load_trained_parser
+    from treenn.parsers.treebank import load_ptb
 
     parser = load_trained_parser(tmp_path / "b")
     search.search_report(parser, load_ptb(str(tiny_ptb))["test"], beam=1, pairs=1)
@@ -100,7 +100,7 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     assert out.returncode == 0, out.stderr
     assert [Tree.fromstring(x).leaves() for x in out.stdout.strip().splitlines()] == [
         ["The", "cat", "saw", "a", "dog", "."], ["It", "ran", "."]]
-    from parsers import ensemble
+    from treenn.parsers import ensemble
 
     before = sorted(p.name for p in (tmp_path / "a").iterdir())
     figures_path = tmp_path / "ensemble.json"
@@ -122,9 +122,9 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
         ensemble.main([str(tmp_path / "a")])
 
     # --beam parses with another chart width than the run was trained with (2 here)
-    from data.trees import to_bracketed
-    from parsers.neural import chart_decode
-    from parsers.pipeline import load_parser
+    from treenn.data.trees import to_bracketed
+    from treenn.parsers.neural import chart_decode
+    from treenn.parsers.pipeline import load_parser
 
     text = "The cat saw a dog.\nIt ran.\n"
     narrow = _cli("parse", tmp_path / "b", "--beam", "1", "--text", "-", stdin=text)
@@ -207,7 +207,8 @@ def test_missing_treebank_is_one_line_error(tmp_path):
 
 
 def test_crossdomain_scores_parsers_against_sst_trees(tiny_sst, tmp_path):
-    from parsers import crossdomain
+    from treenn.parsers import crossdomain
+
     from treenn.training import evaluate_run, train
 
     senti = tmp_path / "s"
@@ -231,7 +232,7 @@ def test_crossdomain_scores_parsers_against_sst_trees(tiny_sst, tmp_path):
 
 
 def test_plateau_schedule_halves_the_rate_and_resumes_through_it(tiny_ptb, tmp_path):
-    from parsers.training import should_halve_lr
+    from treenn.parsers.training import should_halve_lr
 
     # patience 2: epochs 3 and 4 miss the best of epoch 2 -> halve after 4; after 6 again
     assert [e for e in range(1, 8) if should_halve_lr(e, 2, 0, 2)] == [4, 5, 6, 7]
@@ -267,7 +268,7 @@ def test_a_damaged_run_config_is_a_one_line_error(tmp_path):
 
 
 def test_weight_average_follows_its_formula():
-    from parsers.training import WeightAverage
+    from treenn.parsers.training import WeightAverage
 
     layer = torch.nn.Linear(2, 1)
     average = WeightAverage(layer, decay=0.5)

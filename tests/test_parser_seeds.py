@@ -1,12 +1,13 @@
-"""``python -m parsers.seeds``: parser runs grouped by settings, chosen by dev, never by test."""
+"""``python -m treenn.experiments.seeds``: parser runs grouped by settings, chosen by dev,
+never by test."""
 
 import json
 
 import pytest
 
-from parsers.seeds import load_parser_run, main
 from tests.test_parser_cli import _train
 from treenn.errors import TreennError
+from treenn.experiments.seeds import load_parser_run, main
 
 
 def _fake_run(root, name, seed, dev, test, lr=1e-3, epochs=((1, 0.5), (2, 0.7), (3, 0.6))):

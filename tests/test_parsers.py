@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 from nltk import Tree
-
-from parsers.baselines import Balanced, LeftBranching, RightBranching
-from parsers.chart import Labels, Words, cost, decode_decomposable, make_example, to_tree
-from parsers.neural import (
+from treenn.parsers.baselines import Balanced, LeftBranching, RightBranching
+from treenn.parsers.chart import Labels, Words, cost, decode_decomposable, make_example, to_tree
+from treenn.parsers.neural import (
     BiLSTMChartParser,
     EnsembleChartParser,
     ParserConfig,
@@ -19,9 +18,10 @@ from parsers.neural import (
     _ChartMember,
     chart_decode,
 )
-from parsers.pcfg import PCFG, PCFGConfig, _binarise, _collapse
-from parsers.pipeline import binarize
-from parsers.treebank import from_spans, to_spans
+from treenn.parsers.pcfg import PCFG, PCFGConfig, _binarise, _collapse
+from treenn.parsers.pipeline import binarize
+from treenn.parsers.treebank import from_spans, to_spans
+
 from treenn.errors import TreennError
 
 TREES = [Tree.fromstring(s) for s in [
@@ -123,7 +123,8 @@ def _reference_recursive_chart(model, tokens, beam=1, pairs=None):
                                           ("tree-lstm", "bilstm"), ("rntn", "window"),
                                           ("childsum-tree-lstm", "window")])
 def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves, monkeypatch):
-    monkeypatch.setattr("parsers.neural._CHUNK", 3)  # several chunks of candidates per length
+    # several chunks of candidates per length
+    monkeypatch.setattr("treenn.parsers.neural._CHUNK", 3)
     model = _tiny(RecursiveChartParser, cell=cell, leaves=leaves)
     sentences = [t.leaves() for t in TREES] + [["dog"], ["a", "cat"]]
     with torch.no_grad():
@@ -141,7 +142,7 @@ def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves, monke
 def test_beam_chart_and_its_pairs_match_the_plain_reference(cell, beam, pairs, monkeypatch):
     """A beam of K sub-derivations per cell, with every pair of the children's kept ones or
     (--pairs P) only the P best at each split point, as a span-by-span loop finds them."""
-    monkeypatch.setattr("parsers.neural._CHUNK", 3)
+    monkeypatch.setattr("treenn.parsers.neural._CHUNK", 3)
     model = _tiny(RecursiveChartParser, cell=cell)
     with torch.no_grad():  # a larger cell: vectors, hence choices, depend on the past
         for p in model.cell.parameters():
@@ -435,7 +436,7 @@ def test_pcfg_round_trips_through_a_plain_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("horizontal", [0, 1, 2])
 def test_grammar_transforms_invert(horizontal):
-    from parsers.pcfg import _annotate_parents, _unbinarise
+    from treenn.parsers.pcfg import _annotate_parents, _unbinarise
 
     # the second tree has a phrase under a collapsed unary chain (SBAR+S): its children's
     # parent annotation then holds a '+' (NP^SBAR+S)

@@ -26,7 +26,7 @@ def fake_run(path, task="sst5", model="tree-lstm", seed=1, gold=(0, 1), pred=(0,
              epochs=2, config_epochs=None, length=None, height=None, seconds=2.0,
              parameters=1000, **train):
     """A run directory as training leaves it, with chosen per-sentence predictions."""
-    from data.tasks import get_task
+    from treenn.data.tasks import get_task
 
     k = get_task(task).n_classes
     path.mkdir(parents=True)

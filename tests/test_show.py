@@ -6,10 +6,10 @@ from itertools import combinations
 
 import pytest
 import torch
+from treenn.data.listops import parse_expression
+from treenn.data.tasks import get_task
+from treenn.data.trees import parse_tree, to_bracketed
 
-from data.listops import parse_expression
-from data.tasks import get_task
-from data.trees import parse_tree, to_bracketed
 from tests.reference import random_tree
 from treenn.show import (
     BOX_H,

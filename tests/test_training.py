@@ -84,7 +84,7 @@ def test_evaluate_and_predict_reuse_a_run(tiny_sst, tmp_path, model):
     train(_cfg(tiny_sst, run, model=model, epochs=1))
     result = evaluate_run(run, "test")
     assert result == json.loads((run / "eval-test.json").read_text())
-    from data.tasks import TASKS
+    from treenn.data.tasks import TASKS
 
     trees = TASKS["sst5"].read_input(str(tiny_sst / "test.txt"))[:3]
     task, probs = predict_trees(run, trees)
@@ -168,7 +168,8 @@ def test_cli_evaluate_prints_summary(tiny_sst, tmp_path):
 
 
 def test_shared_sst_sizes():
-    from data.tasks import TASKS
+    from treenn.data.tasks import TASKS
+
     from tests.conftest import shared_path
 
     folder = shared_path("sst")

@@ -13,6 +13,16 @@ import time
 from pathlib import Path
 
 from treenn import report, show
+from treenn.arguments import (
+    CLASSIFIER_ONLY,
+    LISTOPS_FLAGS,
+    PARSER_ONLY,
+    ArgumentParser,
+    add_chart_arguments,
+    add_input_arguments,
+    dest,
+    input_trees,
+)
 from treenn.errors import TreennError, run_main
 
 log = logging.getLogger("treenn")
@@ -22,49 +32,15 @@ DEMO_LISTOPS = {"n_train": 10000, "n_dev": 500, "n_test": 1000, "n_extrap": 500,
                 "extrap_max_depth": 6, "extrap_max_length": 80, "seed": 7}
 
 
-#: Command-line flag -> (ListOpsConfig field, help).
-LISTOPS_FLAGS = {
-    "--listops-train": ("n_train", "number of training expressions"),
-    "--listops-depth": ("max_depth", "maximum nesting depth"),
-    "--listops-args": ("max_args", "maximum arguments per operator"),
-    "--listops-max-length": ("max_length", "maximum tokens per training expression"),
-    "--listops-seed": ("seed", "generator seed"),
-}
-
-
-def _dest(flag: str) -> str:
-    """The attribute argparse stores a long flag in: ``--listops-seed`` -> ``listops_seed``."""
-    return flag[2:].replace("-", "_")
-
-
-#: ``train`` flags that only one kind of task reads (dest -> flag): given to the other kind
-#: they are refused rather than ignored
-PARSER_ONLY = {"cell": "--cell", "leaves": "--leaves", "lr_patience": "--lr-patience",
-               "ema": "--ema", "beam": "--beam"}
-CLASSIFIER_ONLY = {"freeze_embeddings": "--freeze-embeddings", "lower": "--no-lowercase",
-                   "min_count": "--min-count", "layers": "--layers",
-                   "bidirectional": "--bidirectional", "optimizer": "--optimizer",
-                   "emb_lr": "--emb-lr", "weight_decay": "--weight-decay", "engine": "--engine",
-                   "seq_train": "--seq-train", "device": "--device",
-                   **{_dest(flag): flag for flag in LISTOPS_FLAGS}}
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line and exits with status 2."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
-
-
 def _add_train(sub) -> None:
-    from data.tasks import TASKS
+    from treenn.data.tasks import TASKS
     from treenn.models import MODELS
     from treenn.training import OPTIMIZERS
 
     p = sub.add_parser("train", help="train a model and keep its best epoch",
                        description="Train a model; keeps the best epoch by dev root accuracy "
                        "and evaluates it on every split at the end.")
-    from parsers.training import PARSER_MODELS
+    from treenn.parsers.training import PARSER_MODELS
 
     p.add_argument("--task", required=True, choices=[*TASKS, "ptb"],
                    help="sst5, sst2, listops (classification) or ptb (constituency parsing)")
@@ -125,9 +101,9 @@ def _add_train(sub) -> None:
 def _train_config(args):
     from treenn.training import TrainConfig
 
-    listops = {key: getattr(args, _dest(flag))
+    listops = {key: getattr(args, dest(flag))
                for flag, (key, _) in LISTOPS_FLAGS.items()
-               if getattr(args, _dest(flag)) is not None}
+               if getattr(args, dest(flag)) is not None}
     return TrainConfig(
         task=args.task, model=args.model, out=args.out, data_dir=args.data_dir,
         embeddings=args.embeddings, freeze_embeddings=args.freeze_embeddings, lower=args.lower,
@@ -142,7 +118,7 @@ def _train_config(args):
 
 
 def _cmd_train(args) -> int:
-    from parsers.training import PARSER_MODELS
+    from treenn.parsers.training import PARSER_MODELS
 
     if (args.task == "ptb") != (args.model in PARSER_MODELS):
         raise TreennError(f"--model {args.model} does not fit --task {args.task}: parsing "
@@ -167,7 +143,7 @@ def _cmd_train(args) -> int:
 
 
 def _train_parser(args) -> int:
-    from parsers.training import ParserTrainConfig, train_parser
+    from treenn.parsers.training import ParserTrainConfig, train_parser
 
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
              "h_size": args.h_size, "word_dim": args.x_size, "dropout": args.dropout}
@@ -188,9 +164,9 @@ def _train_parser(args) -> int:
 
 def _cmd_parse(args) -> int:
     """One raw sentence per line in, one bracketed tree per line out."""
-    from data.trees import to_bracketed
-    from parsers.pipeline import load_parser, read_sentences
-    from parsers.tokenize import tokenize
+    from treenn.data.trees import to_bracketed
+    from treenn.parsers.pipeline import load_parser, read_sentences
+    from treenn.parsers.tokenize import tokenize
 
     parser = load_parser(args.run_dir, args.beam, args.pairs)
     name = "<stdin>" if args.text == "-" else args.text
@@ -210,7 +186,7 @@ def _cmd_evaluate(args) -> int:
     from treenn.runs import is_parser_run
 
     if is_parser_run(args.run_dir):
-        from parsers.training import evaluate_parser_run
+        from treenn.parsers.training import evaluate_parser_run
 
         result = evaluate_parser_run(args.run_dir, args.split, args.data_dir)
         for key in ("labelled", "unlabelled"):
@@ -223,7 +199,7 @@ def _cmd_evaluate(args) -> int:
               f"{100 * result['length<=40']['labelled']['f1']:.2f}")
         print(f"\nwrote {Path(args.run_dir) / f'eval-{args.split}.json'}")
         return 0
-    from data.tasks import get_task
+    from treenn.data.tasks import get_task
     from treenn.metrics import format_summary
     from treenn.training import evaluate_run
 
@@ -234,8 +210,8 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from data.graphs import relabel
-    from data.trees import to_bracketed
+    from treenn.data.graphs import relabel
+    from treenn.data.trees import to_bracketed
     from treenn.training import predict_trees, run_task
 
     task = run_task(args.run_dir, args.checkpoint)
@@ -250,47 +226,6 @@ def _cmd_predict(args) -> int:
             labels = [str(y) for y in pred]
         print(to_bracketed(relabel(tree, labels)))
     return 0
-
-
-def input_trees(task, args) -> list:
-    """Trees from ``--trees FILE`` (bracketed) or ``--text FILE`` (raw text, parsed)."""
-    if args.trees is not None:
-        for flag in ("--beam", "--pairs"):
-            if getattr(args, _dest(flag)) is not None:
-                raise TreennError(f"{flag} is for --text (the parser's chart); --trees are "
-                                  "not parsed")
-        return task.read_input(args.trees)
-    from parsers.pipeline import load_parser, text_to_trees
-
-    return text_to_trees(args.text, load_parser(args.parser, args.beam, args.pairs))[1]
-
-
-def add_input_arguments(p: argparse.ArgumentParser) -> None:
-    """``--trees FILE`` or ``--text FILE --parser P`` (used by predict and show)."""
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--trees", metavar="FILE",
-                        help="one bracketed tree per line ('-' reads standard input)")
-    source.add_argument("--text", metavar="FILE",
-                        help="one raw sentence per line ('-' reads standard input); "
-                        "tokenised and parsed with --parser")
-    p.add_argument("--parser", default="right-branching", metavar="RUN_DIR|NAME",
-                   help="parser for --text: a trained parser's run directory, rnn-parser "
-                   "run directories joined by commas (an ensemble), or right-branching, "
-                   "left-branching, balanced (default: right-branching)")
-    add_chart_arguments(p)
-
-
-def add_chart_arguments(p: argparse.ArgumentParser) -> None:
-    """``--beam K`` and ``--pairs P``, the rnn-parser's chart when parsing (parse, predict,
-    show, and the measurement commands of ``parsers/``); ``load_parser`` refuses them for
-    any other parser."""
-    p.add_argument("--beam", type=int, metavar="K",
-                   help="rnn-parser: sub-derivations kept per chart cell when parsing "
-                   "(default: the beam it was trained with; 1 is fastest)")
-    p.add_argument("--pairs", type=int, metavar="P",
-                   help="rnn-parser: at each split point compose only the P pairs of the "
-                   "children's kept sub-derivations that score highest (of K*K; default: "
-                   "all; faster, approximate)")
 
 
 def _cmd_demo(args) -> int:
@@ -338,11 +273,12 @@ def _cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description="Recursive (tree-structured) neural networks against sequence "
-                     "baselines: train, evaluate, predict. Without arguments: the demo.")
+    parser = ArgumentParser(description="Recursive (tree-structured) neural networks against "
+                            "sequence baselines: train, evaluate, predict. Without arguments: "
+                            "the demo.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
     _add_train(sub)
 
     p = sub.add_parser("evaluate", help="score a run on a split and write eval-<split>.json")

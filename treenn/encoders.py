@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from data.graphs import Batch, sequence_view
 from treenn.cells import TreeCell
+from treenn.data.graphs import Batch, sequence_view
 from treenn.engines import ENGINES
 
 Embed = Callable[[torch.Tensor], torch.Tensor]

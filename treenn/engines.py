@@ -23,8 +23,8 @@ import dgl
 import torch
 import torch.nn.functional as F
 
-from data.graphs import Batch, LevelSchedule
 from treenn.cells import TreeCell
+from treenn.data.graphs import Batch, LevelSchedule
 from treenn.errors import TreennError
 
 Engine = Callable[[TreeCell, Batch, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from data.vocab import PAD_ID
 from treenn.cells import ChildSumTreeLSTMCell, NaryTreeLSTMCell, RecursiveNNCell, RNTNCell
+from treenn.data.vocab import PAD_ID
 from treenn.encoders import SequenceEncoder, TreeEncoder
 from treenn.engines import ENGINES
 from treenn.errors import TreennError

@@ -698,7 +698,7 @@ def build_report(runs: Sequence[RunInfo], skipped: Sequence[tuple[str, str]],
                  n_boot: int = N_BOOTSTRAP, plots: bool = True
                  ) -> tuple[Report, list[Comparison]]:
     """Analyse the runs; the report and its paired comparisons (for printing)."""
-    from data.tasks import get_task
+    from treenn.data.tasks import get_task
     from treenn.show import task_short_names
 
     groups, notes = group_runs(runs)
@@ -847,8 +847,8 @@ def _split_names(text: str, known: Sequence[str], what: str) -> list[str]:
 
 def grid_configs(args: argparse.Namespace) -> list:
     """One :class:`TrainConfig` per task x model x seed, under ``OUT/runs``."""
-    from data.tasks import TASKS
-    from treenn.cli import LISTOPS_FLAGS
+    from treenn.arguments import LISTOPS_FLAGS
+    from treenn.data.tasks import TASKS
     from treenn.errors import TreennError
     from treenn.models import MODELS
     from treenn.training import TrainConfig
@@ -928,7 +928,7 @@ def run_grid(args: argparse.Namespace) -> list[Path]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``train.py compare``."""
-    from treenn.cli import LISTOPS_FLAGS
+    from treenn.arguments import LISTOPS_FLAGS
 
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
                    help="finished runs to compare (a folder of runs stands for all of them)")

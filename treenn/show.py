@@ -8,8 +8,8 @@ sub-expression shows its predicted and its true value (computed from the tokens)
 The layout is computed once as a list of plain shapes (:class:`Drawing`) and written out by
 two small back ends: SVG text and matplotlib's Agg canvas for PNG.
 
->>> from data.tasks import get_task
->>> from data.trees import parse_tree
+>>> from treenn.data.tasks import get_task
+>>> from treenn.data.trees import parse_tree
 >>> shown = build_shown_tree(get_task("sst2"), parse_tree("(4 (3 good) (2 fun))"),
 ...                          [[0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
 >>> [(n.word, n.gold, n.pred) for n in shown.nodes]
@@ -144,9 +144,9 @@ def build_shown_tree(task, tree: Tree, probs) -> ShownTree:
         The tree as drawn; for ListOps only complete sub-expressions with an operator (and a
         lone digit at the root) carry a prediction, and their gold label is the true value.
     """
-    from data import listops
-    from data.graphs import n_graph_nodes, relabel
-    from data.trees import leaves
+    from treenn.data import listops
+    from treenn.data.graphs import n_graph_nodes, relabel
+    from treenn.data.trees import leaves
 
     rows = probs.tolist() if hasattr(probs, "tolist") else [list(r) for r in probs]
     n = n_graph_nodes(tree)
@@ -702,7 +702,7 @@ FORMATS = ("term", "svg", "html", "png")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``train.py show``."""
-    from treenn.cli import add_input_arguments
+    from treenn.arguments import add_input_arguments
 
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_input_arguments(p)
@@ -733,7 +733,7 @@ def use_color(choice: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """``train.py show``: predict every node of the input trees and draw them."""
-    from treenn.cli import input_trees
+    from treenn.arguments import input_trees
     from treenn.errors import TreennError
     from treenn.training import predict_trees, run_task
 

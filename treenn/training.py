@@ -27,11 +27,11 @@ import torch.nn.functional as F
 from nltk import Tree
 from tqdm import tqdm
 
-from data import prepared
-from data.graphs import Batch, TreeArrays, collate_arrays, tree_to_arrays
-from data.tasks import Task, get_task
-from data.trees import leaves
-from data.vocab import UNK_ID, Vocab, embedding_words, load_embeddings
+from treenn.data import prepared
+from treenn.data.graphs import Batch, TreeArrays, collate_arrays, tree_to_arrays
+from treenn.data.tasks import Task, get_task
+from treenn.data.trees import leaves
+from treenn.data.vocab import UNK_ID, Vocab, embedding_words, load_embeddings
 from treenn.errors import DataError, TreennError
 from treenn.metrics import Scores
 from treenn.models import MODELS, Classifier, ModelConfig, count_parameters

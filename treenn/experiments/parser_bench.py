@@ -1,4 +1,4 @@
-"""Parsing speed: ``python -m parsers.bench --data-dir NLTK_DATA PARSER...``.
+"""Parsing speed: ``python -m treenn.experiments.parser_bench --data-dir NLTK_DATA PARSER...``.
 
 Parses the PTB-sample dev and test sentences of at most ``--max-length`` tokens (40 by
 default) in batches sorted by length, with each parser in turn, in one process, and prints
@@ -14,12 +14,12 @@ import time
 
 import torch
 
-from parsers.pipeline import load_parser
-from parsers.tools import parse_tool_args, tool_parser, write_figures
-from parsers.training import evaluate_parser
-from parsers.treebank import load_ptb
-from treenn.cli import add_chart_arguments
+from treenn.arguments import add_chart_arguments
 from treenn.errors import run_main
+from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
+from treenn.parsers.pipeline import load_parser
+from treenn.parsers.training import evaluate_parser
+from treenn.parsers.treebank import load_ptb
 
 
 def measure(parser, sentences: list[list[str]], batch_size: int, repeats: int) -> float:
@@ -34,7 +34,7 @@ def measure(parser, sentences: list[list[str]], batch_size: int, repeats: int) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = tool_parser("python -m parsers.bench", __doc__)
+    ap = tool_parser("python -m treenn.experiments.parser_bench", __doc__)
     ap.add_argument("parsers", nargs="+", metavar="PARSER")
     ap.add_argument("--data-dir", help="nltk_data folder with corpora/treebank")
     ap.add_argument("--max-length", type=int, default=40)

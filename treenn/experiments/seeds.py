@@ -1,5 +1,5 @@
 """Parser runs that differ only in their seed, side by side:
-``python -m parsers.seeds RUN_DIR... [--json PATH]``.
+``python -m treenn.experiments.seeds RUN_DIR... [--json PATH]``.
 
 For each finished parser run (``eval-dev.json`` and ``eval-test.json`` written at the end of
 training) the command prints its seed, best epoch (by dev labelled F1, the epoch ``best.pt``
@@ -18,9 +18,9 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from parsers.tools import write_figures
-from parsers.training import ParserTrainConfig
 from treenn.errors import TreennError, run_main
+from treenn.experiments.tools import write_figures
+from treenn.parsers.training import ParserTrainConfig
 from treenn.report import NOT_VARIANT, mean_std
 from treenn.runs import read_eval, read_metrics, read_run_config
 
@@ -95,7 +95,7 @@ def _pct(x: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m parsers.seeds", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m treenn.experiments.seeds", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="finished parser runs")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")

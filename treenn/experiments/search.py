@@ -1,5 +1,5 @@
 """How much the recursive parser's approximate chart costs it:
-``python -m parsers.search RUN_DIR --data-dir NLTK_DATA [--split dev] [--beam K ...]
+``python -m treenn.experiments.search RUN_DIR --data-dir NLTK_DATA [--split dev] [--beam K ...]
 [--pairs P ...]``.
 
 For each beam width K the trained ``rnn-parser`` parses the split with K sub-derivations per
@@ -21,13 +21,13 @@ from pathlib import Path
 
 import torch
 
-from parsers.chart import cost, make_example, to_tree
-from parsers.evalb import Scores
-from parsers.neural import RecursiveChartParser, check_beam, check_pairs
-from parsers.tools import parse_tool_args, tool_parser, write_figures
-from parsers.training import load_trained_parser
-from parsers.treebank import load_ptb
 from treenn.errors import TreennError, run_main
+from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
+from treenn.parsers.chart import cost, make_example, to_tree
+from treenn.parsers.evalb import Scores
+from treenn.parsers.neural import RecursiveChartParser, check_beam, check_pairs
+from treenn.parsers.training import load_trained_parser
+from treenn.parsers.treebank import load_ptb
 
 
 @torch.no_grad()
@@ -68,7 +68,7 @@ def search_report(parser: RecursiveChartParser, trees: list, beam: int, batch_si
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = tool_parser("python -m parsers.search", __doc__)
+    ap = tool_parser("python -m treenn.experiments.search", __doc__)
     ap.add_argument("run_dir", metavar="RUN_DIR", help="a trained rnn-parser run")
     ap.add_argument("--data-dir", help="nltk_data folder with corpora/treebank")
     ap.add_argument("--split", default="dev", choices=["train", "dev", "test"])

@@ -1,4 +1,5 @@
-"""Parsers on SST: ``python -m parsers.crossdomain --sst-dir DIR --sentiment RUN PARSER...``.
+"""Parsers on SST:
+``python -m treenn.experiments.crossdomain --sst-dir DIR --sentiment RUN PARSER...``.
 
 1. Cross-domain bracketing: each PTB-trained parser (or baseline) parses the SST test
    sentences (SST's own tokens) and its binarised trees are scored against SST's binary trees
@@ -16,14 +17,14 @@ import sys
 
 import torch
 
-from data.sst import read_sst, sst_dir
-from data.trees import leaves
-from parsers.evalb import PRF, binary_unlabelled
-from parsers.pipeline import binarize, load_parser
-from parsers.tokenize import detokenize, tokenize
-from parsers.tools import parse_tool_args, tool_parser, write_figures
-from treenn.cli import add_chart_arguments
+from treenn.arguments import add_chart_arguments
+from treenn.data.sst import read_sst, sst_dir
+from treenn.data.trees import leaves
 from treenn.errors import run_main
+from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
+from treenn.parsers.evalb import PRF, binary_unlabelled
+from treenn.parsers.pipeline import binarize, load_parser
+from treenn.parsers.tokenize import detokenize, tokenize
 from treenn.training import predict_trees, run_task
 
 
@@ -35,7 +36,7 @@ def root_accuracy(run_dir: str, trees: list, gold: list[int]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = tool_parser("python -m parsers.crossdomain", __doc__)
+    ap = tool_parser("python -m treenn.experiments.crossdomain", __doc__)
     ap.add_argument("parsers", nargs="+", metavar="PARSER")
     ap.add_argument("--sst-dir", help="SST folder (default: download into the cache)")
     ap.add_argument("--sentiment", required=True, metavar="RUN_DIR",

@@ -1,12 +1,13 @@
 """An ensemble of recursive parsers against its members:
-``python -m parsers.ensemble RUN_DIR... [--data-dir NLTK_DATA] [--json PATH]``.
+``python -m treenn.experiments.ensemble RUN_DIR... [--data-dir NLTK_DATA] [--json PATH]``.
 
 The members are finished rnn-parser runs (e.g. the seeds of one configuration). The ensemble
 decodes them together (one chart in which each member composes its own vectors and label
 scores are the members' mean: ``parsers.neural.EnsembleChartParser``) and is scored with
 evalb on the dev and test splits; the members' figures are read from their eval files. Prints
 each one's F1 and the one that dev labelled F1 chooses, without looking at test. Nothing in
-the run directories is written. ``train.py parse``, ``predict --parser`` and ``parsers.bench``
+the run directories is written. ``train.py parse``, ``predict --parser`` and
+``treenn.experiments.parser_bench``
 take the same ensemble as the run directories joined by commas.
 """
 
@@ -16,17 +17,17 @@ import sys
 
 import torch
 
-from parsers.pipeline import load_ensemble
-from parsers.seeds import MEASURES, SPLITS, load_parser_run
-from parsers.tools import parse_tool_args, tool_parser, write_figures
-from parsers.training import evaluate_parser
-from parsers.treebank import load_ptb
 from treenn.errors import run_main
+from treenn.experiments.seeds import MEASURES, SPLITS, load_parser_run
+from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
+from treenn.parsers.pipeline import load_ensemble
+from treenn.parsers.training import evaluate_parser
+from treenn.parsers.treebank import load_ptb
 from treenn.runs import read_run_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = tool_parser("python -m parsers.ensemble", __doc__)
+    ap = tool_parser("python -m treenn.experiments.ensemble", __doc__)
     ap.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="finished rnn-parser runs")
     ap.add_argument("--data-dir", help="nltk_data folder with corpora/treebank (default: the "
                     "first run's)")
