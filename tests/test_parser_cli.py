@@ -46,7 +46,7 @@ def test_pcfg_run_parses_and_evaluates(tiny_ptb, tmp_path):
     _assert_one_line_error(bad, "<stdin>:2: empty line")
 
     # the benchmark scores what it times: the PCFG's figure is the one its run recorded
-    from treenn.parsers import bench
+    from treenn.experiments import parser_bench as bench
 
     assert bench.main([str(tmp_path / "pcfg"), "right-branching", "--data-dir", str(tiny_ptb),
                        "--repeats", "1", "--json", str(tmp_path / "bench.json")]) == 0
@@ -73,7 +73,7 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
                            "--beam is the recursive parser's")
 
     # the search diagnostic parses as evaluate does and writes nothing into the run
-    from treenn.parsers import search
+    from treenn.experiments import search
 
     before = sorted(p.name for p in (tmp_path / "b").iterdir())
     out = tmp_path / "search.json"
@@ -100,7 +100,7 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     assert out.returncode == 0, out.stderr
     assert [Tree.fromstring(x).leaves() for x in out.stdout.strip().splitlines()] == [
         ["The", "cat", "saw", "a", "dog", "."], ["It", "ran", "."]]
-    from treenn.parsers import ensemble
+    from treenn.experiments import ensemble
 
     before = sorted(p.name for p in (tmp_path / "a").iterdir())
     figures_path = tmp_path / "ensemble.json"
@@ -207,7 +207,7 @@ def test_missing_treebank_is_one_line_error(tmp_path):
 
 
 def test_crossdomain_scores_parsers_against_sst_trees(tiny_sst, tmp_path):
-    from treenn.parsers import crossdomain
+    from treenn.experiments import crossdomain
 
     from treenn.training import evaluate_run, train
 
