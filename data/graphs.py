@@ -32,6 +32,7 @@ import dgl
 import numpy as np
 import torch
 from nltk import Tree
+
 from treenn.data.trees import is_preterminal
 from treenn.data.vocab import PAD_ID, Vocab
 

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nltk import Tree
-from treenn.data.trees import leaves
 
+from treenn.data.trees import leaves
 from treenn.errors import DataError
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")

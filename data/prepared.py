@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from treenn.data.download import cache_dir
 from treenn.data.graphs import TreeArrays
 from treenn.data.vocab import Vocab

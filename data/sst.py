@@ -12,9 +12,9 @@ import zipfile
 from pathlib import Path
 
 from nltk import Tree
+
 from treenn.data.download import cache_dir, download, sha256, verify
 from treenn.data.trees import check_int_labels, iter_subtrees, read_tree_file
-
 from treenn.errors import TreennError
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nltk import Tree
+
 from treenn.data import listops, sst
 from treenn.data.prepared import file_fingerprint
 from treenn.data.trees import parse_tree, read_input_lines
-
 from treenn.errors import DataError, TreennError
 
 SENTIMENT5 = ("very negative", "negative", "neutral", "positive", "very positive")

@@ -13,6 +13,7 @@ Internal nodes are labelled ``X`` and words get the tag ``XX``: these parsers kn
 from __future__ import annotations
 
 from nltk import Tree
+
 from treenn.parsers import Parser
 
 

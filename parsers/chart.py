@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from nltk import Tree
+
 from treenn.data.vocab import PAD, UNK, UNK_ID, Vocab
 from treenn.parsers.pcfg import signature
 from treenn.parsers.treebank import EMPTY, binary_spans, from_spans, to_spans

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nltk import Tree
+
 from treenn.data.trees import is_preterminal, iter_subtrees
 
 PUNCTUATION_TAGS = {",", ":", "``", "''", "."}

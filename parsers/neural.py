@@ -27,8 +27,13 @@ import torch
 import torch.nn.functional as F
 from nltk import Tree
 from torch import nn
+
+from treenn.cells import tanh_by_sigmoid
 from treenn.data.graphs import collate_arrays, tree_to_arrays
 from treenn.data.vocab import Vocab
+from treenn.engines import fast_engine
+from treenn.errors import TreennError
+from treenn.models import MODELS, Dropout
 from treenn.parsers import Parser
 from treenn.parsers.chart import (
     Example,
@@ -39,11 +44,6 @@ from treenn.parsers.chart import (
     derivation_tree,
     to_tree,
 )
-
-from treenn.cells import tanh_by_sigmoid
-from treenn.engines import fast_engine
-from treenn.errors import TreennError
-from treenn.models import MODELS, Dropout
 
 _NO_WORDS = Vocab(["<pad>", "<unk>"])
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from nltk import Tree
+
 from treenn.data.trees import is_preterminal, iter_subtrees
 from treenn.parsers import Parser
 from treenn.parsers.baselines import RightBranching

@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from nltk import Tree
+
 from treenn.data.trees import iter_subtrees, read_input_lines
+from treenn.errors import DataError, TreennError
 from treenn.parsers import Parser
 from treenn.parsers.baselines import BASELINES
 from treenn.parsers.tokenize import tokenize
-
-from treenn.errors import DataError, TreennError
 
 
 def load_parser(spec: str, beam: int | None = None, pairs: int | None = None) -> Parser:

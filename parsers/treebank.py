@@ -26,8 +26,8 @@ import re
 from pathlib import Path
 
 from nltk import Tree
-from treenn.data.trees import is_preterminal, iter_subtrees
 
+from treenn.data.trees import is_preterminal, iter_subtrees
 from treenn.errors import TreennError
 
 EMPTY = ""  # the label of a span that is not a constituent

@@ -4,11 +4,11 @@ import random
 
 import pytest
 import torch
-from treenn.data.graphs import collate, tree_to_graph
-from treenn.data.vocab import Vocab
 
 from tests.reference import WORDS, chain_tree, random_tree, recursive_states
 from treenn.cells import ChildSumTreeLSTMCell, NaryTreeLSTMCell, RecursiveNNCell, RNTNCell
+from treenn.data.graphs import collate, tree_to_graph
+from treenn.data.vocab import Vocab
 from treenn.engines import ENGINES
 
 X, H = 5, 4
@@ -105,8 +105,8 @@ def test_fast_engine_runs_a_10001_node_chain_forward_and_backward():
 @pytest.mark.parametrize("name", ["tree-lstm", "recnn", "rntn"])
 def test_binary_cells_refuse_wider_nodes(name):
     from nltk import Tree
-    from treenn.data.graphs import tree_to_arrays
 
+    from treenn.data.graphs import tree_to_arrays
     from treenn.errors import DataError
     from treenn.models import Classifier, ModelConfig
     from treenn.training import check_arity

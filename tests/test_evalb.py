@@ -2,6 +2,7 @@
 
 import pytest
 from nltk import Tree
+
 from treenn.parsers.evalb import Scores, binary_unlabelled
 from treenn.parsers.treebank import binary_spans, clean, from_spans, to_spans
 

@@ -4,11 +4,11 @@ import random
 
 import torch
 from nltk import Tree
+
+from tests.reference import WORDS, chain_tree, random_tree
 from treenn.data.graphs import collate, relabel, sequence_view, tree_to_graph
 from treenn.data.trees import parse_tree
 from treenn.data.vocab import PAD_ID, Vocab
-
-from tests.reference import WORDS, chain_tree, random_tree
 
 VOCAB = Vocab.build([WORDS + [f"w{i}" for i in range(10000)]])
 

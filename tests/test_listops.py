@@ -1,6 +1,7 @@
 """ListOps: values, both published file layouts, the generator and its splits."""
 
 import pytest
+
 from treenn.data.listops import (
     ListOpsConfig,
     evaluate,
@@ -12,7 +13,6 @@ from treenn.data.listops import (
     tokens,
     write_tsv,
 )
-
 from treenn.errors import DataError
 
 PAPER = "( ( ( ( ( [MAX 2 ) 9 ) ( ( ( [MIN 4 ) 7 ) ] ) ) 0 ) ] )"

@@ -5,10 +5,10 @@ import random
 import pytest
 import torch
 from torch import nn
-from treenn.data.graphs import collate, sequence_view, tree_to_graph
-from treenn.data.vocab import Vocab
 
 from tests.reference import WORDS, random_tree
+from treenn.data.graphs import collate, sequence_view, tree_to_graph
+from treenn.data.vocab import Vocab
 from treenn.encoders import SequenceEncoder
 from treenn.models import MODELS, Classifier, ModelConfig
 

