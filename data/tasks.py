@@ -53,14 +53,29 @@ class Task:
         settings): the key of the dataset cache."""
         raise NotImplementedError
 
+    #: whether a line that is not a bracketed tree is raw text (to tokenise and parse)
+    reads_raw_text: bool = False
+
+    def parse_line(self, line: str) -> Tree:
+        """One input line (of ``predict --trees``, or a string given to the Python API) as
+        a tree; ``ValueError`` with a one-line reason when it is not one."""
+        raise NotImplementedError
+
     def read_input(self, path: str) -> list[Tree]:
         """Trees given to ``predict --trees``: one per line, labels optional."""
-        raise NotImplementedError
+        trees = []
+        for lineno, line in read_input_lines(path):
+            try:
+                trees.append(self.parse_line(line))
+            except ValueError as err:
+                raise DataError.at(path if path != "-" else "<stdin>", lineno, str(err)) from None
+        return trees
 
 
 @dataclass(frozen=True)
 class SSTTask(Task):
     binary: bool = False
+    reads_raw_text: bool = True
 
     def label_of(self, label: str) -> int:
         value = int(label)
@@ -82,14 +97,8 @@ class SSTTask(Task):
         return {split: [t for t in sst.read_sst(folder / f"{split}.txt") if self.keep(t)]
                 for split in self.splits}
 
-    def read_input(self, path):
-        trees = []
-        for lineno, line in read_input_lines(path):
-            try:
-                trees.append(parse_tree(line))
-            except ValueError as err:
-                raise DataError.at(path if path != "-" else "<stdin>", lineno, str(err)) from None
-        return trees
+    def parse_line(self, line):
+        return parse_tree(line)
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,18 @@ class ListOpsTask(Task):
             data["train"] = [train[i] for i in order[cut:]]
         return data
 
+    def parse_line(self, line, label_first: bool = True):
+        """``expression`` or ``label<TAB>expression`` (``expression<TAB>label`` for LRA's
+        layout, ``label_first=False``)."""
+        fields = line.split("\t")
+        label = None
+        if len(fields) == 2:
+            label_text, expr = fields if label_first else fields[::-1]
+            label = self.label_of(label_text.strip())
+        else:
+            expr = fields[-1]
+        return listops.parse_expression(expr, label)
+
     def read_input(self, path):
         """``expression``, ``label<TAB>expression``, or LRA's ``Source<TAB>Target`` layout."""
         trees = []
@@ -144,15 +165,8 @@ class ListOpsTask(Task):
         if lines[0][1].split("\t")[:2] == ["Source", "Target"]:
             lines, label_first = lines[1:], False
         for lineno, line in lines:
-            fields = line.split("\t")
             try:
-                label = None
-                if len(fields) == 2:
-                    label_text, expr = fields if label_first else fields[::-1]
-                    label = self.label_of(label_text.strip())
-                else:
-                    expr = fields[-1]
-                trees.append(listops.parse_expression(expr, label))
+                trees.append(self.parse_line(line, label_first))
             except ValueError as err:
                 raise DataError.at(path if path != "-" else "<stdin>", lineno, str(err)) from None
         return trees

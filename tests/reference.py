@@ -9,6 +9,7 @@ import random
 
 import torch
 from nltk import Tree
+
 from treenn.data.vocab import Vocab
 
 

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from treenn.cells import TreeCell
+from treenn.cells import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeCell
 from treenn.data.graphs import Batch, sequence_view
 from treenn.engines import ENGINES
+from treenn.errors import TreennError
 
 Embed = Callable[[torch.Tensor], torch.Tensor]
 
@@ -64,3 +65,45 @@ class SequenceEncoder(nn.Module):
         # final: [layers * directions, n, h] -> last layer, directions side by side
         last = final.view(self.rnn.num_layers, self.directions, -1, self.rnn.hidden_size)[-1]
         return last.permute(1, 0, 2).reshape(-1, self.out_size)
+
+
+class TreeLSTM(nn.Module):
+    """A Tree-LSTM over a batch of trees, in the conventions of ``torch.nn.LSTM``.
+
+    Args:
+        x_size: size of each node's input vector.
+        h_size: size of the hidden and memory states.
+        cell: ``"nary"`` (the binary N-ary Tree-LSTM of Tai et al. 2015; every node has at
+            most two children) or ``"childsum"`` (Child-Sum Tree-LSTM; any number).
+        engine: ``"fast"`` (level-batched) or ``"dgl"`` (the ``prop_nodes_topo`` reference).
+
+    ``forward(batch, x)`` takes a batch from :func:`treenn.trees_to_batch` and ``x``:
+    ``[n_nodes, x_size]``, one input row per node (only the leaves' rows are read: words sit
+    on leaves), and returns ``output, (h_n, c_n)``: ``output`` ``[n_nodes, h_size]`` the
+    hidden state of every node, ``h_n`` and ``c_n`` ``[n_trees, h_size]`` each tree's root.
+
+    >>> from treenn import Vocab, trees_to_batch
+    >>> batch = trees_to_batch(["(3 (2 a) (3 (3 good) (2 film)))"], Vocab.build([["a", "good"]]))
+    >>> embed = nn.Embedding(5, 8)
+    >>> output, (h_n, c_n) = TreeLSTM(8, 16)(batch, embed(batch.words))
+    >>> tuple(output.shape), tuple(h_n.shape), bool(torch.equal(h_n[0], output[-1]))
+    ((5, 16), (1, 16), True)
+    """
+
+    def __init__(self, x_size: int, h_size: int, cell: str = "nary", engine: str = "fast"):
+        super().__init__()
+        cells = {"nary": NaryTreeLSTMCell, "childsum": ChildSumTreeLSTMCell}
+        if cell not in cells:
+            raise TreennError(f"unknown Tree-LSTM cell {cell!r}; choose from "
+                              f"{', '.join(cells)}")
+        if engine not in ENGINES:
+            raise TreennError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        self.cell = cells[cell](x_size, h_size)
+        self.engine = engine
+
+    def forward(self, batch: Batch, x: torch.Tensor
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        x_leaf = x[batch.schedule.leaf_ids.to(x.device)]  # [n_leaves, x_size]
+        h, c = ENGINES[self.engine](self.cell, batch, x_leaf)  # [n_nodes, h_size] each
+        roots = batch.roots.to(h.device)
+        return h, (h[roots], c[roots])
