@@ -21,7 +21,8 @@ from pathlib import Path
 from treenn.errors import TreennError, run_main
 from treenn.experiments.tools import write_figures
 from treenn.parsers.training import ParserTrainConfig
-from treenn.report import NOT_VARIANT, mean_std
+from treenn.report.collect import NOT_VARIANT
+from treenn.report.stats import mean_std
 from treenn.runs import read_eval, read_metrics, read_run_config
 
 SPLITS = ("dev", "test")

@@ -1,0 +1,95 @@
+"""``train.py compare``: its arguments and what it does with them."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from treenn.report.analysis import Comparison
+from treenn.report.build import build_report, write_report
+from treenn.report.collect import collect_runs
+from treenn.report.document import Report
+from treenn.report.grid import run_grid
+from treenn.report.stats import N_BOOTSTRAP
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``train.py compare``."""
+    from treenn.arguments import LISTOPS_FLAGS
+
+    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                   help="finished runs to compare (a folder of runs stands for all of them)")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR",
+                   help="where report.md, report.html and plots/ go (grid runs: runs/)")
+    p.add_argument("--bootstrap", type=int, default=N_BOOTSTRAP, metavar="N",
+                   help=f"bootstrap resamples (default {N_BOOTSTRAP})")
+    g = p.add_argument_group("grid: train what is compared (runs go to REPORT_DIR/runs/"
+                             "<task>-<model>-s<seed>; finished runs are reused, interrupted "
+                             "ones resumed)")
+    g.add_argument("--tasks", metavar="T1,T2", help="e.g. sst5,sst2,listops")
+    g.add_argument("--models", metavar="M1,M2", help="e.g. tree-lstm,lstm,bilstm")
+    g.add_argument("--seeds", type=int, metavar="N", help="seeds 1..N (default 1)")
+    g.add_argument("--data-dir", metavar="SST_DIR", help="SST folder (default: download)")
+    g.add_argument("--embeddings", metavar="PATH|glove-6b-50d", help="SST tasks only")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--x-size", type=int, help="embedding size")
+    g.add_argument("--h-size", type=int, help="hidden size")
+    g.add_argument("--threads", type=int, help="torch intra-op threads")
+    g.add_argument("--device", default="cpu")
+    for flag, (_, help_) in LISTOPS_FLAGS.items():
+        g.add_argument(flag, type=int, help=f"ListOps generator: {help_}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``train.py compare``: (train the grid,) analyse the runs, write the report."""
+    from treenn.errors import TreennError
+
+    if args.bootstrap < 100:
+        raise TreennError("--bootstrap must be at least 100")
+    try:
+        import matplotlib  # noqa: F401  (the plots need it; fail before any training)
+    except ImportError:
+        raise TreennError("compare draws its plots with matplotlib: pip install matplotlib"
+                          ) from None
+    runs, skipped = collect_runs(_paths_to_compare(args))
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}")
+    if not runs:
+        raise TreennError("no finished runs to compare")
+    rep, comparisons = build_report(runs, skipped, args.bootstrap)
+    md, page = write_report(rep, args.out)
+    _print_summary(rep, comparisons)
+    print(f"wrote {md} and {page}")
+    return 0
+
+
+def _paths_to_compare(args: argparse.Namespace) -> list[str | Path]:
+    """The grid's runs (trained first) and the run directories given."""
+    from treenn.errors import TreennError
+
+    paths: list[str | Path] = list(args.run_dirs)
+    if args.tasks or args.models:
+        if not (args.tasks and args.models):
+            raise TreennError("grid mode needs both --tasks and --models")
+        if args.seeds is None:
+            args.seeds = 1
+        paths = [*run_grid(args), *paths]
+    elif args.seeds is not None:
+        raise TreennError("--seeds is for grid mode (with --tasks and --models)")
+    if not paths:
+        raise TreennError("give run directories to compare, or --tasks and --models to "
+                          "train a grid")
+    return paths
+
+
+def _print_summary(rep: Report, comparisons: Sequence[Comparison]) -> None:
+    """The report's first table (the summary) as aligned text, then the paired tests."""
+    table = next(b for b in rep.blocks if b[0] == "table")
+    widths = [max(len(str(x)) for x in col) for col in zip(table[1], *table[2], strict=True)]
+    for row in [table[1], *table[2]]:
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
+    for c in comparisons:
+        print(f"{c.task_key}: {c.sentence()}")
