@@ -258,6 +258,22 @@ def test_report_holds_every_section(mixed_runs, tmp_path):
     assert "Tree-LSTM beats BiLSTM by" in page
 
 
+
+def test_report_page_carries_its_package_data_style_and_script():
+    from treenn.report.document import Report
+    from treenn.report.html import static_text
+
+    css, js = static_text("report.css"), static_text("report.js")
+    assert "td.num" in css and "dataset.ready = '1'" in js  # the files, read as package data
+    rep = Report()
+    rep.add("h2", "Summary")
+    rep.add("table", ["model", "root acc"], [["LSTM", "45.00 \u00b1 1.00"]])
+    page = rep.html("t")
+    assert f"<style>\n{css}</style>" in page and f"<script>\n{js}</script>" in page
+    assert '<h2 id="sec1">Summary</h2>' in page
+    assert '<td class="num">45.00 \u00b1 1.00</td>' in page
+
+
 def _main(*args):
     from treenn.cli import main
 
