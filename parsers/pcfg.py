@@ -133,18 +133,35 @@ class PCFG(Parser):
 
     def fit(self, trees: list[Tree]) -> PCFG:
         """Read rule and word counts off cleaned treebank trees (relative frequencies)."""
-        cfg = self.cfg
         word_counts = Counter(w for t in trees for w in t.leaves())
-        self.known = {w for w, n in word_counts.items() if n > cfg.rare}
+        self.known = {w for w, n in word_counts.items() if n > self.cfg.rare}
+        binary, lexical, sig_lexical, roots = self._count(trees)
+        symbols = sorted({a for a, _, _ in binary} | {b for _, b, _ in binary}
+                         | {c for _, _, c in binary} | {t for t, _ in lexical} | set(roots))
+        self.symbols = symbols
+        self.index = {s: i for i, s in enumerate(symbols)}
+        self._fit_rules(binary, lexical)
+        self._fit_lexicon(lexical, sig_lexical)
+        self.root_logp = np.full(len(symbols), NEG, dtype=np.float32)
+        total_roots = sum(roots.values())
+        for r, n in roots.items():
+            self.root_logp[self.index[r]] = math.log(n / total_roots)
+        log.info("PCFG: %d symbols, %d binary rules, %d tags, %d known words", len(symbols),
+                 len(self.rule_logp), len(self.tags), len(self.known))
+        return self
+
+    def _count(self, trees: list[Tree]) -> tuple[Counter, Counter, Counter, Counter]:
+        """Binary rules ``(A, B, C)``, lexical ``(tag, word)``, ``(tag, signature)`` over
+        rare words, and root labels, counted on the transformed (binarised) trees."""
         binary: Counter = Counter()
-        lexical: Counter = Counter()  # (tag, word or signature)
-        sig_lexical: Counter = Counter()  # (tag, signature) over rare words
+        lexical: Counter = Counter()
+        sig_lexical: Counter = Counter()
         roots: Counter = Counter()
         for tree in trees:
             t = _collapse(tree)
-            if cfg.vertical > 1:
+            if self.cfg.vertical > 1:
                 t = _annotate_parents(t)
-            t = _binarise(t, cfg.horizontal)
+            t = _binarise(t, self.cfg.horizontal)
             roots[t.label()] += 1
             for node in iter_subtrees(t):
                 if is_preterminal(node):
@@ -154,10 +171,10 @@ class PCFG(Parser):
                         sig_lexical[(node.label(), signature(word))] += 1
                 else:
                     binary[(node.label(), node[0].label(), node[1].label())] += 1
-        symbols = sorted({a for a, _, _ in binary} | {b for _, b, _ in binary}
-                         | {c for _, _, c in binary} | {t for t, _ in lexical} | set(roots))
-        self.symbols = symbols
-        self.index = {s: i for i, s in enumerate(symbols)}
+        return binary, lexical, sig_lexical, roots
+
+    def _fit_rules(self, binary: Counter, lexical: Counter) -> None:
+        """Binary rule arrays sorted by parent, with log P(B C | A)."""
         totals: Counter = Counter()
         for (a, _, _), n in binary.items():
             totals[a] += n
@@ -171,7 +188,9 @@ class PCFG(Parser):
                                   dtype=np.float32)
         self.parent_starts = np.flatnonzero(np.r_[True, np.diff(self.rule_parent) != 0])
         self.parents = self.rule_parent[self.parent_starts]
-        # lexicon: P(word | tag) for known words mixed with P(signature | tag)
+
+    def _fit_lexicon(self, lexical: Counter, sig_lexical: Counter) -> None:
+        """P(word | tag) for known words mixed with P(signature | tag)."""
         tag_totals: Counter = Counter()
         for (t, _), n in lexical.items():
             tag_totals[t] += n
@@ -197,13 +216,6 @@ class PCFG(Parser):
         self.word_prob = {
             w: np.array([counts.get(t, 0) / tag_totals[t] for t in self.tags], dtype=np.float64)
             for w, counts in by_word.items() if w in self.known}
-        self.root_logp = np.full(len(symbols), NEG, dtype=np.float32)
-        total_roots = sum(roots.values())
-        for r, n in roots.items():
-            self.root_logp[self.index[r]] = math.log(n / total_roots)
-        log.info("PCFG: %d symbols, %d binary rules, %d tags, %d known words", len(symbols),
-                 len(rules), len(self.tags), len(self.known))
-        return self
 
     def _lexical_scores(self, word: str) -> np.ndarray:
         sig = self.sig_prob.get(signature(word))

@@ -25,13 +25,13 @@ import time
 from pathlib import Path
 
 import torch
+
+from treenn.errors import run_main
+from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
 from treenn.parsers.chart import make_example
 from treenn.parsers.neural import EnsembleChartParser, chart_decode
 from treenn.parsers.pipeline import load_parser
 from treenn.parsers.treebank import load_ptb
-
-from treenn.errors import run_main
-from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
 
 BEFORE = "fbe4611"
 

@@ -47,9 +47,8 @@ def shared_path(*parts) -> Path:
 @pytest.fixture(scope="session")
 def tiny_sst(tmp_path_factory):
     """A small SST-format data directory (random trees with random labels)."""
-    from treenn.data.trees import to_bracketed
-
     from tests.reference import random_tree
+    from treenn.data.trees import to_bracketed
 
     folder = tmp_path_factory.mktemp("sst")
     rng = random.Random(0)

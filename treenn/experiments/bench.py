@@ -34,13 +34,11 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 import torch
-from nltk import Tree
 
 from treenn.cells import NaryTreeLSTMCell
-from treenn.data.graphs import collate_arrays, tree_to_arrays
 from treenn.data.vocab import Vocab
-from treenn.engines import fast_engine
 from treenn.errors import run_main
+from treenn.experiments.shapes import height_table, long_chain_check
 from treenn.training import (
     Dataset,
     TrainConfig,
@@ -238,71 +236,6 @@ def matmul_floor(cell: NaryTreeLSTMCell, data: list, repeats: int, device: torch
     return row
 
 
-def balanced_tree(height: int) -> Tree:
-    """A complete binary tree with ``height`` nodes on every root-to-word path."""
-    level = [Tree("2", [f"w{i % 64}"]) for i in range(2 ** (height - 1))]
-    while len(level) > 1:
-        level = [Tree("2", level[i:i + 2]) for i in range(0, len(level), 2)]
-    return level[0]
-
-
-def left_chain(height: int) -> Tree:
-    """A left-branching chain: ``height`` words, ``2 * height - 1`` nodes."""
-    tree = Tree("2", ["w0"])
-    for i in range(1, height):
-        tree = Tree("2", [tree, Tree("2", [f"w{i % 64}"])])
-    return tree
-
-
-def height_table(device: torch.device, trees_per_batch: int, repeats: int) -> list[dict]:
-    """Forward + backward time per node of the fast engine by tree shape and height.
-
-    Each batch holds ``trees_per_batch`` copies of the tree, so the work per level is fixed
-    by the shape and any growth of the per-node cost with height would show up directly.
-    """
-    vocab = Vocab.build([[f"w{i}" for i in range(64)]])
-    cell = NaryTreeLSTMCell(300, 150).to(device)
-    rows = []
-    shapes = [("balanced", h) for h in (4, 6, 8, 10, 12)]
-    shapes += [("chain", h) for h in (8, 32, 128, 512, 1024)]
-    for shape, h in shapes:
-        tree = balanced_tree(h) if shape == "balanced" else left_chain(h)
-        arrays = tree_to_arrays(tree, vocab, int)
-        batch = collate_arrays([arrays] * trees_per_batch).to(device)
-        n_leaves = len(batch.schedule.leaf_ids)
-        x = torch.randn(n_leaves, 300, device=device, requires_grad=True)
-
-        def step(batch=batch, x=x):
-            hs, cs = fast_engine(cell, batch, x)
-            (hs.sum() + cs.sum()).backward()
-
-        step()
-        best = math.inf
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t0)
-        nodes = batch.graph.num_nodes()
-        rows.append({"shape": shape, "height": h, "nodes": nodes, "levels": h,
-                     "seconds": best, "us_per_node": 1e6 * best / nodes})
-    return rows
-
-
-def long_chain_check(device: torch.device, words: int = 5001) -> dict:
-    """Forward and backward through one chain of ``2 * words - 1`` nodes."""
-    vocab = Vocab.build([[f"w{i}" for i in range(64)]])
-    batch = collate_arrays([tree_to_arrays(left_chain(words), vocab, int)]).to(device)
-    cell = NaryTreeLSTMCell(300, 150).to(device)
-    x = torch.randn(words, 300, device=device, requires_grad=True)
-    t0 = time.perf_counter()
-    hs, cs = fast_engine(cell, batch, x)
-    (hs[-1].sum()).backward()
-    return {"nodes": batch.graph.num_nodes(), "seconds": time.perf_counter() - t0,
-            "grad_finite": bool(torch.isfinite(x.grad).all())}
-
-
 def loading_times(cfg: TrainConfig) -> tuple[dict, tuple]:
     """Seconds to read and convert SST train cold (parse, vocabulary, arrays), and to load
     all three converted splits from the dataset cache; also returns what the cached load
@@ -322,6 +255,37 @@ def loading_times(cfg: TrainConfig) -> tuple[dict, tuple]:
     prepared = prepare(cfg)
     return {"train_trees": len(trees), "cold_train_seconds": cold,
             "cached_all_splits_seconds": time.perf_counter() - t0}, prepared
+
+
+def _print_engine_rows(rows: dict) -> None:
+    ref = rows.get("dgl")
+    print(f"{'':22}{'trees/s':>10}{'ms/batch':>10}{'peak MB':>9}{'vs dgl':>8}")
+    for name, row in rows.items():
+        for mode in ("train", "infer"):
+            r = row[mode]
+            ratio = (f"{ref[mode]['seconds'] / r['seconds']:7.2f}x" if ref else "     n/a")
+            label = {"dgl": "Tree-LSTM dgl", "fast": "Tree-LSTM fast",
+                     "lstm": "nn.LSTM", "floor": "matmuls only"}[name]
+            peak = "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
+            print(f"{label + ' ' + mode:<22}{r['trees_per_s']:10.0f}{r['ms_per_batch']:10.2f}"
+                  f"{peak:>9} {ratio}")
+
+
+def _summary(rows: dict, loading: dict) -> dict:
+    """The ratios printed after the table (and the JSON's top-level keys)."""
+    summary = {
+        "fast_over_lstm_epoch": rows["fast"]["train"]["seconds"] / rows["lstm"]["train"]["seconds"],
+        "cold_load_seconds": loading["cold_train_seconds"],
+        "cached_load_seconds": loading["cached_all_splits_seconds"],
+    }
+    ref = rows.get("dgl")
+    if ref:
+        summary["train_speedup"] = ref["train"]["seconds"] / rows["fast"]["train"]["seconds"]
+        summary["infer_speedup"] = ref["infer"]["seconds"] / rows["fast"]["infer"]["seconds"]
+        for mode in ("train", "infer"):
+            summary[f"floor_{mode}_speedup"] = (ref[mode]["seconds"]
+                                                / rows["floor"][mode]["seconds"])
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,34 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     loading, (task, vocab, data) = loading_times(cfg)
 
     table = engine_table(cfg, data["train"], args.batches, args.repeats, device, task, vocab)
-    rows = table["rows"]
-    ref = rows.get("dgl")
     print(f"SST train, {table['trees']} trees in {table['batches']} batches of "
           f"{cfg.batch_size}; x={cfg.x_size} h={cfg.h_size}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {device}")
-    print(f"{'':22}{'trees/s':>10}{'ms/batch':>10}{'peak MB':>9}{'vs dgl':>8}")
-    for name, row in rows.items():
-        for mode in ("train", "infer"):
-            r = row[mode]
-            ratio = (f"{ref[mode]['seconds'] / r['seconds']:7.2f}x" if ref else "     n/a")
-            label = {"dgl": "Tree-LSTM dgl", "fast": "Tree-LSTM fast",
-                     "lstm": "nn.LSTM", "floor": "matmuls only"}[name]
-            peak = "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
-            print(f"{label + ' ' + mode:<22}{r['trees_per_s']:10.0f}{r['ms_per_batch']:10.2f}"
-                  f"{peak:>9} {ratio}")
-    summary = {
-        "fast_over_lstm_epoch": rows["fast"]["train"]["seconds"] / rows["lstm"]["train"]["seconds"],
-        "cold_load_seconds": loading["cold_train_seconds"],
-        "cached_load_seconds": loading["cached_all_splits_seconds"],
-    }
-    if ref:
-        summary["train_speedup"] = ref["train"]["seconds"] / rows["fast"]["train"]["seconds"]
-        summary["infer_speedup"] = ref["infer"]["seconds"] / rows["fast"]["infer"]["seconds"]
-        for mode in ("train", "infer"):
-            summary[f"floor_{mode}_speedup"] = (ref[mode]["seconds"]
-                                                / rows["floor"][mode]["seconds"])
+    _print_engine_rows(table["rows"])
+    summary = _summary(table["rows"], loading)
     print("\n" + "  ".join(f"{k}={v:.2f}" for k, v in summary.items()))
-    floor = rows["floor"]
+    floor = table["rows"]["floor"]
     print(f"(matmuls only: the leaf and composition products of the same batches, each batch "
           f"in one product per layer, {floor['train']['gflop_per_s']:.0f} GFLOP/s training, "
           f"{floor['infer']['gflop_per_s']:.0f} inference; no engine doing this maths here is "
