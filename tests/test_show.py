@@ -6,11 +6,11 @@ from itertools import combinations
 
 import pytest
 import torch
+
+from tests.reference import random_tree
 from treenn.data.listops import parse_expression
 from treenn.data.tasks import get_task
 from treenn.data.trees import parse_tree, to_bracketed
-
-from tests.reference import random_tree
 from treenn.show import (
     BOX_H,
     BOX_W,

@@ -1,0 +1,54 @@
+"""Colours of the pictures: one per class, the node decorations, the legend's swatches.
+
+Every format (terminal, SVG, HTML, PNG) takes its colours from here, so a class has the same
+colour everywhere and the legend's swatches are the ones the nodes use.
+"""
+
+from __future__ import annotations
+
+#: The Stanford Sentiment Treebank palette, very negative to very positive.
+SENTIMENT5_COLORS = ("#B2182B", "#F4A582", "#999999", "#92C5DE", "#2166AC")
+SENTIMENT2_COLORS = ("#F4A582", "#92C5DE")
+#: Ten distinguishable colours for ListOps values 0-9 (and any other task).
+CATEGORICAL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                      "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+SENTIMENT5_SHORT = ("\u2212\u2212", "\u2212", "0", "+", "++")
+SENTIMENT2_SHORT = ("\u2212", "+")
+#: Colours of the node decorations (outline of a right / wrong node, nodes without a value).
+OK_STROKE, WRONG_STROKE = "#555555", "#000000"
+NONE_FILL, NONE_STROKE = "#f2f2f2", "#bbbbbb"
+CROSS = "\u2717"
+
+
+def task_colors(task) -> tuple[str, ...]:
+    """One colour per class: the sentiment palette for SST, categorical colours otherwise."""
+    if task.name.startswith("sst") and task.n_classes == 5:
+        return SENTIMENT5_COLORS
+    if task.name.startswith("sst") and task.n_classes == 2:
+        return SENTIMENT2_COLORS
+    return tuple(CATEGORICAL_COLORS[i % len(CATEGORICAL_COLORS)] for i in range(task.n_classes))
+
+
+def task_short_names(task) -> tuple[str, ...]:
+    """Labels short enough to print inside a node box."""
+    if task.name.startswith("sst") and task.n_classes == 5:
+        return SENTIMENT5_SHORT
+    if task.name.startswith("sst") and task.n_classes == 2:
+        return SENTIMENT2_SHORT
+    return tuple(name[:3] for name in task.class_names)
+
+
+def ink(fill: str) -> str:
+    """Black or white, whichever reads better on ``fill`` (``#rrggbb``).
+
+    >>> ink("#2166AC"), ink("#F4A582")
+    ('#ffffff', '#000000')
+    """
+    r, g, b = (int(fill[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return "#ffffff" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "#000000"
+
+
+def ansi(text: str, color: str) -> str:
+    """``text`` in bold ``color`` (``#rrggbb``) for a true-colour terminal."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"\x1b[1;38;2;{r};{g};{b}m{text}\x1b[0m"
