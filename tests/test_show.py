@@ -9,17 +9,21 @@ import torch
 
 from tests.reference import random_tree
 from treenn.data.listops import parse_expression
-from treenn.data.tasks import get_task
+from treenn.data.tasks import TASKS, get_task
 from treenn.data.trees import parse_tree, to_bracketed
 from treenn.show import (
     BOX_H,
     BOX_W,
+    NO_GOLD_FILL,
+    NONE_FILL,
     SENTIMENT2_COLORS,
     SENTIMENT5_COLORS,
     build_shown_tree,
+    draw_legend,
     draw_tree,
     html_page,
     legend_items,
+    task_colors,
     term_legend,
     term_tree,
     text_width,
@@ -203,6 +207,26 @@ def test_terminal_tree_colours_each_label_by_class_and_has_a_legend():
     for name in get_task("sst5").class_names:
         assert name in legend
     assert "predicted p, gold g" in legend
+
+
+@pytest.mark.parametrize("task_name", ["sst5", "sst2"])
+def test_no_gold_legend_swatch_has_a_colour_no_class_has(task_name):
+    task = get_task(task_name)
+    shown = build_shown_tree(task, parse_tree("(S (NP good) (VP fun))"),
+                             one_hot([0, 1, 0], task.n_classes))
+    assert not shown.has_gold  # raw text (--text): no gold labels
+    shapes, _ = draw_legend(shown, 0, 0, 2000)
+    label = next(k for k, s in enumerate(shapes) if "no gold" in s.attrs.get("text", ""))
+    swatch = shapes[label - 1]  # each entry is its swatch, then its text
+    assert swatch.kind == "rect" and swatch.attrs["fill"] == NO_GOLD_FILL
+    assert f'fill="{NO_GOLD_FILL}"' in to_svg(draw_tree(shown))
+
+
+def test_no_gold_swatch_colour_differs_from_every_class_colour_of_every_task():
+    for name in TASKS:
+        colors = {c.lower() for c in task_colors(get_task(name))}
+        assert NO_GOLD_FILL.lower() not in colors, name
+    assert NO_GOLD_FILL not in (NONE_FILL, "none")  # nor the incomplete-expression swatch
 
 
 def test_html_page_is_self_contained_and_its_filter_attributes_match_the_errors():

@@ -31,6 +31,8 @@ from treenn.show.legend import draw_legend, draw_legend_only, legend_items, lege
 from treenn.show.palette import (
     CATEGORICAL_COLORS,
     CROSS,
+    NO_GOLD_FILL,
+    NO_GOLD_STROKE,
     NONE_FILL,
     NONE_STROKE,
     OK_STROKE,
@@ -65,7 +67,7 @@ from treenn.show.term import term_legend, term_tree
 __all__ = [
     "BOX_H", "BOX_W", "CATEGORICAL_COLORS", "CROSS", "FONT_FAMILY", "FORMATS", "GAP",
     "LEGEND_FONT", "LEVEL_H", "MARGIN", "NODE_FONT", "NONE_FILL", "NONE_STROKE",
-    "OK_STROKE", "SENTIMENT2_COLORS", "SENTIMENT2_SHORT",
+    "NO_GOLD_FILL", "NO_GOLD_STROKE", "OK_STROKE", "SENTIMENT2_COLORS", "SENTIMENT2_SHORT",
     "SENTIMENT5_COLORS", "SENTIMENT5_SHORT", "TITLE_FONT", "WORD_FONT", "WRONG_STROKE",
     "Drawing", "Shape", "ShownNode", "ShownTree", "add_arguments", "build_shown_tree",
     "draw_legend", "draw_legend_only", "draw_tree", "html_page", "legend_items",

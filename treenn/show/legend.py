@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from treenn.show.palette import (
     CROSS,
+    NO_GOLD_FILL,
+    NO_GOLD_STROKE,
     NONE_FILL,
     NONE_STROKE,
     OK_STROKE,
@@ -53,7 +55,7 @@ def legend_swatch(shown: ShownTree, kind: str, x: float, y: float, size: float
     if kind == "wrong":
         return [rect_shape(x, y, size, size, "#ffffff", WRONG_STROKE, 2.5, role="legend")]
     if kind == "pred":
-        return [rect_shape(x, y, size, size, shown.colors[-1], OK_STROKE, 0.8,
+        return [rect_shape(x, y, size, size, NO_GOLD_FILL, NO_GOLD_STROKE, 1.2,
                            role="legend")]
     return [rect_shape(x, y, size, size, NONE_FILL, NONE_STROKE, 1.0, True, role="legend")]
 

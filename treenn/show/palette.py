@@ -17,6 +17,9 @@ SENTIMENT2_SHORT = ("\u2212", "+")
 #: Colours of the node decorations (outline of a right / wrong node, nodes without a value).
 OK_STROKE, WRONG_STROKE = "#555555", "#000000"
 NONE_FILL, NONE_STROKE = "#f2f2f2", "#bbbbbb"
+#: The legend's "predicted class (no gold labels)" swatch: white in a grey frame, a colour no
+#: class has (it once borrowed the last class colour, which read as "++ very positive").
+NO_GOLD_FILL, NO_GOLD_STROKE = "#ffffff", "#777777"
 CROSS = "\u2717"
 
 
