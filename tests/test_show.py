@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.reference import random_tree
+from treenn.data.graphs import n_graph_nodes
 from treenn.data.listops import parse_expression
 from treenn.data.tasks import TASKS, get_task
 from treenn.data.trees import parse_tree, to_bracketed
@@ -201,8 +202,14 @@ def test_terminal_tree_colours_each_label_by_class_and_has_a_legend():
     assert plain.splitlines()[-1].split() == ["The", "Rock", "rocks", "."]
     assert "\u2212\u2717+" in plain  # root: predicted negative, gold positive
     assert "+\u2717++" in plain  # rocks: predicted positive, gold very positive
-    with_probs = term_tree(shown, probabilities=True, color=False)
-    assert "\u2212\u2717+ .03/.90/.03/.03/.03" in with_probs  # the root's distribution
+    with_probs = term_tree(shown, probabilities=True, color=False).splitlines()
+    assert with_probs[0].split() == ["\u2212\u2212", "\u2212", "0", "+", "++"]
+    # one node a line, root first: its label and distribution under the class names
+    assert with_probs[1].split() == ["\u2212\u2717+", ".03", ".90", ".03", ".03", ".03"]
+    assert [line[:line.index(".")].split() for line in with_probs[2:]] == [
+        ["\u251c\u2500", "0", "The"], ["\u2514\u2500", "++"], ["\u251c\u2500", "+"],
+        ["\u2502", "\u251c\u2500", "0", "Rock"],
+        ["\u2502", "\u2514\u2500", "+\u2717++", "rocks"], ["\u2514\u2500", "0"]]
     legend = term_legend(shown, color=False)
     for name in get_task("sst5").class_names:
         assert name in legend
@@ -227,6 +234,25 @@ def test_no_gold_swatch_colour_differs_from_every_class_colour_of_every_task():
         colors = {c.lower() for c in task_colors(get_task(name))}
         assert NO_GOLD_FILL.lower() not in colors, name
     assert NO_GOLD_FILL not in (NONE_FILL, "none")  # nor the incomplete-expression swatch
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_terminal_probabilities_of_a_long_sentence_fit_a_terminal(seed, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # as when not writing to a terminal
+    deep = "(2 extraordinarily)"  # right-branching, as --text's default parser makes them
+    for k in range(23):
+        deep = f"(2 (2 unremittingly{k}) {deep})"
+    for tree in (_random_sentence(30, seed), parse_tree(deep)):
+        n = n_graph_nodes(tree)
+        assert len(tree.leaves()) >= 22
+        shown = build_shown_tree(get_task("sst5"), tree, torch.softmax(torch.randn(n, 5), -1))
+        for color in (False, True):
+            lines = (term_tree(shown, probabilities=True, color=color) + "\n"
+                     + term_legend(shown, color)).splitlines()
+            widths = [len(re.sub(r"\x1b\[[0-9;]*m", "", line)) for line in lines]
+            assert max(widths) <= 80  # the terminal width; the bug drew 484 columns
+        assert len(lines) == n + 1 + 2  # header, one line per node, legend
+        assert [w for w in tree.leaves() if any(w in line for line in lines)] == tree.leaves()
 
 
 def test_html_page_is_self_contained_and_its_filter_attributes_match_the_errors():

@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="file to write (svg/png: PATH, or PATH-1.svg, PATH-2.svg, ... for "
                    "several trees); default: standard output (not for png)")
     p.add_argument("--probabilities", action="store_true",
-                   help="term: print each node's class distribution")
+                   help="term: print each node's class distribution (an outline of the "
+                   "tree, one node a line, fitted to the terminal's width)")
     p.add_argument("--limit", type=int, metavar="N", help="show only the first N trees")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                    help="term: ANSI colours (auto: when writing to a terminal)")
