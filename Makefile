@@ -11,10 +11,14 @@ setup: $(STAMP)
 
 # torch is installed first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): setup.cfg pyproject.toml constraints.txt
+	@echo "setup: creating $(VENV) (a few minutes the first time; later runs skip this)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "setup: [1/2] torch 2.13.0"
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
+	@echo "setup: [2/2] treenn (editable) with dgl, nltk, numpy, tqdm and the dev extra"
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+	@echo "setup: done"
 
 demo: $(STAMP)
 	$(BIN)/python train.py
