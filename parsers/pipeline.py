@@ -22,15 +22,12 @@ from treenn.parsers.tokenize import tokenize
 
 def load_parser(spec: str, beam: int | None = None, pairs: int | None = None) -> Parser:
     """The parser ``spec`` names; ``beam`` and ``pairs`` set an rnn-parser's (or an
-    ensemble's) chart for parsing, see ``parsers.neural.chart_decode``."""
+    ensemble's) chart for parsing, see ``parsers.chart_search.chart_decode``."""
     chart = {flag: v for flag, v in (("--beam", beam), ("--pairs", pairs)) if v is not None}
     if chart:
-        from treenn.parsers.neural import (
-            EnsembleChartParser,
-            RecursiveChartParser,
-            check_beam,
-            check_pairs,
-        )
+        from treenn.parsers.chart_search import check_beam, check_pairs
+        from treenn.parsers.ensemble import EnsembleChartParser
+        from treenn.parsers.neural import RecursiveChartParser
 
         if beam is not None:
             check_beam(beam)
@@ -67,9 +64,10 @@ def _load_run(spec: str, beam: int | None) -> Parser:
 
 
 def load_ensemble(run_dirs: list[str], beam: int | None = None) -> Parser:
-    """rnn-parser runs decoding together (``parsers.neural.EnsembleChartParser``), with the
+    """rnn-parser runs decoding together (``parsers.ensemble.EnsembleChartParser``), with the
     members' beam or ``beam``."""
-    from treenn.parsers.neural import EnsembleChartParser, RecursiveChartParser
+    from treenn.parsers.ensemble import EnsembleChartParser
+    from treenn.parsers.neural import RecursiveChartParser
 
     seen: set[Path] = set()
     members = []

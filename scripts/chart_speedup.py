@@ -5,7 +5,7 @@ process:
 
 The earlier decoder is ``parsers/neural.py`` at ``--before`` (read with ``git show``); by
 default ``fbe4611``, the chart before work moved from candidates to slots
-(``parsers.neural._ChartMember``); ``65a75ef`` is the chart before its tables were kept
+(``parsers.chart_search._ChartMember``); ``65a75ef`` is the chart before its tables were kept
 between batches and its tanh computed from sigmoid.
 For each parser (a run directory, or rnn-parser runs joined by commas for an ensemble), both
 decoders parse the PTB-sample dev+test sentences (every length, batches of 64 sorted by
@@ -29,7 +29,8 @@ import torch
 from treenn.errors import run_main
 from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
 from treenn.parsers.chart import make_example
-from treenn.parsers.neural import EnsembleChartParser, chart_decode
+from treenn.parsers.chart_search import chart_decode
+from treenn.parsers.ensemble import EnsembleChartParser
 from treenn.parsers.pipeline import load_parser
 from treenn.parsers.treebank import load_ptb
 

@@ -8,21 +8,16 @@ import numpy as np
 import pytest
 import torch
 from nltk import Tree
+
+from treenn.errors import TreennError
 from treenn.parsers.baselines import Balanced, LeftBranching, RightBranching
 from treenn.parsers.chart import Labels, Words, cost, decode_decomposable, make_example, to_tree
-from treenn.parsers.neural import (
-    BiLSTMChartParser,
-    EnsembleChartParser,
-    ParserConfig,
-    RecursiveChartParser,
-    _ChartMember,
-    chart_decode,
-)
+from treenn.parsers.chart_search import _ChartMember, chart_decode
+from treenn.parsers.ensemble import EnsembleChartParser
+from treenn.parsers.neural import BiLSTMChartParser, ParserConfig, RecursiveChartParser
 from treenn.parsers.pcfg import PCFG, PCFGConfig, _binarise, _collapse
 from treenn.parsers.pipeline import binarize
 from treenn.parsers.treebank import from_spans, to_spans
-
-from treenn.errors import TreennError
 
 TREES = [Tree.fromstring(s) for s in [
     "(S (NP (DT the) (NN dog)) (VP (VBD saw) (NP (DT a) (NN cat))) (. .))",
@@ -124,7 +119,7 @@ def _reference_recursive_chart(model, tokens, beam=1, pairs=None):
                                           ("childsum-tree-lstm", "window")])
 def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves, monkeypatch):
     # several chunks of candidates per length
-    monkeypatch.setattr("treenn.parsers.neural._CHUNK", 3)
+    monkeypatch.setattr("treenn.parsers.chart_search._CHUNK", 3)
     model = _tiny(RecursiveChartParser, cell=cell, leaves=leaves)
     sentences = [t.leaves() for t in TREES] + [["dog"], ["a", "cat"]]
     with torch.no_grad():
@@ -142,7 +137,7 @@ def test_batched_recursive_chart_matches_the_plain_reference(cell, leaves, monke
 def test_beam_chart_and_its_pairs_match_the_plain_reference(cell, beam, pairs, monkeypatch):
     """A beam of K sub-derivations per cell, with every pair of the children's kept ones or
     (--pairs P) only the P best at each split point, as a span-by-span loop finds them."""
-    monkeypatch.setattr("treenn.parsers.neural._CHUNK", 3)
+    monkeypatch.setattr("treenn.parsers.chart_search._CHUNK", 3)
     model = _tiny(RecursiveChartParser, cell=cell)
     with torch.no_grad():  # a larger cell: vectors, hence choices, depend on the past
         for p in model.cell.parameters():

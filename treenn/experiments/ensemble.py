@@ -3,7 +3,7 @@
 
 The members are finished rnn-parser runs (e.g. the seeds of one configuration). The ensemble
 decodes them together (one chart in which each member composes its own vectors and label
-scores are the members' mean: ``parsers.neural.EnsembleChartParser``) and is scored with
+scores are the members' mean: ``parsers.ensemble.EnsembleChartParser``) and is scored with
 evalb on the dev and test splits; the members' figures are read from their eval files. Prints
 each one's F1 and the one that dev labelled F1 chooses, without looking at test. Nothing in
 the run directories is written. ``train.py parse``, ``predict --parser`` and

@@ -4,7 +4,8 @@
 
 For each beam width K the trained ``rnn-parser`` parses the split with K sub-derivations per
 chart cell (whatever beam it was trained with), composing every pair of sub-derivations at
-each split point and, for each ``--pairs`` P, only the P best (``parsers.neural.chart_decode``);
+each split point and, for each ``--pairs`` P, only the P best
+(``parsers.chart_search.chart_decode``);
 the command prints evalb F1, sentences per second, and its *search errors*: sentences parsed
 wrongly (some span labelled differently from gold) although the model scores the gold tree
 higher than the tree it found. A search error is a failure of the chart, not of the model; a
@@ -24,8 +25,9 @@ import torch
 from treenn.errors import TreennError, run_main
 from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
 from treenn.parsers.chart import cost, make_example, to_tree
+from treenn.parsers.chart_search import check_beam, check_pairs
 from treenn.parsers.evalb import Scores
-from treenn.parsers.neural import RecursiveChartParser, check_beam, check_pairs
+from treenn.parsers.neural import RecursiveChartParser
 from treenn.parsers.training import load_trained_parser
 from treenn.parsers.treebank import load_ptb
 
