@@ -8,17 +8,24 @@ line per epoch, ``best.pt`` by dev labelled F1, ``last.pt`` for ``--resume``,
 from __future__ import annotations
 
 import logging
-import math
 import time
-from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 from nltk import Tree
-from tqdm import tqdm
+
 from treenn.data.vocab import embedding_words, load_embeddings
+from treenn.errors import TreennError
+from treenn.loop import (  # WeightAverage and should_halve_lr: re-exported, as before
+    LoopConfig,
+    Trainee,
+    WeightAverage,
+    evaluate_splits,
+    fit,
+    should_halve_lr,
+)
 from treenn.parsers import Parser
 from treenn.parsers.chart import Labels, Words, make_example
 from treenn.parsers.evalb import Scores
@@ -26,20 +33,22 @@ from treenn.parsers.neural import NEURAL_PARSERS as NEURAL
 from treenn.parsers.neural import ParserConfig
 from treenn.parsers.pcfg import PCFG, PCFGConfig
 from treenn.parsers.treebank import load_ptb
-
-from treenn.errors import TreennError
 from treenn.runs import (
     RunDir,
-    epoch_generator,
     is_parser_run,
     load_checkpoint,
     read_run_config,
     seed_everything,
-    set_rng_state,
 )
+
+__all__ = ["PARSER_CLIP", "PARSER_MODELS", "ParserTrainConfig", "ParserTrainee", "WeightAverage",
+           "evaluate_parser", "evaluate_parser_run", "load_parser_checkpoint",
+           "load_trained_parser", "should_halve_lr", "train_parser"]
 
 log = logging.getLogger(__name__)
 
+#: the gradient norm the neural parsers are clipped to unless ``--clip`` says otherwise
+PARSER_CLIP = 5.0
 
 
 @dataclass
@@ -54,7 +63,7 @@ class ParserTrainConfig:
     #: halve the learning rate after this many epochs in a row without a better dev labelled
     #: F1 (counted from the best epoch or the last halving); 0 keeps it constant
     lr_patience: int = 0
-    #: neural parsers: evaluate, select and save an exponential moving average of the
+    #: evaluate, select and save an exponential moving average of the
     #: weights (Polyak averaging) with this decay per step; 0 keeps the last weights
     ema: float = 0.0
     seed: int = 1
@@ -70,11 +79,19 @@ class ParserTrainConfig:
     vertical: int = 2
     threads: int | None = None
     progress: bool = True
+    #: rescale each step's gradient to at most this L2 norm (None or 0: no clipping)
+    clip: float | None = PARSER_CLIP
 
     @classmethod
     def from_dict(cls, values: dict) -> ParserTrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+    def loop_config(self) -> LoopConfig:
+        """The options of :func:`treenn.loop.fit`."""
+        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+                          clip=self.clip, ema=self.ema, lr_patience=self.lr_patience,
+                          progress=self.progress)
 
 
 def evaluate_parser(parser: Parser, trees: list[Tree], split: str, batch_size: int = 32
@@ -128,6 +145,49 @@ def load_parser_checkpoint(ckpt: dict) -> Parser:
     return model
 
 
+class ParserTrainee(Trainee):
+    """A neural parser's side of :func:`treenn.loop.fit`: batches of training sentences (up
+    to ``max_train_length`` words), the parser's own loss, dev labelled F1 as the selection
+    score."""
+
+    best_key = "dev_f1"
+
+    def __init__(self, cfg: ParserTrainConfig, model, data: dict[str, list[Tree]]):
+        self.cfg, self.model, self.data = cfg, model, data
+        self.optimizers = [torch.optim.Adam(model.parameters(), lr=cfg.lr)]
+        self.examples = [make_example(t, model.labels) for t in data["train"]
+                         if len(t.leaves()) <= cfg.max_train_length]
+
+    def n_items(self) -> int:
+        return len(self.examples)
+
+    def collate(self, index: list[int]) -> list:
+        return [self.examples[k] for k in index]
+
+    def loss(self, batch: list) -> tuple[torch.Tensor, int, dict]:
+        loss, stats = self.model.loss(batch)
+        return loss, len(batch), {"violations": stats["violations"]}
+
+    def evaluate(self, split: str) -> dict:
+        return evaluate_parser(self.model, self.data[split], split)
+
+    def score(self, dev: dict) -> float:
+        return dev["labelled"]["f1"]
+
+    def fields(self, dev: dict) -> dict:
+        return {"dev_labelled_f1": dev["labelled"]["f1"],
+                "dev_unlabelled_f1": dev["unlabelled"]["f1"]}
+
+    def summary(self, dev: dict) -> str:
+        return (f"dev F1 labelled {100 * dev['labelled']['f1']:.2f} unlabelled "
+                f"{100 * dev['unlabelled']['f1']:.2f}")
+
+    def checkpoint(self) -> dict:
+        saved = {"kind": "parser", "name": self.cfg.model, **self.model.state()}
+        saved["state_dict"] = {k: v.clone() for k, v in saved["state_dict"].items()}
+        return saved
+
+
 def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
     """Train (or, for the PCFG, estimate) a parser; evaluate the best one on dev and test.
 
@@ -136,20 +196,7 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
     """
     run = RunDir(cfg.out)
     cfg, state = run.start(cfg, resume)
-    if cfg.model not in PARSER_MODELS:
-        raise TreennError(f"unknown parser {cfg.model!r}; choose from {', '.join(PARSER_MODELS)}")
-    if cfg.beam != 1 and cfg.model != "rnn-parser":
-        raise TreennError(f"--beam is the recursive parser's (rnn-parser); {cfg.model} "
-                          "decodes exactly")
-    if cfg.lr_patience < 0:
-        raise TreennError(f"--lr-patience {cfg.lr_patience}: give a number of epochs >= 0 "
-                          "(0: constant learning rate)")
-    if cfg.lr_patience and cfg.model == "pcfg":
-        raise TreennError("--lr-patience is the neural parsers'; the PCFG has no learning rate")
-    if not 0 <= cfg.ema < 1:
-        raise TreennError(f"--ema {cfg.ema}: give a decay in [0, 1) (0: no weight averaging)")
-    if cfg.ema and cfg.model == "pcfg":
-        raise TreennError("--ema is the neural parsers'; the PCFG has no weights to average")
+    _check(cfg)
     cfg.epochs = cfg.epochs or 10
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -157,6 +204,24 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
     data = load_ptb(cfg.data_dir)
     log.info("PTB sample: %s", ", ".join(f"{k} {len(v)}" for k, v in data.items()))
     return PARSER_TRAINERS[cfg.model](cfg, data, run, state)
+
+
+def _check(cfg: ParserTrainConfig) -> None:
+    if cfg.model not in PARSER_MODELS:
+        raise TreennError(f"unknown parser {cfg.model!r}; choose from {', '.join(PARSER_MODELS)}")
+    if cfg.beam != 1 and cfg.model != "rnn-parser":
+        raise TreennError(f"--beam is the recursive parser's (rnn-parser); {cfg.model} "
+                          "decodes exactly")
+    cfg.loop_config().check()
+    if cfg.model == "pcfg":
+        if cfg.lr_patience:
+            raise TreennError("--lr-patience is for models trained by gradient; the PCFG has "
+                              "no learning rate")
+        if cfg.ema:
+            raise TreennError("--ema is for models trained by gradient; the PCFG has no "
+                              "weights to average")
+        if cfg.clip not in (None, PARSER_CLIP):
+            raise TreennError("--clip is for models trained by gradient; the PCFG counts rules")
 
 
 def _fit_pcfg(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunDir, state) -> dict:
@@ -180,126 +245,19 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
         coverage = read_run_config(run.path).get("embedding_coverage")
     else:
         model, coverage = _build_neural(cfg, data)
-    average = None
-    if cfg.ema:  # a checkpoint's weights are the average: it starts from them, and training
-        average = WeightAverage(model, cfg.ema, state["ema_steps"] if state else 0)
-        if state:  # goes on from the raw weights saved beside them
-            model.load_state_dict(state["train_state_dict"])
     model.word_unk_p = 0.25
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    trainee = ParserTrainee(cfg, model, data)
     run.write_config({"kind": "parser", "train": asdict(cfg), "parser": asdict(model.cfg),
                       "labels": len(model.labels), "words": len(model.words.words),
                       "parameters": sum(p.numel() for p in model.parameters()),
                       "embedding_coverage": coverage})
-    train_examples = [make_example(t, model.labels) for t in data["train"]
-                      if len(t.leaves()) <= cfg.max_train_length]
-    start, best, halved_at = 1, {"epoch": 0, "dev_f1": -1.0}, 0
-    if state:
-        optimizer.load_state_dict(state["optimizer"])  # holds the (possibly halved) rate
-        set_rng_state(state["rng"])
-        start, best = state["epoch"] + 1, state["best"]
-        halved_at = state.get("lr_halved_at", 0)
-    run.keep_metrics_until(start - 1)
-
-    for epoch in range(start, cfg.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train_examples),
-                               generator=epoch_generator(cfg.seed, epoch)).tolist()
-        t0, total, violations = time.perf_counter(), 0.0, 0
-        steps = math.ceil(len(order) / cfg.batch_size)
-        bar = tqdm(range(0, len(order), cfg.batch_size), total=steps, leave=False,
-                   desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress, mininterval=0.5)
-        for s in bar:
-            batch = [train_examples[k] for k in order[s:s + cfg.batch_size]]
-            loss, stats = model.loss(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
-            if average:
-                average.update(model)
-            total += loss.item() * len(batch)
-            violations += stats["violations"]
-            bar.set_postfix(loss=f"{total / (s + len(batch)):.3f}", refresh=False)
-        train_time = time.perf_counter() - t0
-        model.eval()
-        record = {"epoch": epoch, "train_loss": total / len(order), "train_time_s": train_time,
-                  "violations": violations}
-        if average:  # the raw weights' dev scores too, to see what the average changes
-            raw = evaluate_parser(model, data["dev"], "dev")
-            record.update(dev_labelled_f1_raw=raw["labelled"]["f1"],
-                          dev_unlabelled_f1_raw=raw["unlabelled"]["f1"])
-        with average.applied(model) if average else nullcontext():
-            dev = evaluate_parser(model, data["dev"], "dev")
-            saved = {"kind": "parser", "name": cfg.model, **model.state(), "epoch": epoch}
-            saved["state_dict"] = {k: v.clone() for k, v in saved["state_dict"].items()}
-        record.update(dev_labelled_f1=dev["labelled"]["f1"],
-                      dev_unlabelled_f1=dev["unlabelled"]["f1"],
-                      eval_time_s=dev["parse_seconds"])
-        improved = dev["labelled"]["f1"] > best["dev_f1"]
-        if improved:
-            best = {"epoch": epoch, "dev_f1": dev["labelled"]["f1"]}
-        record["lr"] = optimizer.param_groups[0]["lr"]
-        log.info("epoch %d: loss %.4f, dev F1 labelled %.2f unlabelled %.2f (%.0fs)%s", epoch,
-                 record["train_loss"], 100 * dev["labelled"]["f1"],
-                 100 * dev["unlabelled"]["f1"], train_time, "  *best*" if improved else "")
-        if should_halve_lr(epoch, best["epoch"], halved_at, cfg.lr_patience):
-            halved_at = epoch
-            for group in optimizer.param_groups:
-                group["lr"] /= 2
-            log.info("no better dev F1 for %d epochs: learning rate halved to %g",
-                     cfg.lr_patience, optimizer.param_groups[0]["lr"])
-        run.log_epoch(record)
-        resume_state = {"optimizer": optimizer.state_dict(), "lr_halved_at": halved_at}
-        if average:
-            resume_state.update(train_state_dict=model.state_dict(), ema_steps=average.steps)
-        run.save_epoch({**saved, "best": best}, improved, resume_state)
+    fit(trainee, cfg.loop_config(), run, state)
     return _final_evaluation(load_parser_checkpoint(load_checkpoint(run.best)), data, run)
 
 
-class WeightAverage:
-    """Exponential moving average of a model's floating-point weights (Polyak and Juditsky
-    1992): after step ``t`` each average moves to the new weights by ``1 - d_t`` with
-    ``d_t = min(decay, (1 + t) / (10 + t))``, so the first steps, far from where training
-    ends, are not kept for long."""
-
-    def __init__(self, model: torch.nn.Module, decay: float, steps: int = 0):
-        """Starts from the model's weights, as an average of ``steps`` steps so far."""
-        self.decay, self.steps = decay, steps
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()
-                       if v.is_floating_point()}
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.steps += 1
-        rate = 1 - min(self.decay, (1 + self.steps) / (10 + self.steps))
-        current = model.state_dict()
-        for k, v in self.shadow.items():
-            v.lerp_(current[k], rate)
-
-    @contextmanager
-    def applied(self, model: torch.nn.Module):
-        """The model holds the averaged weights inside the block, its own ones after."""
-        own = {k: v.clone() for k, v in model.state_dict().items()}
-        model.load_state_dict(self.shadow, strict=False)
-        try:
-            yield
-        finally:
-            model.load_state_dict(own)
-
-
-def should_halve_lr(epoch: int, best_epoch: int, halved_at: int, patience: int) -> bool:
-    """Plateau schedule: halve after ``patience`` epochs in a row that did not beat the best
-    dev score, counting from the best epoch or the last halving, whichever is later."""
-    return patience > 0 and epoch - max(best_epoch, halved_at) >= patience
-
-
 def _final_evaluation(parser: Parser, data: dict[str, list[Tree]], run: RunDir) -> dict:
-    results = {}
-    for split in ("dev", "test"):
-        results[split] = evaluate_parser(parser, data[split], split)
-        run.write_eval(split, results[split])
-    return results
+    return evaluate_splits(run, lambda split: evaluate_parser(parser, data[split], split),
+                           ("dev", "test"))
 
 
 PARSER_TRAINERS = {"rnn-parser": _train_neural, "bilstm-parser": _train_neural,

@@ -21,6 +21,7 @@ LAYERS = [
     ("base", ("treenn.errors",)),
     ("data", ("treenn.data",)),
     ("core", ("treenn.cells", "treenn.engines", "treenn.encoders", "treenn.models",
+              "treenn.datasets", "treenn.evaluation",
               "treenn.training", "treenn.metrics", "treenn.runs", "treenn.loop")),
     ("parsers", ("treenn.parsers",)),
     ("api", ("treenn.api",)),

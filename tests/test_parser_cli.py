@@ -193,8 +193,9 @@ def test_model_and_task_must_fit(tmp_path):
                            "does not fit --task sst5")
     # a flag the task does not read is refused, not ignored (nothing is written)
     _assert_one_line_error(_cli("train", "--task", "sst5", "--model", "tree-lstm", "--beam", "2",
-                                "--ema", "0.9", "--out", tmp_path / "a"),
-                           "--ema, --beam: not read by --task sst5 (those flags are for parsers)")
+                                "--leaves", "bilstm", "--ema", "0.9", "--out", tmp_path / "a"),
+                           "--leaves, --beam: not read by --task sst5 (those flags are for "
+                           "parsers)")
     _assert_one_line_error(_cli("train", "--task", "ptb", "--model", "rnn-parser", "--device",
                                 "cuda", "--out", tmp_path / "b"),
                            "--device: not read by --task ptb (those flags are for classifiers)")

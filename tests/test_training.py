@@ -44,11 +44,11 @@ def test_same_seed_same_run(tiny_sst, tmp_path):
 
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_sst, tmp_path, monkeypatch):
-    import treenn.training as training
+    import treenn.loop as loop
 
     train(_cfg(tiny_sst, tmp_path / "straight", epochs=3))
 
-    real = training.train_epoch
+    real = loop.train_epoch
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -57,11 +57,11 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_sst, tmp_path, monkeypa
             raise KeyboardInterrupt  # Ctrl-C in the middle of epoch 2
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "train_epoch", flaky)
+    monkeypatch.setattr(loop, "train_epoch", flaky)
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(tiny_sst, tmp_path / "cut", epochs=3))
     assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 1
-    monkeypatch.setattr(training, "train_epoch", real)
+    monkeypatch.setattr(loop, "train_epoch", real)
 
     with pytest.raises(Exception, match="already holds a training run"):
         train(_cfg(tiny_sst, tmp_path / "cut", epochs=3))
@@ -168,9 +168,8 @@ def test_cli_evaluate_prints_summary(tiny_sst, tmp_path):
 
 
 def test_shared_sst_sizes():
-    from treenn.data.tasks import TASKS
-
     from tests.conftest import shared_path
+    from treenn.data.tasks import TASKS
 
     folder = shared_path("sst")
     five = TASKS["sst5"].load(str(folder), {})

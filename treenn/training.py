@@ -1,5 +1,7 @@
-"""Training, evaluation and prediction, written once for every model and task.
+"""Training, evaluation and prediction of classifiers, for every model and task.
 
+The epochs themselves run in :mod:`treenn.loop` (shared with the neural parsers); this module
+supplies the classifier's side of it (:class:`ClassifierTrainee`) and reuses finished runs.
 A run directory holds::
 
     config.json      the resolved training configuration and model configuration
@@ -15,9 +17,6 @@ last finished epoch with the same data order and random state as an uninterrupte
 from __future__ import annotations
 
 import logging
-import math
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -25,24 +24,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from nltk import Tree
-from tqdm import tqdm
 
-from treenn.data import prepared
 from treenn.data.graphs import Batch, TreeArrays, collate_arrays, tree_to_arrays
 from treenn.data.tasks import Task, get_task
-from treenn.data.trees import leaves
-from treenn.data.vocab import UNK_ID, Vocab, embedding_words, load_embeddings
+from treenn.data.vocab import UNK_ID, Vocab, load_embeddings
+from treenn.datasets import Dataset, batches, build_vocab, prepare, to_datasets
 from treenn.errors import DataError, TreennError
-from treenn.metrics import Scores
+from treenn.evaluation import evaluate, predict_nodes
+from treenn.loop import LoopConfig, Trainee, evaluate_splits, fit
 from treenn.models import MODELS, Classifier, ModelConfig, count_parameters
-from treenn.runs import (
-    RunDir,
-    epoch_generator,
-    load_checkpoint,
-    read_run_config,
-    seed_everything,
-    set_rng_state,
-)
+from treenn.runs import RunDir, load_checkpoint, read_run_config, seed_everything
+
+__all__ = ["CHECKPOINT_FORMAT", "OPTIMIZERS", "ClassifierTrainee", "Dataset", "TrainConfig",
+           "batches", "build_vocab", "check_arity", "evaluate", "evaluate_run", "load_model",
+           "make_model", "make_optimizers", "predict_nodes", "predict_trees", "prepare",
+           "run_task", "to_datasets", "train", "train_step"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +82,12 @@ class TrainConfig:
     progress: bool = True
     #: ListOps generator settings (see ``data.listops.ListOpsConfig``); unused for SST.
     listops: dict = field(default_factory=dict)
+    #: rescale each step's gradient to at most this L2 norm (None: no clipping)
+    clip: float | None = None
+    #: select and save a moving average of the weights with this decay per step (0: off)
+    ema: float = 0.0
+    #: halve the learning rates after this many epochs without a better dev root accuracy
+    lr_patience: int = 0
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` replaced by the task's default."""
@@ -109,7 +111,14 @@ class TrainConfig:
             raise TreennError("--dropout must be in [0, 1)")
         if out.lr <= 0 or out.emb_lr <= 0:
             raise TreennError("learning rates must be positive")
+        out.loop_config().check()
         return out
+
+    def loop_config(self) -> LoopConfig:
+        """The options of :func:`treenn.loop.fit` (of a resolved config)."""
+        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+                          clip=self.clip, ema=self.ema, lr_patience=self.lr_patience,
+                          progress=self.progress)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -122,55 +131,6 @@ OPTIMIZERS: dict[str, tuple[type, type]] = {
     "adagrad": (torch.optim.Adagrad, torch.optim.Adagrad),
     "adam": (torch.optim.Adam, torch.optim.SparseAdam),
 }
-
-
-# ----------------------------------------------------------------------------- data
-
-
-@dataclass
-class Dataset:
-    """One split as flat per-tree arrays (batched into DGL graphs on the fly); the nltk trees
-    too when they were parsed in this process (not when loaded from the cache)."""
-
-    arrays: list[TreeArrays]
-    trees: list[Tree] | None = None
-
-    def __len__(self) -> int:
-        return len(self.arrays)
-
-
-def build_vocab(cfg: TrainConfig, splits: dict[str, list[Tree]]) -> Vocab:
-    """Training words seen at least ``min_count`` times; with pretrained vectors also every
-    word of any split that has a vector (no labels are used, and those words would otherwise
-    all be ``<unk>`` although their vectors are known)."""
-    train_words = [leaves(t) for t in splits["train"]]
-    extra: list[str] = []
-    if cfg.embeddings:
-        known = embedding_words(cfg.embeddings)
-
-        def has_vector(word: str) -> bool:
-            return (word.lower() if cfg.lower else word) in known or word in known
-
-        extra = [w for trees in splits.values() for t in trees for w in leaves(t)
-                 if has_vector(w)]
-    return Vocab.build(train_words, lower=cfg.lower, min_count=cfg.min_count, extra=extra)
-
-
-def to_datasets(task: Task, vocab: Vocab, splits: dict[str, list[Tree]]) -> dict[str, Dataset]:
-    """Convert every split's trees to arrays with the task's labels."""
-    return {name: Dataset([tree_to_arrays(t, vocab, task.label_of) for t in trees], trees)
-            for name, trees in splits.items()}
-
-
-def batches(data: Dataset, batch_size: int, shuffle: bool = False,
-            generator: torch.Generator | None = None) -> Iterator[Batch]:
-    """Batches of ``batch_size`` trees, in order or shuffled by ``generator``."""
-    order = (torch.randperm(len(data), generator=generator).tolist() if shuffle
-             else list(range(len(data))))
-    for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
-        yield collate_arrays([data.arrays[i] for i in index], index)
-
 
 # ----------------------------------------------------------------------------- model
 
@@ -212,7 +172,7 @@ def make_optimizers(model: Classifier, cfg: TrainConfig) -> list[torch.optim.Opt
     return opts
 
 
-# ----------------------------------------------------------------------------- loops
+# ----------------------------------------------------------------------------- training
 
 
 def training_nodes(batch: Batch, model: Classifier, cfg: TrainConfig) -> torch.Tensor:
@@ -224,13 +184,17 @@ def training_nodes(batch: Batch, model: Classifier, cfg: TrainConfig) -> torch.T
     return torch.nonzero(batch.labels >= 0).squeeze(1)
 
 
+def resolve_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TreennError(f"--device {name}: this torch build has no CUDA device available")
+    return torch.device(name)
+
+
 def train_step(model: Classifier, batch: Batch, cfg: TrainConfig,
                optimizers: list[torch.optim.Optimizer]) -> float:
-    """One optimiser step on ``batch``; returns its loss per tree."""
-    nodes = training_nodes(batch, model, cfg)
-    logits = model(batch, nodes)
-    # Tai et al.: per-tree loss is the sum over its labelled nodes; average over trees.
-    loss = F.cross_entropy(logits, batch.labels[nodes], reduction="sum") / batch.n_trees
+    """One optimiser step on ``batch`` outside a run (the benchmarks time it); returns its
+    loss per tree."""
+    loss = ClassifierTrainee.tree_loss(model, batch, cfg)
     for opt in optimizers:
         opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -239,147 +203,79 @@ def train_step(model: Classifier, batch: Batch, cfg: TrainConfig,
     return loss.item()
 
 
-def train_epoch(model: Classifier, data: Dataset, cfg: TrainConfig,
-                optimizers: list[torch.optim.Optimizer], generator: torch.Generator,
-                desc: str) -> float:
-    """One pass over ``data`` in the order ``generator`` draws; returns the mean loss per
-    tree."""
-    model.train()
-    total, trees = 0.0, 0
-    steps = math.ceil(len(data) / cfg.batch_size)
-    bar = tqdm(batches(data, cfg.batch_size, shuffle=True, generator=generator), total=steps,
-               desc=desc, leave=False, disable=not cfg.progress, mininterval=0.5,
-               dynamic_ncols=True)
-    device = next(model.parameters()).device
-    for batch in bar:
-        loss = train_step(model, batch.to(device), cfg, optimizers)
-        total += loss * batch.n_trees
-        trees += batch.n_trees
-        bar.set_postfix(loss=f"{total / trees:.3f}", refresh=False)
-    return total / max(trees, 1)
+class ClassifierTrainee(Trainee):
+    """A classifier's side of :func:`treenn.loop.fit`: batches of training trees, the
+    per-tree loss, dev root accuracy as the selection score."""
+
+    best_key = "dev_root_acc"
+
+    def __init__(self, cfg: TrainConfig, task: Task, vocab: Vocab, data: dict[str, Dataset],
+                 model: Classifier, device: torch.device):
+        self.cfg, self.task, self.vocab, self.data = cfg, task, vocab, data
+        self.model, self.device = model, device
+        self.optimizers = make_optimizers(model, cfg)
+
+    @staticmethod
+    def tree_loss(model: Classifier, batch: Batch, cfg: TrainConfig) -> torch.Tensor:
+        nodes = training_nodes(batch, model, cfg)
+        logits = model(batch, nodes)
+        # Tai et al.: per-tree loss is the sum over its labelled nodes; average over trees.
+        return F.cross_entropy(logits, batch.labels[nodes], reduction="sum") / batch.n_trees
+
+    def n_items(self) -> int:
+        return len(self.data["train"])
+
+    def collate(self, index: list[int]) -> Batch:
+        arrays = self.data["train"].arrays
+        return collate_arrays([arrays[i] for i in index], index).to(self.device)
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, int, dict]:
+        return self.tree_loss(self.model, batch, self.cfg), batch.n_trees, {}
+
+    def evaluate(self, split: str) -> dict:
+        return evaluate(self.model, self.task, self.data[split], split, self.cfg.eval_batch_size)
+
+    def score(self, dev: dict) -> float:
+        return dev["root"]["accuracy"]
+
+    def fields(self, dev: dict) -> dict:
+        return {"dev_root_acc": dev["root"]["accuracy"], "dev_all_acc": dev["all"]["accuracy"]}
+
+    def summary(self, dev: dict) -> str:
+        return f"dev root {dev['root']['accuracy']:.4f}, all {dev['all']['accuracy']:.4f}"
+
+    def checkpoint(self) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "name": self.cfg.model, "task": self.task.name,
+                "config": asdict(self.model.cfg), "train_config": asdict(self.cfg),
+                "vocab": self.vocab.to_dict(),
+                "state_dict": {k: v.clone() for k, v in self.model.state_dict().items()}}
 
 
-@torch.no_grad()
-def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_only: bool,
-                  progress: bool = False) -> list[torch.Tensor]:
-    """Class probabilities per tree: ``[n_nodes, n_classes]`` (all nodes of each tree) in
-    graph node order. With ``labelled_only``, sequence models skip unlabelled nodes (rows
-    left as NaN) since each node costs them a separate sequence."""
-    model.eval()
-    device = next(model.parameters()).device
-    out: list[torch.Tensor] = []
-    bar = tqdm(batches(data, batch_size), total=math.ceil(len(data) / batch_size),
-               desc="predict", leave=False, disable=not progress, mininterval=0.5)
-    for batch in bar:
-        n = batch.graph.num_nodes()
-        if labelled_only and not model.cfg.is_tree:
-            nodes = torch.nonzero(batch.labels >= 0).squeeze(1)
-        else:
-            nodes = torch.arange(n)
-        probs = torch.full((n, model.cfg.n_classes), float("nan"))
-        if len(nodes):
-            logits = model(batch.to(device), nodes.to(device))
-            probs[nodes] = torch.softmax(logits, dim=-1).float().cpu()
-        out.extend(torch.split(probs, batch.graph.batch_num_nodes().tolist()))
-    return out
-
-
-def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
-             batch_size: int = 128, progress: bool = False) -> dict:
-    """Root and all-node scores for one split (the same code serves dev and test).
-
-    Returns a JSON-ready dict with ``task``, ``split``, ``root`` and ``all`` (each with
-    ``accuracy``, ``n``, ``confusion``, ``per_class``), ``collapsed`` for 5-class SST, and
-    ``per_sentence`` (length, height, gold and predicted root label) for reports.
-    """
-    probs = predict_nodes(model, data, batch_size, labelled_only=True, progress=progress)
-    gold_all, pred_all, gold_root, pred_root = [], [], [], []
-    coll = {"all": [[], []], "root": [[], []]}
-    per_sentence = {"length": [], "height": [], "gold": [], "pred": []}
-    for arrays, p in zip(data.arrays, probs, strict=True):
-        labels = torch.from_numpy(arrays.label)
-        mask = labels >= 0
-        pred = p.argmax(-1)
-        gold_all.append(labels[mask])
-        pred_all.append(pred[mask])
-        root = arrays.n_nodes - 1
-        per_sentence["length"].append(arrays.n_leaves)
-        per_sentence["height"].append(int(arrays.height[root]) + 1)  # nodes on the longest path
-        per_sentence["gold"].append(int(labels[root]))
-        per_sentence["pred"].append(int(pred[root]))
-        if labels[root] >= 0:
-            gold_root.append(int(labels[root]))
-            pred_root.append(int(pred[root]))
-        if task.n_classes == 5 and task.name.startswith("sst"):
-            polar = mask & (labels != 2)
-            pos = p[:, 3:].sum(-1) > p[:, :2].sum(-1)
-            coll["all"][0].append((labels[polar] > 2).long())
-            coll["all"][1].append(pos[polar].long())
-            if polar[root]:
-                coll["root"][0].append(int(labels[root] > 2))
-                coll["root"][1].append(int(pos[root]))
-    k = task.n_classes
-    result = {
-        "task": task.name,
-        "split": split,
-        "root": Scores.from_predictions(gold_root, pred_root, k).to_dict(),
-        "all": Scores.from_predictions(torch.cat(gold_all).tolist(),
-                                       torch.cat(pred_all).tolist(), k).to_dict(),
-        "per_sentence": per_sentence,
-    }
-    if coll["all"][0]:
-        result["collapsed"] = {
-            "all": Scores.from_predictions(torch.cat(coll["all"][0]).tolist(),
-                                           torch.cat(coll["all"][1]).tolist(), 2).to_dict(),
-            "root": Scores.from_predictions(coll["root"][0], coll["root"][1], 2).to_dict(),
-        }
-    return result
-
-
-def resolve_device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TreennError(f"--device {name}: this torch build has no CUDA device available")
-    return torch.device(name)
-
-
-def prepare(cfg: TrainConfig, vocab: Vocab | None = None, use_cache: bool = True
-            ) -> tuple[Task, Vocab, dict[str, Dataset]]:
-    """Load the task's splits, build (or reuse) the vocabulary, convert trees to arrays.
-
-    The result is cached (see ``data.prepared``); a cache hit skips parsing entirely.
-    """
-    task = get_task(cfg.task)
-    t0 = time.perf_counter()
-    options = {"listops": cfg.listops}
-    key = prepared.cache_key({
-        "task": task.name, "source": task.source(cfg.data_dir, options), "lower": cfg.lower,
-        "min_count": cfg.min_count,
-        "embeddings": _embeddings_fingerprint(cfg.embeddings),
-        "vocab": None if vocab is None else vocab.to_dict()})
-    hit = prepared.load(key) if use_cache else None
-    if hit is not None:
-        vocab, arrays = hit
-        datasets = {name: Dataset(items) for name, items in arrays.items()}
-        how = "from the cache"
-    else:
-        splits = task.load(cfg.data_dir, options)
-        if vocab is None:
-            vocab = build_vocab(cfg, splits)
-        datasets = to_datasets(task, vocab, splits)
-        if use_cache:
-            prepared.save(key, vocab, {k: v.arrays for k, v in datasets.items()})
-        how = "parsed"
-    log.info("%s: %s in %.1fs (%s)", task.name,
-             ", ".join(f"{k} {len(v)}" for k, v in datasets.items()),
-             time.perf_counter() - t0, how)
-    return task, vocab, datasets
-
-
-def _embeddings_fingerprint(source: str | None) -> str | None:
-    if source is None or not Path(source).is_file():
-        return source
-    stat = Path(source).stat()
-    return f"{Path(source).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+def _setup(cfg: TrainConfig, state: dict | None, run: RunDir) -> ClassifierTrainee:
+    """Data, model (from ``state`` when resuming) and optimisers; writes ``config.json``."""
+    # Sparse embedding gradients are built by torch itself; skip its invariant checks (and the
+    # warning Adagrad prints about them).
+    torch.sparse.check_sparse_tensor_invariants.disable()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    vocab = Vocab.from_dict(state["vocab"]) if state else None
+    task, vocab, data = prepare(cfg, vocab)
+    device = resolve_device(cfg.device)
+    model = make_model(cfg, task, vocab)
+    for split, dataset in data.items():
+        check_arity(model, dataset.arrays, f"the {split} split")
+    coverage = init_embeddings(model, cfg, vocab)
+    model.to(device)
+    if coverage:
+        log.info("embeddings: %s", coverage)
+    trainee = ClassifierTrainee(cfg, task, vocab, data, model, device)
+    run.write_config({"train": asdict(cfg), "model": asdict(model.cfg), "vocab_size": len(vocab),
+                      "parameters": count_parameters(model), "embedding_coverage": coverage,
+                      "unk_id": UNK_ID, "sizes": {k: len(v) for k, v in data.items()}})
+    if state:
+        model.load_state_dict(state["state_dict"])
+    return trainee
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
@@ -393,70 +289,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     run = RunDir(cfg.out)
     cfg, state = run.start(cfg, resume)
     cfg = cfg.resolved()
-    # Sparse embedding gradients are built by torch itself; skip its invariant checks (and the
-    # warning Adagrad prints about them).
-    torch.sparse.check_sparse_tensor_invariants.disable()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-
-    vocab = Vocab.from_dict(state["vocab"]) if state else None
-    task, vocab, data = prepare(cfg, vocab)
-    device = resolve_device(cfg.device)
-    model = make_model(cfg, task, vocab)
-    for split, dataset in data.items():
-        check_arity(model, dataset.arrays, f"the {split} split")
-    coverage = init_embeddings(model, cfg, vocab)
-    model.to(device)
-    if coverage:
-        log.info("embeddings: %s", coverage)
-    optimizers = make_optimizers(model, cfg)
-    run.write_config({"train": asdict(cfg), "model": asdict(model.cfg), "vocab_size": len(vocab),
-                      "parameters": count_parameters(model), "embedding_coverage": coverage,
-                      "unk_id": UNK_ID, "sizes": {k: len(v) for k, v in data.items()}})
-
-    start, best = 1, {"epoch": 0, "dev_root_acc": -1.0}
-    if state:
-        model.load_state_dict(state["state_dict"])
-        for opt, opt_state in zip(optimizers, state["optimizers"], strict=True):
-            opt.load_state_dict(opt_state)
-        set_rng_state(state["rng"])
-        start, best = state["epoch"] + 1, state["best"]
-        log.info("resuming %s at epoch %d", run.path, start)
-    run.keep_metrics_until(start - 1)
-
-    for epoch in range(start, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        loss = train_epoch(model, data["train"], cfg, optimizers,
-                           epoch_generator(cfg.seed, epoch), f"epoch {epoch}/{cfg.epochs}")
-        train_time = time.perf_counter() - t0
-        dev = evaluate(model, task, data["dev"], "dev", cfg.eval_batch_size)
-        record = {"epoch": epoch, "train_loss": loss, "train_time_s": train_time,
-                  "dev_root_acc": dev["root"]["accuracy"], "dev_all_acc": dev["all"]["accuracy"],
-                  "eval_time_s": time.perf_counter() - t0 - train_time}
-        improved = dev["root"]["accuracy"] > best["dev_root_acc"]
-        if improved:
-            best = {"epoch": epoch, "dev_root_acc": dev["root"]["accuracy"]}
-        run.log_epoch(record)
-        run.save_epoch({
-            "format": CHECKPOINT_FORMAT, "name": cfg.model, "task": task.name,
-            "config": asdict(model.cfg), "train_config": asdict(cfg), "vocab": vocab.to_dict(),
-            "state_dict": model.state_dict(), "epoch": epoch, "best": best,
-        }, improved, {"optimizers": [o.state_dict() for o in optimizers]})
-        log.info("epoch %d: loss %.4f, dev root %.4f, all %.4f (%.1fs)%s", epoch, loss,
-                 record["dev_root_acc"], record["dev_all_acc"], train_time,
-                 "  *best*" if improved else "")
-
-    best_model = load_model(run.path, "best")[0]
-    best_model.set_engine(cfg.engine)
-    best_model.to(device)
-    results = {}
-    for split in data:
-        if split == "train":
-            continue
-        results[split] = evaluate(best_model, task, data[split], split, cfg.eval_batch_size)
-        run.write_eval(split, results[split])
-    return results
+    trainee = _setup(cfg, state, run)
+    fit(trainee, cfg.loop_config(), run, state)
+    best = load_model(run.path, "best")[0]
+    best.set_engine(cfg.engine)
+    trainee.model = best.to(trainee.device)
+    return evaluate_splits(run, trainee.evaluate, [s for s in trainee.data if s != "train"])
 
 
 def check_arity(model: Classifier, arrays: list[TreeArrays], where: str) -> None:

@@ -1,0 +1,343 @@
+"""The training loop, written once for every model trained by gradient (classifiers and neural
+parsers), as supar's ``Parser.train`` is.
+
+The loop owns what does not depend on the model: the data order of each epoch (drawn from
+``(seed, epoch)`` only, so a resumed run sees the same batches), the optimiser step(s),
+gradient clipping, the plateau schedule, weight averaging, the epoch's metrics line, the
+progress bar, checkpoints and resuming. A :class:`Trainee` supplies what does: the training
+items and how to collate a batch of them, the loss of a batch, how to evaluate a split, which
+dev score selects the best epoch, the fields to log and the checkpoint payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from treenn.errors import TreennError
+from treenn.runs import RunDir, epoch_generator, set_rng_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopConfig:
+    """The loop's options, shared by every model."""
+
+    epochs: int
+    batch_size: int
+    seed: int = 1
+    #: rescale each step's gradient to at most this L2 norm; None (or 0): no clipping
+    clip: float | None = None
+    #: evaluate, select and save an exponential moving average of the weights with this
+    #: decay per step (see :class:`WeightAverage`); 0 keeps the last weights
+    ema: float = 0.0
+    #: halve every learning rate after this many epochs in a row without a better dev score
+    #: (counted from the best epoch or the last halving); 0 keeps the rates constant
+    lr_patience: int = 0
+    progress: bool = True
+
+    def check(self) -> None:
+        """A one-line ``TreennError`` for an option out of range."""
+        if self.lr_patience < 0:
+            raise TreennError(f"--lr-patience {self.lr_patience}: give a number of epochs >= 0 "
+                              "(0: constant learning rate)")
+        if not 0 <= self.ema < 1:
+            raise TreennError(f"--ema {self.ema}: give a decay in [0, 1) (0: no weight "
+                              "averaging)")
+        if self.clip is not None and self.clip < 0:
+            raise TreennError(f"--clip {self.clip}: give a gradient norm > 0 (0: no clipping)")
+
+
+class Trainee:
+    """The model side of the loop. Subclasses set ``model``, ``optimizers`` and
+    ``best_key`` (the name the selection score has in the checkpoint's ``best``), and
+    implement the methods below."""
+
+    model: torch.nn.Module
+    optimizers: list[torch.optim.Optimizer]
+    best_key: str
+
+    def n_items(self) -> int:
+        """How many training items an epoch goes through."""
+        raise NotImplementedError
+
+    def collate(self, index: list[int]):
+        """The batch of training items ``index`` (in that order)."""
+        raise NotImplementedError
+
+    def loss(self, batch) -> tuple[torch.Tensor, int, dict[str, int]]:
+        """``(loss, n, stats)``: the loss to minimise (a mean over the batch's ``n`` items)
+        and counts summed over the epoch into its metrics line."""
+        raise NotImplementedError
+
+    def evaluate(self, split: str) -> dict:
+        """The current model's result on ``split``."""
+        raise NotImplementedError
+
+    def score(self, dev: dict) -> float:
+        """The selection score (higher is better) of a dev result."""
+        raise NotImplementedError
+
+    def fields(self, dev: dict) -> dict:
+        """The dev result's fields of the metrics line."""
+        raise NotImplementedError
+
+    def summary(self, dev: dict) -> str:
+        """The dev result in a few words, for the epoch's log line."""
+        raise NotImplementedError
+
+    def checkpoint(self) -> dict:
+        """Everything ``best.pt`` holds to rebuild the current model (the loop adds
+        ``epoch`` and ``best``). Tensors are copies: the weights may change afterwards."""
+        raise NotImplementedError
+
+
+def clip_gradients(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> None:
+    """``torch.nn.utils.clip_grad_norm_``, which also takes sparse gradients (an embedding
+    table's): those are coalesced first, so repeated rows count once, summed."""
+    params = [p for p in parameters if p.grad is not None]
+    if not any(p.grad.is_sparse for p in params):
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+        return
+    for p in params:
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()
+    norms = [torch.linalg.vector_norm(p.grad._values() if p.grad.is_sparse else p.grad)
+             for p in params]
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for p in params:
+        p.grad.mul_(coef)
+
+
+def ema_rate(decay: float, step: int) -> float:
+    """How far the average moves to the new weights at ``step`` (1, 2, ...): ``1 - d_t``
+    with ``d_t = min(decay, (1 + t) / (10 + t))``."""
+    return 1 - min(decay, (1 + step) / (10 + step))
+
+
+class WeightAverage:
+    """Exponential moving average of a model's floating-point weights (Polyak and Juditsky
+    1992): after step ``t`` each average moves to the new weights by :func:`ema_rate`, so
+    the first steps, far from where training ends, are not kept for long.
+
+    A ``torch.optim.swa_utils.AveragedModel`` with ``torch._foreach_lerp_`` does the
+    averaging; it counts the starting weights as its first average (``n_averaged`` is
+    ``steps + 1``), because its first ``update_parameters`` would copy rather than lerp.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float, steps: int = 0):
+        """Starts from the model's weights, as an average of ``steps`` steps so far."""
+        if any(not b.is_floating_point() for b in model.buffers()):
+            raise TreennError("weight averaging needs a model without integer buffers")
+        self.decay = decay
+        self.averaged = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=self._lerp, use_buffers=True)
+        self.averaged.n_averaged.fill_(steps + 1)
+
+    def _lerp(self, averaged: list[torch.Tensor], current: list[torch.Tensor],
+              n_averaged: torch.Tensor) -> None:
+        torch._foreach_lerp_(averaged, current, ema_rate(self.decay, int(n_averaged)))
+
+    @property
+    def steps(self) -> int:
+        return int(self.averaged.n_averaged) - 1
+
+    @property
+    def shadow(self) -> dict[str, torch.Tensor]:
+        """The averaged weights, by state-dict name."""
+        return self.averaged.module.state_dict()
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.averaged.update_parameters(model)
+
+    @contextmanager
+    def applied(self, model: torch.nn.Module):
+        """The model holds the averaged weights inside the block, its own ones after."""
+        own = {k: v.clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow)
+        try:
+            yield
+        finally:
+            model.load_state_dict(own)
+
+
+def plateau_schedulers(optimizers: list[torch.optim.Optimizer], patience: int
+                       ) -> list[torch.optim.lr_scheduler.ReduceLROnPlateau]:
+    """Halve every rate after ``patience`` epochs without a better score (``> best``, no
+    threshold); ``eps=0`` so that a small rate is halved too. None for ``patience = 0``."""
+    if not patience:
+        return []
+    return [torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=0.5, patience=patience - 1, threshold=0, eps=0.0)
+        for opt in optimizers]
+
+
+def should_halve_lr(epoch: int, best_epoch: int, halved_at: int, patience: int) -> bool:
+    """The plateau rule in one line (the reference the schedulers are tested against, and
+    how checkpoints from before them resume): halve after ``patience`` epochs in a row that
+    did not beat the best dev score, counting from the best epoch or the last halving."""
+    return patience > 0 and epoch - max(best_epoch, halved_at) >= patience
+
+
+def plateau_from_rule(scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau, epoch: int,
+                      best_epoch: int, best: float, halved_at: int) -> None:
+    """Set ``scheduler`` to where :func:`should_halve_lr`'s counts stand after ``epoch``
+    (the state of a run saved before the schedulers, which kept ``halved_at`` instead)."""
+    scheduler.best = best
+    scheduler.num_bad_epochs = epoch - max(best_epoch, halved_at)
+    scheduler.last_epoch = epoch
+
+
+def train_step(trainee: Trainee, batch, clip: float | None,
+               average: WeightAverage | None = None) -> tuple[float, int, dict]:
+    """One optimiser step (every optimiser of the trainee) on ``batch``."""
+    loss, n, stats = trainee.loss(batch)
+    for opt in trainee.optimizers:
+        opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip:
+        clip_gradients(trainee.model.parameters(), clip)
+    for opt in trainee.optimizers:
+        opt.step()
+    if average is not None:
+        average.update(trainee.model)
+    return loss.item(), n, stats
+
+
+def train_epoch(trainee: Trainee, cfg: LoopConfig, epoch: int,
+                average: WeightAverage | None = None) -> tuple[float, dict]:
+    """One pass over the training items in the order ``(seed, epoch)`` draws; returns the
+    mean loss per item and the summed stats."""
+    trainee.model.train()
+    order = torch.randperm(trainee.n_items(), generator=epoch_generator(cfg.seed, epoch))
+    order = order.tolist()
+    total, items, stats = 0.0, 0, {}
+    bar = tqdm(range(0, len(order), cfg.batch_size),
+               total=math.ceil(len(order) / cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
+               leave=False, disable=not cfg.progress, mininterval=0.5, dynamic_ncols=True)
+    for start in bar:
+        batch = trainee.collate(order[start:start + cfg.batch_size])
+        loss, n, batch_stats = train_step(trainee, batch, cfg.clip, average)
+        total += loss * n
+        items += n
+        for key, value in batch_stats.items():
+            stats[key] = stats.get(key, 0) + value
+        bar.set_postfix(loss=f"{total / items:.3f}", refresh=False)
+    trainee.model.eval()
+    return total / max(items, 1), stats
+
+
+class _State:
+    """What the loop carries from epoch to epoch, and how it is saved and restored."""
+
+    def __init__(self, trainee: Trainee, cfg: LoopConfig, state: dict | None):
+        self.trainee, self.cfg = trainee, cfg
+        self.average = None
+        if cfg.ema:  # a checkpoint's weights are the average: it starts from them, and
+            self.average = WeightAverage(trainee.model, cfg.ema,
+                                         state.get("ema_steps", 0) if state else 0)
+            if state:  # training goes on from the raw weights saved beside them
+                trainee.model.load_state_dict(state["train_state_dict"])
+        self.plateau = plateau_schedulers(trainee.optimizers, cfg.lr_patience)
+        self.start, self.best = 1, {"epoch": 0, trainee.best_key: -1.0}
+        if state:
+            self._restore(state)
+
+    def _restore(self, state: dict) -> None:
+        # parser checkpoints from before this loop kept their one optimiser under "optimizer"
+        saved = state["optimizers"] if "optimizers" in state else [state["optimizer"]]
+        for opt, opt_state in zip(self.trainee.optimizers, saved, strict=True):
+            opt.load_state_dict(opt_state)  # holds the (possibly halved) rate
+        self.start, self.best = state["epoch"] + 1, state["best"]
+        for i, scheduler in enumerate(self.plateau):
+            if "plateau" in state:
+                scheduler.load_state_dict(state["plateau"][i])
+            else:  # a checkpoint from before the schedulers
+                plateau_from_rule(scheduler, state["epoch"], self.best["epoch"],
+                                  self.best[self.trainee.best_key], state.get("lr_halved_at", 0))
+        set_rng_state(state["rng"])
+
+    def resume_state(self) -> dict:
+        out = {"optimizers": [opt.state_dict() for opt in self.trainee.optimizers]}
+        if self.plateau:
+            out["plateau"] = [s.state_dict() for s in self.plateau]
+        if self.average:
+            out.update(train_state_dict=self.trainee.model.state_dict(),
+                       ema_steps=self.average.steps)
+        return out
+
+
+def _evaluate_epoch(trainee: Trainee, average: WeightAverage | None) -> tuple[dict, dict, dict]:
+    """The dev result, its metrics fields and the checkpoint payload of the weights that
+    are selected and saved (the average with ``--ema``; then the raw weights' fields too,
+    suffixed ``_raw``, to see what the average changes)."""
+    fields = {}
+    if average:
+        raw = trainee.fields(trainee.evaluate("dev"))
+        fields.update({f"{k}_raw": v for k, v in raw.items()})
+    with average.applied(trainee.model) if average else nullcontext():
+        dev = trainee.evaluate("dev")
+        payload = trainee.checkpoint()
+    fields.update(trainee.fields(dev))
+    return dev, fields, payload
+
+
+def fit(trainee: Trainee, cfg: LoopConfig, run: RunDir, state: dict | None = None) -> dict:
+    """Train ``trainee`` for ``cfg.epochs`` (from ``state``, a ``last.pt``, when resuming),
+    logging each epoch and saving ``last.pt`` and, when the dev score improved, ``best.pt``.
+
+    Returns the best epoch: ``{"epoch", trainee.best_key}``.
+    """
+    cfg.check()
+    loop = _State(trainee, cfg, state)
+    if state:
+        log.info("resuming %s at epoch %d", run.path, loop.start)
+    run.keep_metrics_until(loop.start - 1)
+    for epoch in range(loop.start, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        loss, stats = train_epoch(trainee, cfg, epoch, loop.average)
+        record = {"epoch": epoch, "train_loss": loss, "train_time_s": time.perf_counter() - t0,
+                  **stats}
+        dev, fields, payload = _evaluate_epoch(trainee, loop.average)
+        record.update(fields, eval_time_s=time.perf_counter() - t0 - record["train_time_s"])
+        score = trainee.score(dev)
+        improved = score > loop.best[trainee.best_key]
+        if improved:
+            loop.best = {"epoch": epoch, trainee.best_key: score}
+        record["lr"] = trainee.optimizers[0].param_groups[0]["lr"]
+        log.info("epoch %d: loss %.4f, %s (%.1fs)%s", epoch, loss, trainee.summary(dev),
+                 record["train_time_s"], "  *best*" if improved else "")
+        _step_plateau(loop.plateau, score)
+        run.log_epoch(record)
+        run.save_epoch({**payload, "epoch": epoch, "best": loop.best}, improved,
+                       loop.resume_state())
+    return loop.best
+
+
+def _step_plateau(schedulers: list, score: float) -> None:
+    before = [s.optimizer.param_groups[0]["lr"] for s in schedulers]
+    for scheduler in schedulers:
+        scheduler.step(score)
+    if schedulers and schedulers[0].optimizer.param_groups[0]["lr"] != before[0]:
+        log.info("no better dev score for %d epochs: learning rate halved to %g",
+                 schedulers[0].patience + 1, schedulers[0].optimizer.param_groups[0]["lr"])
+
+
+def evaluate_splits(run: RunDir, evaluate: Callable[[str], dict], splits: Iterable[str]
+                    ) -> dict:
+    """Evaluate (the best checkpoint) on each split and write ``eval-<split>.json``."""
+    results = {}
+    for split in splits:
+        results[split] = evaluate(split)
+        run.write_eval(split, results[split])
+    return results
