@@ -25,9 +25,9 @@ def dest(flag: str) -> str:
 
 
 #: ``train`` flags that only one kind of task reads (dest -> flag): given to the other kind
-#: they are refused rather than ignored
-PARSER_ONLY = {"cell": "--cell", "leaves": "--leaves", "lr_patience": "--lr-patience",
-               "ema": "--ema", "beam": "--beam"}
+#: they are refused rather than ignored. (The training loop's own flags, --ema, --lr-patience
+#: and --clip, serve every model.)
+PARSER_ONLY = {"cell": "--cell", "leaves": "--leaves", "beam": "--beam"}
 CLASSIFIER_ONLY = {"freeze_embeddings": "--freeze-embeddings", "lower": "--no-lowercase",
                    "min_count": "--min-count", "layers": "--layers",
                    "bidirectional": "--bidirectional", "optimizer": "--optimizer",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -80,12 +82,7 @@ def _add_train(sub) -> None:
     p.add_argument("--leaves", choices=["window", "bilstm"], default="window",
                    help="rnn-parser leaves: embeddings of a word window (purely recursive) or "
                    "BiLSTM states")
-    p.add_argument("--lr-patience", type=int, default=0, metavar="N",
-                   help="neural parsers: halve the learning rate after N epochs without a "
-                   "better dev labelled F1 (default 0: constant rate)")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
-                   help="neural parsers: evaluate, choose and save a moving average of the "
-                   "weights with this decay per step, e.g. 0.998 (default 0: the last weights)")
+    _add_loop_arguments(p)
     p.add_argument("--beam", type=int, default=1,
                    help="rnn-parser: sub-derivations kept per chart cell, in training and parsing")
     p.add_argument("--seed", type=int, default=1)
@@ -96,6 +93,19 @@ def _add_train(sub) -> None:
         g.add_argument(flag, type=int, help=help_)
     p.set_defaults(task_only_defaults={dest: p.get_default(dest)
                                        for dest in (*PARSER_ONLY, *CLASSIFIER_ONLY)})
+
+
+def _add_loop_arguments(p) -> None:
+    """The training loop's options, read for every model (``treenn.loop.LoopConfig``)."""
+    p.add_argument("--lr-patience", type=int, default=0, metavar="N",
+                   help="halve the learning rate after N epochs without a better dev score "
+                   "(root accuracy; parsers: labelled F1) (default 0: constant rate)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="evaluate, choose and save a moving average of the weights with this "
+                   "decay per step, e.g. 0.998 (default 0: the last weights)")
+    p.add_argument("--clip", type=float, metavar="NORM",
+                   help="rescale each step's gradient to at most this norm (default: none for "
+                   "classifiers, 5 for neural parsers; 0: none)")
 
 
 def _train_config(args):
@@ -113,7 +123,7 @@ def _train_config(args):
         x_size=args.x_size, h_size=args.h_size, layers=args.layers,
         bidirectional=args.bidirectional, engine=args.engine, seed=args.seed,
         seq_train=args.seq_train, threads=args.threads, device=args.device,
-        progress=not args.quiet,
+        progress=not args.quiet, clip=args.clip, ema=args.ema, lr_patience=args.lr_patience,
         listops=listops)
 
 
@@ -146,7 +156,8 @@ def _train_parser(args) -> int:
     from treenn.parsers.training import ParserTrainConfig, train_parser
 
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-             "h_size": args.h_size, "word_dim": args.x_size, "dropout": args.dropout}
+             "h_size": args.h_size, "word_dim": args.x_size, "dropout": args.dropout,
+             "clip": args.clip}
     cfg = ParserTrainConfig(model=args.model, out=args.out, data_dir=args.data_dir,
                             embeddings=args.embeddings, seed=args.seed, cell=args.cell,
                             leaves=args.leaves, beam=args.beam,
@@ -267,9 +278,21 @@ def _cmd_demo(args) -> int:
               f"{100 * res['extrap']['root']['accuracy']:6.2f}% {per_epoch:8.1f} "
               f"{params:8d} {total:8.0f}")
     print("\n'longer' is the extrapolation split: expressions longer and deeper than any seen in "
-          f"training.\nRuns are in {out}/; try: python train.py evaluate {out}/tree-lstm "
+          f"training.\nRuns are in {out}/; try: {_command_name()} evaluate {out}/tree-lstm "
           "--split test")
     return 0
+
+
+def _command_name() -> str:
+    """How to call this program again from the current directory: the ``treenn`` script next
+    to this Python (e.g. ``.venv/bin/treenn`` after ``make demo``), by the shortest path."""
+    script = Path(sys.executable).parent / "treenn"
+    if not script.is_file():
+        return f"{sys.executable} -m treenn.cli"
+    if shutil.which("treenn") == str(script):
+        return "treenn"
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else str(script)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,12 +353,11 @@ COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_pred
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv or ["demo"])
+    args = parser.parse_args(argv)
+    if args.command is None:  # only global options (-q, -v): the demo, with them
+        args = parser.parse_args([*argv, "demo"])
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if args.command is None:
-        parser.print_help()
-        return 2
     try:
         return run_main(lambda: COMMANDS[args.command](args))
     except KeyboardInterrupt:
