@@ -31,6 +31,7 @@ from nltk import Tree
 
 from treenn.data.trees import leaves
 from treenn.errors import DataError
+from treenn.options import option
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"
@@ -214,18 +215,23 @@ def write_tsv(trees: list[Tree], path: str | Path) -> None:
 class ListOpsConfig:
     """Generator settings. Lengths count tokens (operators, digits and ``]``)."""
 
-    n_train: int = 30000
-    n_dev: int = 1000
-    n_test: int = 2000
-    n_extrap: int = 1000
-    max_depth: int = 5
-    max_args: int = 5
-    min_length: int = 10
-    max_length: int = 60
-    extrap_max_depth: int = 8
-    extrap_max_length: int = 120
-    op_p: float = 0.25  # chance that an argument is itself an operator (0.25 in the paper)
-    seed: int = 1234
+    n_train: int = option(30000, "number of training expressions", low=1,
+                          flag="--listops-train")
+    n_dev: int = option(1000, "dev expressions", low=1)
+    n_test: int = option(2000, "test expressions", low=1)
+    n_extrap: int = option(1000, "extrapolation expressions", low=1)
+    max_depth: int = option(5, "maximum nesting depth", low=1, flag="--listops-depth")
+    max_args: int = option(5, "maximum arguments per operator", low=2,
+                           flag="--listops-args")
+    min_length: int = option(10, "minimum tokens per expression", low=1)
+    max_length: int = option(60, "maximum tokens per training expression", low=1,
+                             flag="--listops-max-length")
+    extrap_max_depth: int = option(8, "maximum depth of the extrapolation split", low=1)
+    extrap_max_length: int = option(120, "maximum tokens of the extrapolation split", low=1)
+    #: chance that an argument is itself an operator (0.25 in the paper)
+    op_p: float = option(0.25, "chance that an argument is an operator", low=0, high=1,
+                         high_open=True)
+    seed: int = option(1234, "generator seed", flag="--listops-seed")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,6 +7,8 @@
   root is neutral are removed; neutral phrases stay in the trees but carry no label, so they
   are neither trained on nor scored.
 * ``listops``: the value (0-9) of a nested list expression, labelled at the root only.
+* ``ptb``: constituency parsing of NLTK's Penn Treebank sample (a ``parsing`` task: its
+  models are the parsers of ``treenn.parsers.registry``, scored by evalb F1).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from pathlib import Path
 
 from nltk import Tree
 
-from treenn.data import listops, sst
+from treenn.data import listops, ptb, sst
 from treenn.data.prepared import file_fingerprint
 from treenn.data.trees import parse_tree, read_input_lines
 from treenn.errors import DataError, TreennError
+from treenn.options import check_fields
 
 SENTIMENT5 = ("very negative", "negative", "neutral", "positive", "very positive")
 
@@ -30,6 +33,12 @@ class Task:
     name: str
     n_classes: int
     class_names: tuple[str, ...]
+    #: "classification" (a class per node; the classifiers of ``treenn.models``) or
+    #: "parsing" (a tree per sentence; the parsers of ``treenn.parsers.registry``)
+    kind: str = "classification"
+    #: option groups the task reads besides the training configuration ("listops": the
+    #: generator's --listops-* flags)
+    options: tuple[str, ...] = ()
     #: Hyper-parameters used when the command line does not set them.
     defaults: dict = field(default_factory=dict)
     splits: tuple[str, ...] = ("train", "dev", "test")
@@ -113,7 +122,9 @@ class ListOpsTask(Task):
 
     def source(self, data_dir, options):
         if data_dir is None:
-            return {"generate": listops.ListOpsConfig(**options.get("listops", {})).to_dict()}
+            cfg = listops.ListOpsConfig(**options.get("listops", {}))
+            check_fields(cfg)
+            return {"generate": cfg.to_dict()}
         folder = Path(data_dir)
         if not folder.is_dir():
             raise TreennError(f"data directory {folder} does not exist")
@@ -172,6 +183,25 @@ class ListOpsTask(Task):
         return trees
 
 
+@dataclass(frozen=True)
+class PTBTask(Task):
+    """Parsing: the trees are what is predicted, so nodes have no class."""
+
+    kind: str = "parsing"
+
+    def label_of(self, label: str) -> int:
+        return -1
+
+    def source(self, data_dir, options):
+        return {"nltk_data": None if data_dir is None else str(Path(data_dir).resolve())}
+
+    def load(self, data_dir, options):
+        return ptb.load_ptb(data_dir)
+
+    def parse_line(self, line):
+        return ptb.clean(parse_tree(line))
+
+
 _SST_DEFAULTS = {"x_size": 300, "h_size": 150, "batch_size": 25, "epochs": 10,
                  "optimizer": "adagrad", "lr": 0.05, "emb_lr": 0.05, "weight_decay": 1e-4,
                  "dropout": 0.5}
@@ -184,7 +214,8 @@ TASKS: dict[str, Task] = {
         defaults={"x_size": 64, "h_size": 128, "batch_size": 64, "epochs": 20,
                   "optimizer": "adam", "lr": 2e-3, "emb_lr": 2e-3, "weight_decay": 0.0,
                   "dropout": 0.1},
-        splits=("train", "dev", "test", "extrap")),
+        splits=("train", "dev", "test", "extrap"), options=("listops",)),
+    "ptb": PTBTask("ptb", 0, ()),
 }
 
 

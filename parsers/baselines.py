@@ -61,6 +61,3 @@ class Balanced(Parser):
 
         return build(0, len(nodes))
 
-
-BASELINES: dict[str, type[Parser]] = {p.name: p for p in (RightBranching, LeftBranching,
-                                                          Balanced)}

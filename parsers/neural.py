@@ -104,6 +104,15 @@ class ChartParserBase(nn.Module, Parser):
         return {"config": asdict(self.cfg), "words": self.words.to_dict(),
                 "labels": self.labels.names, "state_dict": self.state_dict()}
 
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict) -> ChartParserBase:
+        """The parser a checkpoint holds (:meth:`state` and its weights), in eval mode."""
+        model = cls(ParserConfig(**ckpt["config"]), Words.from_dict(ckpt["words"]),
+                    Labels(ckpt["labels"]))
+        model.load_state_dict(ckpt["state_dict"])
+        model.eval()
+        return model
+
 
 # --------------------------------------------------------------------------- BiLSTM
 
@@ -316,5 +325,3 @@ class RecursiveChartParser(ChartParserBase):
         return [to_tree(s, d, self.labels)
                 for s, d in zip(sentences, self.decode(sentences), strict=True)]
 
-
-NEURAL_PARSERS = {"rnn-parser": RecursiveChartParser, "bilstm-parser": BiLSTMChartParser}

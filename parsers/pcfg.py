@@ -336,6 +336,10 @@ class PCFG(Parser):
                 "root_logp": torch.from_numpy(self.root_logp)}
 
     @classmethod
+    def from_checkpoint(cls, ckpt: dict) -> PCFG:
+        return cls.from_dict(ckpt["pcfg"])
+
+    @classmethod
     def from_dict(cls, state: dict) -> PCFG:
         self = cls(PCFGConfig(**state["config"]))
         self.symbols = state["symbols"]

@@ -16,7 +16,7 @@ from nltk import Tree
 from treenn.data.trees import iter_subtrees, read_input_lines
 from treenn.errors import DataError, TreennError
 from treenn.parsers import Parser
-from treenn.parsers.baselines import BASELINES
+from treenn.parsers.registry import PARSERS, baselines
 from treenn.parsers.tokenize import tokenize
 
 
@@ -32,8 +32,8 @@ def load_parser(spec: str, beam: int | None = None, pairs: int | None = None) ->
         if beam is not None:
             check_beam(beam)
         check_pairs(pairs)
-    if spec in BASELINES:
-        parser = BASELINES[spec]()
+    if spec in baselines():
+        parser = PARSERS[spec].cls()
     else:
         parser = _load_run(spec, beam)
     if chart:
@@ -58,7 +58,7 @@ def _load_run(spec: str, beam: int | None) -> Parser:
         from treenn.parsers.training import load_trained_parser
 
         return load_trained_parser(path)
-    raise TreennError(f"unknown parser {spec!r}: give {', '.join(BASELINES)}, the run "
+    raise TreennError(f"unknown parser {spec!r}: give {', '.join(baselines())}, the run "
                       "directory of a trained parser, or rnn-parser run directories joined "
                       "by commas")
 

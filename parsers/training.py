@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from nltk import Tree
 
+from treenn.data.ptb import load_ptb
 from treenn.data.vocab import embedding_words, load_embeddings
 from treenn.errors import TreennError
 from treenn.loop import (  # WeightAverage and should_halve_lr: re-exported, as before
@@ -26,13 +27,13 @@ from treenn.loop import (  # WeightAverage and should_halve_lr: re-exported, as 
     fit,
     should_halve_lr,
 )
+from treenn.options import check_fields, option
 from treenn.parsers import Parser
 from treenn.parsers.chart import Labels, Words, make_example
 from treenn.parsers.evalb import Scores
-from treenn.parsers.neural import NEURAL_PARSERS as NEURAL
 from treenn.parsers.neural import ParserConfig
 from treenn.parsers.pcfg import PCFG, PCFGConfig
-from treenn.parsers.treebank import load_ptb
+from treenn.parsers.registry import PARSERS, trainable
 from treenn.runs import (
     RunDir,
     is_parser_run,
@@ -53,34 +54,47 @@ PARSER_CLIP = 5.0
 
 @dataclass
 class ParserTrainConfig:
-    model: str
-    out: str
-    data_dir: str | None = None
-    embeddings: str | None = None
-    epochs: int | None = None  # None: 10, or the saved value when resuming
-    batch_size: int = 16
-    lr: float = 1e-3
+    """Everything a parser's training run depends on; each field's help, range and flag
+    build ``treenn train --task ptb``'s options."""
+
+    model: str = option(cli=False)
+    out: str = option(cli=False)
+    data_dir: str | None = option(None, "an nltk_data folder with corpora/treebank (default: "
+                                  "NLTK's search path, NLTK_DATA)")
+    embeddings: str | None = option(None, "GloVe/word2vec text file, or glove-6b-50d")
+    epochs: int | None = option(None, "training epochs (default 10)", low=1)
+    batch_size: int = option(16, "sentences per batch", low=1)
+    lr: float = option(1e-3, "learning rate (Adam)", low=0, low_open=True)
     #: halve the learning rate after this many epochs in a row without a better dev labelled
     #: F1 (counted from the best epoch or the last halving); 0 keeps it constant
-    lr_patience: int = 0
+    lr_patience: int = option(0, "halve the learning rate after N epochs without a better "
+                              "dev score (0: constant rate)", low=0)
     #: evaluate, select and save an exponential moving average of the
     #: weights (Polyak averaging) with this decay per step; 0 keeps the last weights
-    ema: float = 0.0
-    seed: int = 1
-    cell: str = "tree-lstm"
-    leaves: str = "window"
-    beam: int = 1
-    h_size: int | None = None
-    word_dim: int = 50
-    dropout: float = 0.3
+    ema: float = option(0.0, "evaluate, choose and save a moving average of the weights with "
+                        "this decay per step, e.g. 0.998 (0: the last weights)", low=0, high=1,
+                        high_open=True)
+    seed: int = option(1, "random seed (initialisation, data order, dropout)")
+    cell: str = option("tree-lstm", "rnn-parser: the recursive cell that composes spans",
+                       choices=("tree-lstm", "childsum-tree-lstm", "recnn", "rntn"))
+    leaves: str = option("window", "rnn-parser leaves: embeddings of a word window (purely "
+                         "recursive) or BiLSTM states", choices=("window", "bilstm"))
+    beam: int = option(1, "rnn-parser: sub-derivations kept per chart cell, in training and "
+                       "parsing", low=1)
+    h_size: int | None = option(None, "hidden size (default: 128 rnn-parser, 200 "
+                                "bilstm-parser)", low=1)
+    word_dim: int = option(50, "embedding size", low=1, flag="--x-size")
+    dropout: float = option(0.3, "dropout", low=0, high=1, high_open=True)
     #: training sentences longer than this are skipped (chart parsing is cubic in length)
-    max_train_length: int = 60
-    horizontal: int = 1
-    vertical: int = 2
-    threads: int | None = None
-    progress: bool = True
+    max_train_length: int = option(60, low=1, cli=False)
+    horizontal: int = option(1, low=0, cli=False)
+    vertical: int = option(2, low=1, cli=False)
+    threads: int | None = option(None, "torch intra-op threads (default: torch's choice)",
+                                 low=1)
+    progress: bool = option(True, cli=False)
     #: rescale each step's gradient to at most this L2 norm (None or 0: no clipping)
-    clip: float | None = PARSER_CLIP
+    clip: float | None = option(PARSER_CLIP, "rescale each step's gradient to at most this "
+                                "norm (0: none)", low=0)
 
     @classmethod
     def from_dict(cls, values: dict) -> ParserTrainConfig:
@@ -121,7 +135,7 @@ def _build_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]]):
     pcfg = ParserConfig(model=cfg.model, word_dim=cfg.word_dim, cell=cfg.cell, leaves=cfg.leaves,
                         beam=cfg.beam, dropout=cfg.dropout,
                         h_size=cfg.h_size or (128 if cfg.model == "rnn-parser" else 200))
-    model = NEURAL[cfg.model](pcfg, words, labels)
+    model = PARSERS[cfg.model].cls(pcfg, words, labels)
     coverage = None
     if cfg.embeddings:
         vectors, found, cov = load_embeddings(cfg.embeddings, words.vocab)
@@ -136,13 +150,7 @@ def _build_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]]):
 
 
 def load_parser_checkpoint(ckpt: dict) -> Parser:
-    if ckpt["name"] == "pcfg":
-        return PCFG.from_dict(ckpt["pcfg"])
-    cfg = ParserConfig(**ckpt["config"])
-    model = NEURAL[cfg.model](cfg, Words.from_dict(ckpt["words"]), Labels(ckpt["labels"]))
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    return model
+    return PARSERS[ckpt["name"]].cls.from_checkpoint(ckpt)
 
 
 class ParserTrainee(Trainee):
@@ -196,6 +204,7 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
     """
     run = RunDir(cfg.out)
     cfg, state = run.start(cfg, resume)
+    check_fields(cfg)
     _check(cfg)
     cfg.epochs = cfg.epochs or 10
     if cfg.threads:
@@ -203,7 +212,7 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
     seed_everything(cfg.seed)
     data = load_ptb(cfg.data_dir)
     log.info("PTB sample: %s", ", ".join(f"{k} {len(v)}" for k, v in data.items()))
-    return PARSER_TRAINERS[cfg.model](cfg, data, run, state)
+    return PARSER_TRAINERS[PARSERS[cfg.model].training](cfg, data, run, state)
 
 
 def _check(cfg: ParserTrainConfig) -> None:
@@ -213,7 +222,7 @@ def _check(cfg: ParserTrainConfig) -> None:
         raise TreennError(f"--beam is the recursive parser's (rnn-parser); {cfg.model} "
                           "decodes exactly")
     cfg.loop_config().check()
-    if cfg.model == "pcfg":
+    if PARSERS[cfg.model].training == "counted":
         if cfg.lr_patience:
             raise TreennError("--lr-patience is for models trained by gradient; the PCFG has "
                               "no learning rate")
@@ -260,9 +269,9 @@ def _final_evaluation(parser: Parser, data: dict[str, list[Tree]], run: RunDir) 
                            ("dev", "test"))
 
 
-PARSER_TRAINERS = {"rnn-parser": _train_neural, "bilstm-parser": _train_neural,
-                   "pcfg": _fit_pcfg}
-PARSER_MODELS = tuple(PARSER_TRAINERS)
+#: how each kind of parser in ``PARSERS`` is trained
+PARSER_TRAINERS = {"neural": _train_neural, "counted": _fit_pcfg}
+PARSER_MODELS = tuple(trainable())
 
 
 def load_trained_parser(run_dir: Path) -> Parser:

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
+from treenn.data.ptb import load_ptb
 from treenn.errors import run_main
 from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
 from treenn.parsers.chart import make_example
 from treenn.parsers.chart_search import chart_decode
 from treenn.parsers.ensemble import EnsembleChartParser
 from treenn.parsers.pipeline import load_parser
-from treenn.parsers.treebank import load_ptb
 
 BEFORE = "fbe4611"
 

@@ -11,11 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from treenn.data.tasks import get_task
-from treenn.data.trees import parse_tree
 
 from tests.test_report import fake_run
 from tests.test_show import SST_PRED, SST_TREE, one_hot
+from treenn.data.tasks import get_task
+from treenn.data.trees import parse_tree
 
 CHROMIUM = Path("/usr/bin/chromium")
 

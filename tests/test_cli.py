@@ -25,3 +25,42 @@ def test_hints_name_the_script_next_to_this_python(monkeypatch, tmp_path):
     assert cli._command_name() == "venv/bin/treenn"
     monkeypatch.setenv("PATH", str(bin_dir))
     assert cli._command_name() == "treenn"
+
+
+def test_train_flags_come_from_the_configs_with_help_and_ranges():
+    from dataclasses import fields
+
+    from treenn.arguments import config_flags
+    from treenn.parsers.training import ParserTrainConfig
+    from treenn.training import TrainConfig
+
+    configs = cli._train_configs()
+    flags = config_flags(configs)
+    assert {"--lr", "--ema", "--clip", "--lr-patience", "--beam", "--x-size"} <= set(flags)
+    assert set(flags["--x-size"]) == {"classifiers", "parsers"}  # one flag, two fields
+    assert flags["--x-size"]["parsers"].name == "word_dim"
+    assert all(f.metadata["help"] for owners in flags.values() for f in owners.values())
+    hidden = {f.name for cls in (TrainConfig, ParserTrainConfig) for f in fields(cls)
+              if not f.metadata.get("cli", True)}
+    assert {"task", "model", "out", "progress", "listops"} <= hidden
+
+
+def test_a_flag_the_task_does_not_read_is_refused(tmp_path, capsys):
+    for argv, needle in [
+        (["--task", "sst5", "--model", "lstm", "--listops-train", "5"],
+         "--listops-train: not read by --task sst5 (those flags are for listops)"),
+        (["--task", "ptb", "--model", "pcfg", "--engine", "dgl"],
+         "--engine: not read by --task ptb (those flags are for classifiers)"),
+    ]:
+        assert cli.main(["train", *argv, "--out", str(tmp_path / "r")]) == 2
+        assert needle in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_python_api_checks_the_same_ranges(tmp_path):
+    import pytest
+
+    import treenn
+
+    with pytest.raises(treenn.TreennError, match="--dropout 1.5: give a number in"):
+        treenn.train("listops", "lstm", tmp_path / "r", dropout=1.5)

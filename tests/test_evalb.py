@@ -3,8 +3,9 @@
 import pytest
 from nltk import Tree
 
+from treenn.data.ptb import clean
 from treenn.parsers.evalb import Scores, binary_unlabelled
-from treenn.parsers.treebank import binary_spans, clean, from_spans, to_spans
+from treenn.parsers.treebank import binary_spans, from_spans, to_spans
 
 
 def _score(gold, test):

@@ -18,7 +18,7 @@ SOURCES = {"treenn": "treenn", "data": "treenn.data", "parsers": "treenn.parsers
 #: (layer, module prefixes), lowest first; a module belongs to the layer of its longest
 #: matching prefix. ``treenn`` itself (the package's lazy public names) is the top.
 LAYERS = [
-    ("base", ("treenn.errors",)),
+    ("base", ("treenn.errors", "treenn.options")),
     ("data", ("treenn.data",)),
     ("core", ("treenn.cells", "treenn.engines", "treenn.encoders", "treenn.models",
               "treenn.datasets", "treenn.evaluation",

@@ -68,7 +68,7 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     assert config["parser"]["beam"] == 2
     assert torch.load(tmp_path / "b" / "best.pt", weights_only=True)["config"]["beam"] == 2
     _assert_one_line_error(_train(tiny_ptb, tmp_path / "c", "rnn-parser", "--beam", "0"),
-                           "--beam 0: keep at least 1")
+                           "argument --beam: 0: give an integer >= 1")
     _assert_one_line_error(_train(tiny_ptb, tmp_path / "d", "bilstm-parser", "--beam", "2"),
                            "--beam is the recursive parser's")
 
@@ -83,8 +83,8 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     assert sorted(rows, key=str) == [(1, 1), (1, None), (2, 1), (2, None)]
     ev = json.loads((tmp_path / "b" / "eval-test.json").read_text())
     assert rows[2, None]["labelled_f1"] == ev["labelled"]["f1"]
+    from treenn.data.ptb import load_ptb
     from treenn.parsers.training import load_trained_parser
-    from treenn.parsers.treebank import load_ptb
 
     parser = load_trained_parser(tmp_path / "b")
     search.search_report(parser, load_ptb(str(tiny_ptb))["test"], beam=1, pairs=1)
@@ -143,7 +143,7 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     _assert_one_line_error(_cli("parse", "right-branching", "--beam", "1", "--text", "-",
                                 stdin=text), "right-branching is not an rnn-parser run")
     _assert_one_line_error(_cli("parse", tmp_path / "b", "--beam", "0", "--text", "-",
-                                stdin=text), "--beam 0: keep at least 1")
+                                stdin=text), "argument --beam: 0: give an integer >= 1")
 
     # --pairs composes fewer pairs per split point, in parse as in the chart itself
     fewer = _cli("parse", tmp_path / "b", "--pairs", "1", "--text", "-", stdin=text)
@@ -156,7 +156,7 @@ def test_neural_parser_resumes_to_the_same_result(tiny_ptb, tmp_path):
     _assert_one_line_error(_cli("parse", "balanced", "--pairs", "2", "--text", "-",
                                 stdin=text), "--pairs 2: balanced is not an rnn-parser run")
     _assert_one_line_error(_cli("parse", tmp_path / "b", "--pairs", "0", "--text", "-",
-                                stdin=text), "--pairs 0: compose at least 1")
+                                stdin=text), "argument --pairs: 0: give an integer >= 1")
 
 
 def test_sentiment_with_a_trained_parser_and_parser_runs_refused_elsewhere(tiny_ptb, tiny_sst,
@@ -254,7 +254,7 @@ def test_plateau_schedule_halves_the_rate_and_resumes_through_it(tiny_ptb, tmp_p
     _assert_one_line_error(_train(tiny_ptb, tmp_path / "c", "pcfg", "--lr-patience", "2"),
                            "the PCFG has no learning rate")
     _assert_one_line_error(_train(tiny_ptb, tmp_path / "d", "rnn-parser", "--lr-patience", "-1"),
-                           "--lr-patience -1: give a number of epochs >= 0")
+                           "argument --lr-patience: -1: give an integer >= 0")
 
 
 def test_a_damaged_run_config_is_a_one_line_error(tmp_path):
@@ -302,6 +302,6 @@ def test_weight_averaged_run_saves_the_average_and_resumes_exactly(tiny_ptb, tmp
     ev = json.loads((tmp_path / "a" / "eval-dev.json").read_text())
     assert ev["labelled"]["f1"] == best["dev_labelled_f1"]
     _assert_one_line_error(_train(tiny_ptb, tmp_path / "c", "rnn-parser", "--ema", "1"),
-                           "--ema 1.0: give a decay in [0, 1)")
+                           "argument --ema: 1.0: give a number in [0, 1)")
     _assert_one_line_error(_train(tiny_ptb, tmp_path / "d", "pcfg", "--ema", "0.9"),
                            "the PCFG has no weights to average")

@@ -215,9 +215,13 @@ def test_min_count_maps_rare_training_words_to_unk(tiny_sst, tmp_path):
 
 
 @pytest.mark.parametrize("flag, value, needle", [
-    ("--batch-size", "0", "--batch-size must be at least 1"),
-    ("--dropout", "1", "--dropout must be in [0, 1)"),
-    ("--epochs", "0", "--epochs must be at least 1"),
+    ("--batch-size", "0", "argument --batch-size: 0: give an integer >= 1"),
+    ("--dropout", "1", "argument --dropout: 1.0: give a number in [0, 1)"),
+    ("--epochs", "0", "argument --epochs: 0: give an integer >= 1"),
+    ("--lr", "nan", "argument --lr: nan: give a number > 0"),
+    ("--weight-decay", "-1", "argument --weight-decay: -1.0: give a number >= 0"),
+    ("--threads", "-1", "argument --threads: -1: give an integer >= 1"),
+    ("--listops-args", "1", "--listops-args: 1: give an integer >= 2"),
 ])
 def test_cli_rejects_impossible_settings(tiny_sst, tmp_path, flag, value, needle):
     proc = _cli("train", "--task", "sst5", "--model", "lstm", "--data-dir", tiny_sst,

@@ -16,14 +16,16 @@ from pathlib import Path
 
 from treenn import report, show
 from treenn.arguments import (
-    CLASSIFIER_ONLY,
     LISTOPS_FLAGS,
-    PARSER_ONLY,
     ArgumentParser,
     add_chart_arguments,
+    add_config_arguments,
     add_input_arguments,
+    checked_type,
+    config_from_args,
     dest,
     input_trees,
+    int_at_least,
 )
 from treenn.errors import TreennError, run_main
 
@@ -34,117 +36,85 @@ DEMO_LISTOPS = {"n_train": 10000, "n_dev": 500, "n_test": 1000, "n_extrap": 500,
                 "extrap_max_depth": 6, "extrap_max_length": 80, "seed": 7}
 
 
+def _train_configs() -> dict[str, type]:
+    """Who reads ``train``'s generated flags: owner -> config dataclass."""
+    from treenn.parsers.training import ParserTrainConfig
+    from treenn.training import TrainConfig
+
+    return {"classifiers": TrainConfig, "parsers": ParserTrainConfig}
+
+
+def _task_defaults() -> dict[str, str]:
+    """Classifier defaults that depend on the task, as ``--help`` shows them."""
+    from treenn.data.tasks import TASKS
+
+    shown: dict[str, dict] = {}
+    for name, task in TASKS.items():
+        for key, value in task.defaults.items():
+            shown.setdefault(key, {}).setdefault(value, []).append(name)
+    return {f"classifiers:{key}": ", ".join(f"{'/'.join(names)} {value}"
+                                            for value, names in by_value.items())
+            for key, by_value in shown.items()}
+
+
 def _add_train(sub) -> None:
     from treenn.data.tasks import TASKS
     from treenn.models import MODELS
-    from treenn.training import OPTIMIZERS
-
-    p = sub.add_parser("train", help="train a model and keep its best epoch",
-                       description="Train a model; keeps the best epoch by dev root accuracy "
-                       "and evaluates it on every split at the end.")
     from treenn.parsers.training import PARSER_MODELS
 
-    p.add_argument("--task", required=True, choices=[*TASKS, "ptb"],
+    p = sub.add_parser("train", help="train a model and keep its best epoch",
+                       description="Train a model; keeps the best epoch by dev score (root "
+                       "accuracy; parsers: labelled F1) and evaluates it on every split at "
+                       "the end. Flags come from the training configurations; a flag the "
+                       "task's models do not read is refused.")
+    p.add_argument("--task", required=True, choices=list(TASKS),
                    help="sst5, sst2, listops (classification) or ptb (constituency parsing)")
     p.add_argument("--model", required=True, choices=[*MODELS, *PARSER_MODELS],
                    help="a classifier for sst5/sst2/listops, a parser for ptb")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from last.pt")
-    p.add_argument("--data-dir", metavar="DIR",
-                   help="SST: folder with train/dev/test.txt (default: download into the "
-                   "cache); ListOps: folder of published TSV files (default: generate)")
-    p.add_argument("--embeddings", metavar="PATH|glove-6b-50d",
-                   help="GloVe/word2vec text file, or glove-6b-50d (optional extra)")
-    p.add_argument("--freeze-embeddings", action="store_true")
-    p.add_argument("--no-lowercase", dest="lower", action="store_false",
-                   help="keep case when building the vocabulary")
-    p.add_argument("--min-count", type=int, default=1,
-                   help="training words seen fewer times are <unk> (unless they have a "
-                   "pretrained vector)")
-    p.add_argument("--layers", type=int, default=1, help="sequence models: stacked layers")
-    p.add_argument("--bidirectional", action="store_true", help="sequence models")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--optimizer", choices=list(OPTIMIZERS))
-    p.add_argument("--lr", type=float)
-    p.add_argument("--emb-lr", type=float, help="learning rate of the embedding table")
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--x-size", type=int, help="embedding size")
-    p.add_argument("--h-size", type=int, help="hidden size")
-    p.add_argument("--engine", choices=["fast", "dgl"], default="fast",
-                   help="tree traversal engine (dgl: the slow reference)")
-    p.add_argument("--seq-train", choices=["phrases", "sentences"], default="phrases",
-                   help="sequence models on SST: every labelled phrase as its own sequence "
-                   "(Tai et al. 2015), or sentences only")
-    p.add_argument("--cell", choices=[m for m, s in MODELS.items() if s.kind == "tree"],
-                   default="tree-lstm", help="rnn-parser: the recursive cell that composes spans")
-    p.add_argument("--leaves", choices=["window", "bilstm"], default="window",
-                   help="rnn-parser leaves: embeddings of a word window (purely recursive) or "
-                   "BiLSTM states")
-    _add_loop_arguments(p)
-    p.add_argument("--beam", type=int, default=1,
-                   help="rnn-parser: sub-derivations kept per chart cell, in training and parsing")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--threads", type=int, help="torch intra-op threads")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (fast engine, sequence models)")
+    add_config_arguments(p, _train_configs(), _task_defaults())
     g = p.add_argument_group("ListOps generator (used without --data-dir)")
-    for flag, (_, help_) in LISTOPS_FLAGS.items():
-        g.add_argument(flag, type=int, help=help_)
-    p.set_defaults(task_only_defaults={dest: p.get_default(dest)
-                                       for dest in (*PARSER_ONLY, *CLASSIFIER_ONLY)})
+    for flag, (field_, help_) in LISTOPS_FLAGS.items():
+        g.add_argument(flag, type=_listops_type(field_), default=argparse.SUPPRESS,
+                       help=help_)
 
 
-def _add_loop_arguments(p) -> None:
-    """The training loop's options, read for every model (``treenn.loop.LoopConfig``)."""
-    p.add_argument("--lr-patience", type=int, default=0, metavar="N",
-                   help="halve the learning rate after N epochs without a better dev score "
-                   "(root accuracy; parsers: labelled F1) (default 0: constant rate)")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
-                   help="evaluate, choose and save a moving average of the weights with this "
-                   "decay per step, e.g. 0.998 (default 0: the last weights)")
-    p.add_argument("--clip", type=float, metavar="NORM",
-                   help="rescale each step's gradient to at most this norm (default: none for "
-                   "classifiers, 5 for neural parsers; 0: none)")
+def _listops_type(name: str):
+    """argparse ``type=`` for a ListOps generator flag: its ``ListOpsConfig`` field's range."""
+    from dataclasses import fields
 
+    from treenn.data.listops import ListOpsConfig
 
-def _train_config(args):
-    from treenn.training import TrainConfig
-
-    listops = {key: getattr(args, dest(flag))
-               for flag, (key, _) in LISTOPS_FLAGS.items()
-               if getattr(args, dest(flag)) is not None}
-    return TrainConfig(
-        task=args.task, model=args.model, out=args.out, data_dir=args.data_dir,
-        embeddings=args.embeddings, freeze_embeddings=args.freeze_embeddings, lower=args.lower,
-        min_count=args.min_count,
-        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        emb_lr=args.emb_lr, weight_decay=args.weight_decay, dropout=args.dropout,
-        x_size=args.x_size, h_size=args.h_size, layers=args.layers,
-        bidirectional=args.bidirectional, engine=args.engine, seed=args.seed,
-        seq_train=args.seq_train, threads=args.threads, device=args.device,
-        progress=not args.quiet, clip=args.clip, ema=args.ema, lr_patience=args.lr_patience,
-        listops=listops)
+    return checked_type(next(f for f in fields(ListOpsConfig) if f.name == name))
 
 
 def _cmd_train(args) -> int:
-    from treenn.parsers.training import PARSER_MODELS
+    from treenn.data.tasks import get_task
+    from treenn.parsers.training import PARSER_MODELS, ParserTrainConfig
 
-    if (args.task == "ptb") != (args.model in PARSER_MODELS):
+    task = get_task(args.task)
+    parsing = task.kind == "parsing"
+    if parsing != (args.model in PARSER_MODELS):
         raise TreennError(f"--model {args.model} does not fit --task {args.task}: parsing "
                           f"(--task ptb) takes {', '.join(PARSER_MODELS)}; the other tasks "
                           "take classifiers")
-    other = CLASSIFIER_ONLY if args.task == "ptb" else PARSER_ONLY
-    given = [flag for dest, flag in other.items()
-             if getattr(args, dest) != args.task_only_defaults[dest]]
-    if given:
-        raise TreennError(f"{', '.join(given)}: not read by --task {args.task} (those flags "
-                          f"are for {'classifiers' if args.task == 'ptb' else 'parsers'})")
-    if args.task == "ptb":
-        return _train_parser(args)
-    from treenn.training import train
+    listops = {key: getattr(args, dest(flag)) for flag, (key, _) in LISTOPS_FLAGS.items()
+               if hasattr(args, dest(flag))}
+    if listops and "listops" not in task.options:
+        raise TreennError(f"{', '.join(f for f in LISTOPS_FLAGS if hasattr(args, dest(f)))}: "
+                          f"not read by --task {args.task} (those flags are for listops)")
+    common = {"out": args.out, "model": args.model, "progress": not args.quiet}
+    what = f"--task {args.task}"
+    if parsing:
+        cfg = config_from_args(ParserTrainConfig, "parsers", args, _train_configs(), what,
+                               **common)
+        return _train_parser(cfg, args.resume)
+    from treenn.training import TrainConfig, train
 
-    results = train(_train_config(args), resume=args.resume)
+    cfg = config_from_args(TrainConfig, "classifiers", args, _train_configs(), what,
+                           task=args.task, listops=listops, **common)
+    results = train(cfg, resume=args.resume)
     print(f"run: {args.out}")
     for split, res in results.items():
         print(f"{split:>7}: root accuracy {100 * res['root']['accuracy']:.2f}%  "
@@ -152,20 +122,11 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _train_parser(args) -> int:
-    from treenn.parsers.training import ParserTrainConfig, train_parser
+def _train_parser(cfg, resume: bool) -> int:
+    from treenn.parsers.training import train_parser
 
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-             "h_size": args.h_size, "word_dim": args.x_size, "dropout": args.dropout,
-             "clip": args.clip}
-    cfg = ParserTrainConfig(model=args.model, out=args.out, data_dir=args.data_dir,
-                            embeddings=args.embeddings, seed=args.seed, cell=args.cell,
-                            leaves=args.leaves, beam=args.beam,
-                            lr_patience=args.lr_patience, ema=args.ema,
-                            threads=args.threads, progress=not args.quiet,
-                            **{k: v for k, v in given.items() if v is not None})
-    results = train_parser(cfg, resume=args.resume)
-    print(f"run: {args.out}")
+    results = train_parser(cfg, resume=resume)
+    print(f"run: {cfg.out}")
     for split, res in results.items():
         print(f"{split:>5}: labelled F1 {100 * res['labelled']['f1']:.2f}  unlabelled F1 "
               f"{100 * res['unlabelled']['f1']:.2f}  ({res['sentences']} sentences, "
@@ -337,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "commas (an ensemble), or right-branching, left-branching, balanced")
     p.add_argument("--text", required=True, metavar="FILE",
                    help="one sentence per line ('-' reads standard input)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int_at_least(1), default=32,
+                   help="sentences parsed together (default: 32)")
     add_chart_arguments(p)
 
     p = sub.add_parser("demo", help="the quick start: tree vs sequence on generated ListOps")

@@ -17,7 +17,7 @@ last finished epoch with the same data order and random state as an uninterrupte
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from treenn.errors import DataError, TreennError
 from treenn.evaluation import evaluate, predict_nodes
 from treenn.loop import LoopConfig, Trainee, evaluate_splits, fit
 from treenn.models import MODELS, Classifier, ModelConfig, count_parameters
+from treenn.options import check_fields, option
 from treenn.runs import RunDir, load_checkpoint, read_run_config, seed_everything
 
 __all__ = ["CHECKPOINT_FORMAT", "OPTIMIZERS", "ClassifierTrainee", "Dataset", "TrainConfig",
@@ -47,47 +48,64 @@ CHECKPOINT_FORMAT = 1
 
 @dataclass
 class TrainConfig:
-    """Everything a training run depends on. ``None`` means "the task's default"."""
+    """Everything a classifier's training run depends on. ``None`` means "the task's
+    default". Each field's help, range and flag build ``treenn train``'s options."""
 
-    task: str
-    model: str
-    out: str
-    data_dir: str | None = None
-    embeddings: str | None = None
-    freeze_embeddings: bool = False
-    lower: bool = True
-    #: words seen fewer times in training are <unk> (unless they have a pretrained vector)
-    min_count: int = 1
-    epochs: int | None = None
-    batch_size: int | None = None
-    optimizer: str | None = None
-    lr: float | None = None
-    emb_lr: float | None = None
-    weight_decay: float | None = None
-    dropout: float | None = None
-    x_size: int | None = None
-    h_size: int | None = None
-    layers: int = 1
-    bidirectional: bool = False
-    engine: str = "fast"
-    seed: int = 1
+    task: str = option(cli=False)
+    model: str = option(cli=False)
+    out: str = option(cli=False)
+    data_dir: str | None = option(None, "SST: folder with train/dev/test.txt (default: "
+                                  "download into the cache); ListOps: folder of published TSV "
+                                  "files (default: generate); PTB: an nltk_data folder")
+    embeddings: str | None = option(None, "GloVe/word2vec text file, or glove-6b-50d (the "
+                                    "glove extra)")
+    freeze_embeddings: bool = option(False, "do not train the embedding table")
+    lower: bool = option(True, "keep case when building the vocabulary",
+                         flag="--no-lowercase")
+    min_count: int = option(1, "training words seen fewer times are <unk> (unless they have "
+                            "a pretrained vector)", low=1)
+    epochs: int | None = option(None, "training epochs", low=1)
+    batch_size: int | None = option(None, "trees per batch", low=1)
+    optimizer: str | None = option(None, "optimiser of the dense parameters (the embedding "
+                                   "table gets its sparse counterpart)",
+                                   choices=("adagrad", "adam"))
+    lr: float | None = option(None, "learning rate", low=0, low_open=True)
+    emb_lr: float | None = option(None, "learning rate of the embedding table", low=0,
+                                  low_open=True)
+    weight_decay: float | None = option(None, "L2 weight decay of the dense parameters", low=0)
+    dropout: float | None = option(None, "dropout on embeddings and states", low=0, high=1,
+                                   high_open=True)
+    x_size: int | None = option(None, "embedding size", low=1)
+    h_size: int | None = option(None, "hidden size", low=1)
+    layers: int = option(1, "sequence models: stacked layers", low=1)
+    bidirectional: bool = option(False, "sequence models: read both ways")
+    engine: str = option("fast", "tree traversal engine (dgl: the slow reference)",
+                         choices=("fast", "dgl"))
+    seed: int = option(1, "random seed (initialisation, data order, dropout)")
     #: Sequence models on SST: train on every labelled phrase as its own sequence (as Tai et
     #: al. 2015 do) or on whole sentences only. Tree models always see every labelled node.
-    seq_train: str = "phrases"
-    eval_batch_size: int = 128
-    threads: int | None = None
+    seq_train: str = option("phrases", "sequence models on SST: every labelled phrase as its "
+                            "own sequence (Tai et al. 2015), or sentences only",
+                            choices=("phrases", "sentences"))
+    eval_batch_size: int = option(128, low=1, cli=False)
+    threads: int | None = option(None, "torch intra-op threads (default: torch's choice)",
+                                 low=1)
     #: "cpu" or "cuda": the fast engine and sequence models run on either (graphs stay on the
     #: CPU and their index tensors move); the dgl engine is CPU-only.
-    device: str = "cpu"
-    progress: bool = True
+    device: str = option("cpu", "cpu or cuda[:N] (fast engine, sequence models)")
+    progress: bool = option(True, cli=False)
     #: ListOps generator settings (see ``data.listops.ListOpsConfig``); unused for SST.
-    listops: dict = field(default_factory=dict)
+    listops: dict = option(help="", factory=dict, cli=False)
     #: rescale each step's gradient to at most this L2 norm (None: no clipping)
-    clip: float | None = None
+    clip: float | None = option(None, "rescale each step's gradient to at most this norm "
+                                "(0: none)", low=0)
     #: select and save a moving average of the weights with this decay per step (0: off)
-    ema: float = 0.0
+    ema: float = option(0.0, "evaluate, choose and save a moving average of the weights with "
+                        "this decay per step, e.g. 0.998 (0: the last weights)", low=0, high=1,
+                        high_open=True)
     #: halve the learning rates after this many epochs without a better dev root accuracy
-    lr_patience: int = 0
+    lr_patience: int = option(0, "halve the learning rate after N epochs without a better "
+                              "dev score (0: constant rate)", low=0)
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` replaced by the task's default."""
@@ -104,13 +122,7 @@ class TrainConfig:
             if values.get(key) is None:
                 values[key] = default
         out = TrainConfig(**values)
-        for key in ("epochs", "batch_size", "x_size", "h_size", "layers", "min_count"):
-            if getattr(out, key) < 1:
-                raise TreennError(f"--{key.replace('_', '-')} must be at least 1")
-        if not 0 <= out.dropout < 1:
-            raise TreennError("--dropout must be in [0, 1)")
-        if out.lr <= 0 or out.emb_lr <= 0:
-            raise TreennError("learning rates must be positive")
+        check_fields(out)
         out.loop_config().check()
         return out
 

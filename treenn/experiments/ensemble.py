@@ -17,12 +17,12 @@ import sys
 
 import torch
 
+from treenn.data.ptb import load_ptb
 from treenn.errors import run_main
 from treenn.experiments.seeds import MEASURES, SPLITS, load_parser_run
 from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
 from treenn.parsers.pipeline import load_ensemble
 from treenn.parsers.training import evaluate_parser
-from treenn.parsers.treebank import load_ptb
 from treenn.runs import read_run_config
 
 

@@ -15,11 +15,11 @@ import time
 import torch
 
 from treenn.arguments import add_chart_arguments
+from treenn.data.ptb import load_ptb
 from treenn.errors import run_main
 from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
 from treenn.parsers.pipeline import load_parser
 from treenn.parsers.training import evaluate_parser
-from treenn.parsers.treebank import load_ptb
 
 
 def measure(parser, sentences: list[list[str]], batch_size: int, repeats: int) -> float:

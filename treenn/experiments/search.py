@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from treenn.data.ptb import load_ptb
 from treenn.errors import TreennError, run_main
 from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
 from treenn.parsers.chart import cost, make_example, to_tree
@@ -29,7 +30,6 @@ from treenn.parsers.chart_search import check_beam, check_pairs
 from treenn.parsers.evalb import Scores
 from treenn.parsers.neural import RecursiveChartParser
 from treenn.parsers.training import load_trained_parser
-from treenn.parsers.treebank import load_ptb
 
 
 @torch.no_grad()

@@ -32,7 +32,8 @@ def grid_configs(args: argparse.Namespace) -> list:
 
     if args.seeds is None or args.seeds < 1:
         raise TreennError("--seeds must be at least 1")
-    tasks = _split_names(args.tasks, list(TASKS), "task")
+    classification = [name for name, task in TASKS.items() if task.kind == "classification"]
+    tasks = _split_names(args.tasks, classification, "task")
     models = _split_names(args.models or "", list(MODELS), "model")
     listops = {key: getattr(args, flag[2:].replace("-", "_"))
                for flag, (key, _) in LISTOPS_FLAGS.items()

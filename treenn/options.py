@@ -1,0 +1,114 @@
+"""Configuration fields that describe themselves: help text, allowed range, choices and the
+command-line flag. The command line builds its flags from the config dataclasses
+(:func:`treenn.arguments.add_config_arguments`) and checks every value once, where it is
+given, instead of keeping lists of flags by hand.
+
+>>> from dataclasses import dataclass, fields
+>>> @dataclass
+... class Example:
+...     lr: float = option(0.1, "learning rate", low=0, low_open=True)
+>>> check_value(fields(Example)[0], 0.5), describe_range(fields(Example)[0])
+(0.5, 'a number > 0')
+>>> check_value(fields(Example)[0], float("nan"))
+Traceback (most recent call last):
+...
+ValueError: nan: give a number > 0
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, Field, field, fields
+from typing import Any
+
+from treenn.errors import TreennError
+
+
+def option(default: Any = MISSING, help: str = "", *, low: float | None = None,
+           high: float | None = None, low_open: bool = False, high_open: bool = False,
+           choices: tuple | None = None, flag: str | None = None, cli: bool = True,
+           factory: Any = MISSING) -> Any:
+    """A dataclass field with what the command line needs to know about it.
+
+    Args:
+        default: the field's default (``None`` for classifiers means "the task's default").
+        help: one line for ``--help``.
+        low, high: the allowed range (``None``: unbounded); ``low_open``/``high_open``
+            exclude the bound itself. Floats must also be finite.
+        choices: the allowed values.
+        flag: the flag's name when it is not ``--field-name``.
+        cli: ``False`` for fields set by the program, not by a flag.
+        factory: a ``default_factory`` instead of ``default``.
+    """
+    metadata = {"help": help, "low": low, "high": high, "low_open": low_open,
+                "high_open": high_open, "choices": choices, "flag": flag, "cli": cli}
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def describe_range(f: Field) -> str:
+    """What values a field takes, in words: ``an integer >= 1``, ``a number in [0, 1)``."""
+    meta = f.metadata
+    what = "an integer" if _base_type(f) is int else "a number"
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and high is not None:
+        return (f"{what} in {'(' if meta['low_open'] else '['}{_num(low)}, {_num(high)}"
+                f"{')' if meta['high_open'] else ']'}")
+    if low is not None:
+        return f"{what} {'>' if meta['low_open'] else '>='} {_num(low)}"
+    if high is not None:
+        return f"{what} {'<' if meta['high_open'] else '<='} {_num(high)}"
+    return what
+
+
+def check_value(f: Field, value: Any) -> Any:
+    """``value`` if the field allows it, else ``ValueError('<value>: give <range>')``."""
+    meta = f.metadata
+    if value is None:
+        return value
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ValueError(f"{value}: choose from {', '.join(map(str, choices))}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    low, high = meta.get("low"), meta.get("high")
+    ok = not isinstance(value, float) or math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if meta["low_open"] else value >= low
+    if ok and high is not None:
+        ok = value < high if meta["high_open"] else value <= high
+    if not ok:
+        raise ValueError(f"{value}: give {describe_range(f)}")
+    return value
+
+
+def _base_type(f: Field) -> type:
+    """``int``, ``float``, ``str``, ``bool`` or ``dict`` from the field's annotation (a
+    string under ``from __future__ import annotations``: ``"int | None"``)."""
+    text = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    name = text.replace("None", "").replace("|", "").strip()
+    return {"int": int, "float": float, "str": str, "bool": bool, "dict": dict}[name]
+
+
+def field_type(f: Field) -> type:
+    return _base_type(f)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def flag_name(f: Field) -> str:
+    """The field's command-line flag: ``--batch-size`` for ``batch_size``."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def check_fields(cfg: Any) -> None:
+    """Every field of the dataclass ``cfg`` within its range and choices, else a one-line
+    :class:`TreennError` naming the flag (the Python API gets the same check as the CLI)."""
+    for f in fields(cfg):
+        try:
+            check_value(f, getattr(cfg, f.name))
+        except ValueError as err:
+            raise TreennError(f"{flag_name(f)} {err}") from None
