@@ -62,10 +62,14 @@ def _paths(key: str) -> tuple[Path, Path]:
 
 def load(key: str) -> tuple[Vocab, dict[str, list[TreeArrays]]] | None:
     meta_path, data_path = _paths(key)
-    if not (meta_path.is_file() and data_path.is_file()):
+    if not meta_path.is_file():
         return None
     try:
         meta = json.loads(meta_path.read_text())
+        if "alias" in meta:  # see save_alias: no second copy of the arrays
+            return load(meta["alias"]) if meta["alias"] != key else None
+        if not data_path.is_file():
+            return None
         with np.load(data_path, allow_pickle=False) as npz:
             splits = {split: unpack({f: npz[f"{split}/{f}"] for f in (*FIELDS, "sizes",
                                                                       "n_leaves")})
@@ -74,6 +78,19 @@ def load(key: str) -> tuple[Vocab, dict[str, list[TreeArrays]]] | None:
         log.warning("ignoring unreadable cache entry %s (%s)", data_path, err)
         return None
     return Vocab.from_dict(meta["vocab"]), splits
+
+
+def save_alias(key: str, target: str) -> None:
+    """Make ``key`` load the entry of ``target`` (the same arrays under a second key: a
+    training run looks them up before its vocabulary exists, evaluation with it)."""
+    meta_path, _ = _paths(key)
+    try:
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_meta = meta_path.with_name(meta_path.name + f".{os.getpid()}.tmp")
+        tmp_meta.write_text(json.dumps({"alias": target}))
+        os.replace(tmp_meta, meta_path)
+    except OSError as err:
+        log.warning("could not write the dataset cache (%s)", err)
 
 
 def save(key: str, vocab: Vocab, splits: dict[str, list[TreeArrays]]) -> None:

@@ -204,6 +204,20 @@ def test_prepared_datasets_come_back_identical_from_the_cache(tiny_sst, tmp_path
     assert other["test"].trees is not None and len(other["test"]) == 13
 
 
+def test_evaluating_a_run_reuses_the_entry_its_training_wrote(tiny_sst, tmp_path,
+                                                              monkeypatch):
+    from treenn.training import prepare
+
+    monkeypatch.setenv("TREENN_CACHE", str(tmp_path / "cache"))
+    cfg = _cfg(tiny_sst, tmp_path / "r").resolved()
+    _, vocab, fresh = prepare(cfg)  # as training does: no vocabulary yet
+    _, _, again = prepare(cfg, vocab)  # as evaluate does: the run's vocabulary
+    assert fresh["train"].trees is not None and again["train"].trees is None
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 1  # one copy of the arrays
+    _, _, third = prepare(cfg)  # a new run with the same settings: the alias
+    assert third["train"].trees is None
+
+
 def test_min_count_maps_rare_training_words_to_unk(tiny_sst, tmp_path):
     from treenn.training import prepare
 

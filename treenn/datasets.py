@@ -79,11 +79,10 @@ def prepare(cfg, vocab: Vocab | None = None, use_cache: bool = True
     task = get_task(cfg.task)
     t0 = time.perf_counter()
     options = {"listops": cfg.listops}
-    key = prepared.cache_key({
-        "task": task.name, "source": task.source(cfg.data_dir, options), "lower": cfg.lower,
-        "min_count": cfg.min_count,
-        "embeddings": _embeddings_fingerprint(cfg.embeddings),
-        "vocab": None if vocab is None else vocab.to_dict()})
+    parts = {"task": task.name, "source": task.source(cfg.data_dir, options),
+             "lower": cfg.lower, "min_count": cfg.min_count,
+             "embeddings": _embeddings_fingerprint(cfg.embeddings)}
+    key = prepared.cache_key({**parts, "vocab": None if vocab is None else vocab.to_dict()})
     hit = prepared.load(key) if use_cache else None
     if hit is not None:
         vocab, arrays = hit
@@ -91,11 +90,17 @@ def prepare(cfg, vocab: Vocab | None = None, use_cache: bool = True
         how = "from the cache"
     else:
         splits = task.load(cfg.data_dir, options)
-        if vocab is None:
+        built = vocab is None
+        if built:
             vocab = build_vocab(cfg, splits)
         datasets = to_datasets(task, vocab, splits)
         if use_cache:
-            prepared.save(key, vocab, {k: v.arrays for k, v in datasets.items()})
+            # stored under the key with the vocabulary, which evaluating the run computes;
+            # the key without it (a new run's) is an alias of that entry
+            stored = prepared.cache_key({**parts, "vocab": vocab.to_dict()})
+            prepared.save(stored, vocab, {k: v.arrays for k, v in datasets.items()})
+            if built:
+                prepared.save_alias(key, stored)
         how = "parsed"
     log.info("%s: %s in %.1fs (%s)", task.name,
              ", ".join(f"{k} {len(v)}" for k, v in datasets.items()),
