@@ -39,6 +39,16 @@ class Task:
     #: option groups the task reads besides the training configuration ("listops": the
     #: generator's --listops-* flags)
     options: tuple[str, ...] = ()
+    #: pictures: one colour per class (``#rrggbb``) and labels short enough for a node box;
+    #: empty: categorical colours and the class names' first letters
+    colors: tuple[str, ...] = ()
+    short_names: tuple[str, ...] = ()
+    #: metrics: also score "negative vs positive" with the neutral class left out (SST-5:
+    #: classes below ``polarity`` are negative, above it positive), as CoreNLP reports
+    polarity: int | None = None
+    #: node labels are the values of complete sub-expressions (ListOps): a token inside an
+    #: expression has none, and a lone digit is its own value
+    expression_values: bool = False
     #: Hyper-parameters used when the command line does not set them.
     defaults: dict = field(default_factory=dict)
     splits: tuple[str, ...] = ("train", "dev", "test")
@@ -207,14 +217,18 @@ _SST_DEFAULTS = {"x_size": 300, "h_size": 150, "batch_size": 25, "epochs": 10,
                  "dropout": 0.5}
 
 TASKS: dict[str, Task] = {
-    "sst5": SSTTask("sst5", 5, SENTIMENT5, defaults=_SST_DEFAULTS),
-    "sst2": SSTTask("sst2", 2, ("negative", "positive"), defaults=_SST_DEFAULTS, binary=True),
+    "sst5": SSTTask("sst5", 5, SENTIMENT5, defaults=_SST_DEFAULTS,
+                    colors=("#B2182B", "#F4A582", "#999999", "#92C5DE", "#2166AC"),
+                    short_names=("\u2212\u2212", "\u2212", "0", "+", "++"), polarity=2),
+    "sst2": SSTTask("sst2", 2, ("negative", "positive"), defaults=_SST_DEFAULTS, binary=True,
+                    colors=("#F4A582", "#92C5DE"), short_names=("\u2212", "+")),
     "listops": ListOpsTask(
         "listops", 10, tuple(str(d) for d in range(10)),
         defaults={"x_size": 64, "h_size": 128, "batch_size": 64, "epochs": 20,
                   "optimizer": "adam", "lr": 2e-3, "emb_lr": 2e-3, "weight_decay": 0.0,
                   "dropout": 0.1},
-        splits=("train", "dev", "test", "extrap"), options=("listops",)),
+        splits=("train", "dev", "test", "extrap"), options=("listops",),
+        expression_values=True),
     "ptb": PTBTask("ptb", 0, ()),
 }
 

@@ -65,13 +65,14 @@ def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
         if labels[root] >= 0:
             gold_root.append(int(labels[root]))
             pred_root.append(int(pred[root]))
-        if task.n_classes == 5 and task.name.startswith("sst"):
-            polar = mask & (labels != 2)
-            pos = p[:, 3:].sum(-1) > p[:, :2].sum(-1)
-            coll["all"][0].append((labels[polar] > 2).long())
+        if task.polarity is not None:  # e.g. SST-5: 0-1 negative, 3-4 positive
+            mid = task.polarity
+            polar = mask & (labels != mid)
+            pos = p[:, mid + 1:].sum(-1) > p[:, :mid].sum(-1)
+            coll["all"][0].append((labels[polar] > mid).long())
             coll["all"][1].append(pos[polar].long())
             if polar[root]:
-                coll["root"][0].append(int(labels[root] > 2))
+                coll["root"][0].append(int(labels[root] > mid))
                 coll["root"][1].append(int(pos[root]))
     k = task.n_classes
     result = {

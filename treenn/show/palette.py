@@ -6,14 +6,16 @@ colour everywhere and the legend's swatches are the ones the nodes use.
 
 from __future__ import annotations
 
-#: The Stanford Sentiment Treebank palette, very negative to very positive.
-SENTIMENT5_COLORS = ("#B2182B", "#F4A582", "#999999", "#92C5DE", "#2166AC")
-SENTIMENT2_COLORS = ("#F4A582", "#92C5DE")
+from treenn.data.tasks import TASKS
+
+#: The Stanford Sentiment Treebank palette, very negative to very positive (the tasks own it).
+SENTIMENT5_COLORS = TASKS["sst5"].colors
+SENTIMENT2_COLORS = TASKS["sst2"].colors
 #: Ten distinguishable colours for ListOps values 0-9 (and any other task).
 CATEGORICAL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                       "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-SENTIMENT5_SHORT = ("\u2212\u2212", "\u2212", "0", "+", "++")
-SENTIMENT2_SHORT = ("\u2212", "+")
+SENTIMENT5_SHORT = TASKS["sst5"].short_names
+SENTIMENT2_SHORT = TASKS["sst2"].short_names
 #: Colours of the node decorations (outline of a right / wrong node, nodes without a value).
 OK_STROKE, WRONG_STROKE = "#555555", "#000000"
 NONE_FILL, NONE_STROKE = "#f2f2f2", "#bbbbbb"
@@ -24,21 +26,16 @@ CROSS = "\u2717"
 
 
 def task_colors(task) -> tuple[str, ...]:
-    """One colour per class: the sentiment palette for SST, categorical colours otherwise."""
-    if task.name.startswith("sst") and task.n_classes == 5:
-        return SENTIMENT5_COLORS
-    if task.name.startswith("sst") and task.n_classes == 2:
-        return SENTIMENT2_COLORS
+    """One colour per class: the task's own palette (SST's diverging one), else categorical
+    colours."""
+    if task.colors:
+        return task.colors
     return tuple(CATEGORICAL_COLORS[i % len(CATEGORICAL_COLORS)] for i in range(task.n_classes))
 
 
 def task_short_names(task) -> tuple[str, ...]:
     """Labels short enough to print inside a node box."""
-    if task.name.startswith("sst") and task.n_classes == 5:
-        return SENTIMENT5_SHORT
-    if task.name.startswith("sst") and task.n_classes == 2:
-        return SENTIMENT2_SHORT
-    return tuple(name[:3] for name in task.class_names)
+    return task.short_names or tuple(name[:3] for name in task.class_names)
 
 
 def ink(fill: str) -> str:

@@ -78,9 +78,9 @@ def _leaf_node(task, orig: Tree | str, row: list[float], pred: int, depth: int) 
 
     word = orig if isinstance(orig, str) else orig[0]
     gold = -1 if isinstance(orig, str) else task.gold_or_none(orig.label())
-    if task.name == "listops" and depth > 0:
+    if task.expression_values and depth > 0:
         gold = pred = -1  # a token inside an expression has no value of its own
-    elif task.name == "listops":
+    elif task.expression_values:
         gold = int(word) if word in listops.DIGITS else -1
     return ShownNode([], word, gold, pred, row, depth)
 
@@ -115,7 +115,7 @@ def build_shown_tree(task, tree: Tree, probs) -> ShownTree:
     n = n_graph_nodes(tree)
     if len(rows) != n:
         raise ValueError(f"{len(rows)} rows of probabilities for a tree of {n} nodes")
-    is_listops = task.name == "listops"
+    is_listops = task.expression_values
     numbered = relabel(tree, [str(i) for i in range(n)])
     nodes: list[ShownNode | None] = [None] * n
     # Walk the input tree and its numbered copy together (iteratively: deep trees are fine).
