@@ -1,7 +1,7 @@
 """Data for treenn: tree readers, vocabularies, tree -> DGL graph conversion, tasks.
 
-``nltk.Tree`` is the exchange type: readers produce trees, :mod:`data.graphs` turns them into
-DGL graphs, and the visualisation and parsers consume or produce trees.
+``nltk.Tree`` is the exchange type: readers produce trees, :mod:`treenn.data.graphs` turns
+them into DGL graphs, and the visualisation and parsers consume or produce trees.
 """
 
 import os

@@ -4,7 +4,7 @@ A parse is a *binary derivation*: every word span and every span of the binary t
 label id, with 0 the empty label (a span added by binarisation, or a word with no unary chain
 above its tag). :func:`decode_decomposable` is exact CKY for span scores that do not depend
 on the rest of the tree (the BiLSTM parser); the recursive parser has its own chart in
-``parsers.neural`` because its span vectors depend on the chosen sub-derivation.
+``parsers.chart_search`` because its span vectors depend on the chosen sub-derivation.
 
 Training is max-margin (Taskar et al. 2005; Stern et al. 2017): the loss of a sentence is
 ``max(0, score(d') + cost(d') - score(gold))`` where ``d'`` is the loss-augmented best

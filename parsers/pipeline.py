@@ -3,8 +3,8 @@
 ``load_parser`` accepts a baseline name (``right-branching``, ``left-branching``,
 ``balanced``), the run directory of a trained parser, or several rnn-parser run directories
 joined by commas (an ensemble that decodes them together); ``beam`` parses an rnn-parser (or
-an ensemble) with another chart width than it was trained with (1 is faster, see README) and
-``pairs`` composes fewer pairs of sub-derivations per split point.
+an ensemble) with another chart width than it was trained with (1 is faster, see
+docs/parsing.md) and ``pairs`` composes fewer pairs of sub-derivations per split point.
 """
 
 from __future__ import annotations

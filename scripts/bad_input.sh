@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bad-input transcript README quotes: each case is run for real and its standard error
+# The bad-input transcript docs/robustness.md quotes: each case is run for real and its standard error
 # and exit status printed (the standard output of successful commands cut at 100 characters).
 # Usage: scripts/bad_input.sh SENTIMENT_RUN PARSER_RUN...
 # (SENTIMENT_RUN: a trained sst5 run; PARSER_RUNs: trained parsers, or right-branching).

@@ -18,6 +18,7 @@ and each decoder's sentences/s.
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,8 @@ def earlier_decoder(before: str = BEFORE):
     root = Path(__file__).resolve().parent.parent
     source = subprocess.run(["git", "-C", str(root), "show", f"{before}:parsers/neural.py"],
                             check=True, capture_output=True, text=True).stdout
+    # that commit's packages are installed under treenn now (treenn.data, treenn.parsers)
+    source = re.sub(r"^from (data|parsers)([. ])", r"from treenn.\1\2", source, flags=re.M)
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(source)
     spec = importlib.util.spec_from_file_location("neural_before", f.name)

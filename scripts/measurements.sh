@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The measurements behind README's speed, parsing and report sections, run after the
+# The measurements behind docs/speed.md, docs/parsing.md and the reports, run after the
 # experiment scripts (scripts/{sst,listops,ptb}_experiments.sh) on a machine doing nothing
 # else. Usage: scripts/measurements.sh SST_DIR NLTK_DATA_DIR [OUT=docs]
 set -euo pipefail
@@ -124,7 +124,7 @@ PY
 "$PY" -m treenn.experiments.crossdomain --sst-dir "$SST" --sentiment "$BEST" --threads 2 --pairs 2 \
   --json "$OUT/crossdomain-ema-pairs2.json" "$EMA" | tee "$OUT/crossdomain-ema-pairs2.txt"
 
-# The comparison report README quotes: Tree-LSTM, LSTM and BiLSTM, 3 seeds, sst5 and ListOps.
+# The comparison report docs/sst.md and docs/listops.md quote: Tree-LSTM, LSTM and BiLSTM, 3 seeds, sst5 and ListOps.
 "$PY" train.py compare runs/sst/sst5-{tree-lstm,lstm,bilstm}-random-s{1,2,3} runs/listops \
   --out "$OUT/report"
 # Every SST run in one report (all models, fine-grained and binary).

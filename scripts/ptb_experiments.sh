@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The parser runs behind README's parsing results, on NLTK's Penn Treebank sample.
+# The parser runs behind docs/parsing.md, on NLTK's Penn Treebank sample.
 # Usage: scripts/ptb_experiments.sh NLTK_DATA_DIR GLOVE_FILE [OUT=runs/ptb] [JOBS=2]
 set -euo pipefail
 NLTK=${1:?nltk_data folder}; GLOVE=${2:?GloVe text file}; OUT=${3:-runs/ptb}; JOBS=${4:-2}
@@ -20,7 +20,7 @@ runs() {
     echo "rnn-parser-beam2-plateau-28ep$suffix|--model rnn-parser --beam 2 --lr-patience 2 --epochs 28 --seed $seed --embeddings $GLOVE --x-size 50"
   done
   # a wider cell, seeds 1, 2, 3 (seed 1 was stopped after epoch 10 and resumed from last.pt,
-  # README; seeds 2 and 3 ran two at a time on one thread each)
+  # docs/parsing.md; seeds 2 and 3 ran two at a time on one thread each)
   for seed in 1 2 3; do
     suffix=$([ "$seed" = 1 ] || echo "-seed$seed")
     echo "rnn-parser-beam2-plateau-h256$suffix|--model rnn-parser --beam 2 --lr-patience 2 --epochs 20 --h-size 256 --seed $seed --embeddings $GLOVE --x-size 50"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every SST run behind README's results: Tree-LSTM with random and GloVe embeddings over three
+# Every SST run behind docs/sst.md: Tree-LSTM with random and GloVe embeddings over three
 # seeds (fine-grained and binary), one run of each other model per task with the same
 # random-initialised 300-d embeddings, and the DGL-engine check of the fast engine.
 # Usage: scripts/sst_experiments.sh SST_DIR GLOVE_FILE [OUT=runs/sst] [JOBS=2]
@@ -15,7 +15,7 @@ runs() {
     echo "sst2-tree-lstm-random-s$s|--task sst2 --model tree-lstm --seed $s"
     echo "sst5-tree-lstm-glove50-s$s|--task sst5 --model tree-lstm --seed $s --embeddings $GLOVE --x-size 50"
   done
-  # seeds 2 and 3 of the sequence baselines that README's comparison report pairs with
+  # seeds 2 and 3 of the sequence baselines that the comparison report (docs/sst.md) pairs with
   for s in 2 3; do
     echo "sst5-lstm-random-s$s|--task sst5 --model lstm --seed $s"
     echo "sst5-bilstm-random-s$s|--task sst5 --model bilstm --seed $s"

@@ -26,7 +26,7 @@ LAYERS = [
     ("parsers", ("treenn.parsers",)),
     ("api", ("treenn.api",)),
     ("application", ("treenn.cli", "treenn.arguments", "treenn.show", "treenn.report",
-                     "treenn.experiments", "treenn.bench", "treenn.demo")),
+                     "treenn.experiments", "treenn.bench")),
     ("facade", ("treenn",)),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}

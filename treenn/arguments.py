@@ -145,6 +145,8 @@ def add_config_arguments(p: argparse.ArgumentParser, configs: dict[str, type],
             kwargs["action"] = "store_false" if f.default else "store_true"
         else:
             kwargs["type"] = checked_type(f)
+            if f.metadata.get("metavar"):
+                kwargs["metavar"] = f.metadata["metavar"]
             if f.metadata.get("choices"):
                 kwargs["choices"] = f.metadata["choices"]
         p.add_argument(flag, **kwargs)

@@ -52,9 +52,10 @@ def _task_defaults() -> dict[str, str]:
     for name, task in TASKS.items():
         for key, value in task.defaults.items():
             shown.setdefault(key, {}).setdefault(value, []).append(name)
-    return {f"classifiers:{key}": ", ".join(f"{'/'.join(names)} {value}"
-                                            for value, names in by_value.items())
-            for key, by_value in shown.items()}
+    return {**{f"classifiers:{key}": ", ".join(f"{'/'.join(names)} {value}"
+                                               for value, names in by_value.items())
+               for key, by_value in shown.items()},
+            "parsers:epochs": "10", "parsers:h_size": "rnn-parser 128, bilstm-parser 200"}
 
 
 def _add_train(sub) -> None:

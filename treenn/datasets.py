@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from nltk import Tree
 
 from treenn.data import prepared
@@ -59,13 +58,10 @@ def to_datasets(task: Task, vocab: Vocab, splits: dict[str, list[Tree]]) -> dict
             for name, trees in splits.items()}
 
 
-def batches(data: Dataset, batch_size: int, shuffle: bool = False,
-            generator: torch.Generator | None = None) -> Iterator[Batch]:
-    """Batches of ``batch_size`` trees, in order or shuffled by ``generator``."""
-    order = (torch.randperm(len(data), generator=generator).tolist() if shuffle
-             else list(range(len(data))))
-    for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+def batches(data: Dataset, batch_size: int) -> Iterator[Batch]:
+    """Batches of ``batch_size`` trees in order (training's shuffled order is the loop's)."""
+    for start in range(0, len(data), batch_size):
+        index = list(range(start, min(start + batch_size, len(data))))
         yield collate_arrays([data.arrays[i] for i in index], index)
 
 
@@ -74,7 +70,7 @@ def prepare(cfg, vocab: Vocab | None = None, use_cache: bool = True
             ) -> tuple[Task, Vocab, dict[str, Dataset]]:
     """Load the task's splits, build (or reuse) the vocabulary, convert trees to arrays.
 
-    The result is cached (see ``data.prepared``); a cache hit skips parsing entirely.
+    The result is cached (see ``treenn.data.prepared``); a cache hit skips parsing entirely.
     """
     task = get_task(cfg.task)
     t0 = time.perf_counter()

@@ -53,7 +53,7 @@ class LoopConfig:
             raise TreennError(f"--ema {self.ema}: give a decay in [0, 1) (0: no weight "
                               "averaging)")
         if self.clip is not None and self.clip < 0:
-            raise TreennError(f"--clip {self.clip}: give a gradient norm > 0 (0: no clipping)")
+            raise TreennError(f"--clip {self.clip}: give a gradient norm >= 0 (0: no clipping)")
 
 
 class Trainee:

@@ -27,7 +27,7 @@ from treenn.errors import TreennError
 def option(default: Any = MISSING, help: str = "", *, low: float | None = None,
            high: float | None = None, low_open: bool = False, high_open: bool = False,
            choices: tuple | None = None, flag: str | None = None, cli: bool = True,
-           factory: Any = MISSING) -> Any:
+           metavar: str | None = None, factory: Any = MISSING) -> Any:
     """A dataclass field with what the command line needs to know about it.
 
     Args:
@@ -38,10 +38,12 @@ def option(default: Any = MISSING, help: str = "", *, low: float | None = None,
         choices: the allowed values.
         flag: the flag's name when it is not ``--field-name``.
         cli: ``False`` for fields set by the program, not by a flag.
+        metavar: the value's name in ``--help``.
         factory: a ``default_factory`` instead of ``default``.
     """
     metadata = {"help": help, "low": low, "high": high, "low_open": low_open,
-                "high_open": high_open, "choices": choices, "flag": flag, "cli": cli}
+                "high_open": high_open, "choices": choices, "flag": flag, "cli": cli,
+                "metavar": metavar}
     if factory is not MISSING:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)

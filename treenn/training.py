@@ -56,9 +56,10 @@ class TrainConfig:
     out: str = option(cli=False)
     data_dir: str | None = option(None, "SST: folder with train/dev/test.txt (default: "
                                   "download into the cache); ListOps: folder of published TSV "
-                                  "files (default: generate); PTB: an nltk_data folder")
+                                  "files (default: generate); PTB: an nltk_data folder",
+                                  metavar="DIR")
     embeddings: str | None = option(None, "GloVe/word2vec text file, or glove-6b-50d (the "
-                                    "glove extra)")
+                                    "glove extra)", metavar="PATH|glove-6b-50d")
     freeze_embeddings: bool = option(False, "do not train the embedding table")
     lower: bool = option(True, "keep case when building the vocabulary",
                          flag="--no-lowercase")
@@ -94,22 +95,26 @@ class TrainConfig:
     #: CPU and their index tensors move); the dgl engine is CPU-only.
     device: str = option("cpu", "cpu or cuda[:N] (fast engine, sequence models)")
     progress: bool = option(True, cli=False)
-    #: ListOps generator settings (see ``data.listops.ListOpsConfig``); unused for SST.
+    #: ListOps generator settings (see ``treenn.data.listops.ListOpsConfig``); unused for SST.
     listops: dict = option(help="", factory=dict, cli=False)
     #: rescale each step's gradient to at most this L2 norm (None: no clipping)
     clip: float | None = option(None, "rescale each step's gradient to at most this norm "
-                                "(0: none)", low=0)
+                                "(0: none)", low=0, metavar="NORM")
     #: select and save a moving average of the weights with this decay per step (0: off)
     ema: float = option(0.0, "evaluate, choose and save a moving average of the weights with "
                         "this decay per step, e.g. 0.998 (0: the last weights)", low=0, high=1,
-                        high_open=True)
+                        high_open=True, metavar="DECAY")
     #: halve the learning rates after this many epochs without a better dev root accuracy
     lr_patience: int = option(0, "halve the learning rate after N epochs without a better "
-                              "dev score (0: constant rate)", low=0)
+                              "dev score (0: constant rate)", low=0, metavar="N")
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` replaced by the task's default."""
         task = get_task(self.task)
+        if task.kind != "classification":
+            raise TreennError(f"task {task.name} is {task.kind}: train a parser "
+                              "(treenn.parsers.training.train_parser, or train --task "
+                              f"{task.name} --model PARSER)")
         if self.model not in MODELS:
             raise TreennError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
         if self.optimizer not in (None, *OPTIMIZERS):

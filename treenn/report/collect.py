@@ -134,7 +134,7 @@ def _read_config(run_dir: Path) -> tuple[dict, int]:
         raise SkipRun("config.json is not a treenn run configuration") from None
     if config.get("kind") == "parser":
         raise SkipRun("a parser run (compare reads classifier runs; `python -m "
-                      "parsers.seeds RUN...` lists parser runs)")
+                      "treenn.experiments.seeds RUN...` lists parser runs)")
     return config, epochs
 
 

@@ -14,8 +14,6 @@ SENTIMENT2_COLORS = TASKS["sst2"].colors
 #: Ten distinguishable colours for ListOps values 0-9 (and any other task).
 CATEGORICAL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                       "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-SENTIMENT5_SHORT = TASKS["sst5"].short_names
-SENTIMENT2_SHORT = TASKS["sst2"].short_names
 #: Colours of the node decorations (outline of a right / wrong node, nodes without a value).
 OK_STROKE, WRONG_STROKE = "#555555", "#000000"
 NONE_FILL, NONE_STROKE = "#f2f2f2", "#bbbbbb"

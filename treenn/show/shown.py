@@ -100,7 +100,7 @@ def build_shown_tree(task, tree: Tree, probs) -> ShownTree:
     """Pair the nodes of ``tree`` with their predicted distributions.
 
     Args:
-        task: the run's :class:`data.tasks.Task`.
+        task: the run's :class:`treenn.data.tasks.Task`.
         tree: an input tree; node labels are gold labels where ``task`` can read them.
         probs: ``[n_nodes, n_classes]`` class probabilities in graph node order (as
             :func:`treenn.training.predict_trees` returns them); a tensor or nested lists.
