@@ -267,24 +267,6 @@ def test_a_damaged_run_config_is_a_one_line_error(tmp_path):
                                f"{run / 'config.json'}:3: not valid JSON")
 
 
-def test_weight_average_follows_its_formula():
-    from treenn.parsers.training import WeightAverage
-
-    layer = torch.nn.Linear(2, 1)
-    average = WeightAverage(layer, decay=0.5)
-    expected = layer.weight.detach().clone()
-    for step, value in enumerate([1.0, -2.0, 4.0], start=1):
-        with torch.no_grad():
-            layer.weight.fill_(value)
-        average.update(layer)
-        keep = min(0.5, (1 + step) / (10 + step))  # 2/11, 3/12, then capped at 0.5
-        expected = keep * expected + (1 - keep) * value
-    assert torch.allclose(average.shadow["weight"], expected)
-    with average.applied(layer):
-        assert torch.equal(layer.weight, average.shadow["weight"])
-    assert torch.equal(layer.weight, torch.full((1, 2), 4.0))  # its own weights are back
-
-
 def test_weight_averaged_run_saves_the_average_and_resumes_exactly(tiny_ptb, tmp_path):
     a, b = _straight_and_resumed(tiny_ptb, tmp_path, ("rnn-parser", "--ema", "0.9", "--lr",
                                                       "0.01"), 3, 2)
