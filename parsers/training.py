@@ -196,14 +196,15 @@ class ParserTrainee(Trainee):
         return saved
 
 
-def train_parser(cfg: ParserTrainConfig, resume: bool = False) -> dict:
+def train_parser(cfg: ParserTrainConfig, resume: bool = False, overwrite: bool = False
+                 ) -> dict:
     """Train (or, for the PCFG, estimate) a parser; evaluate the best one on dev and test.
 
     With ``resume`` the run continues from ``last.pt`` with its saved configuration; only
     ``cfg.epochs`` (when set) may extend it.
     """
     run = RunDir(cfg.out)
-    cfg, state = run.start(cfg, resume)
+    cfg, state = run.start(cfg, resume, overwrite)
     check_fields(cfg)
     _check(cfg)
     cfg.epochs = cfg.epochs or 10

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
+from treenn.errors import TreennError
 from treenn.training import TrainConfig, evaluate_run, load_model, predict_trees, train
 
 
@@ -63,7 +64,7 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_sst, tmp_path, monkeypa
     assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 1
     monkeypatch.setattr(loop, "train_epoch", real)
 
-    with pytest.raises(Exception, match="already holds a training run"):
+    with pytest.raises(Exception, match="already holds a run .*pass --resume to continue it"):
         train(_cfg(tiny_sst, tmp_path / "cut", epochs=3))
     train(TrainConfig(task="sst5", model="tree-lstm", out=str(tmp_path / "cut")), resume=True)
 
@@ -285,3 +286,24 @@ def test_resume_reads_generator_state_of_checkpoints_from_before_treenn_runs(tmp
     np.random.seed(0)
     set_rng_state(state["rng"])
     assert (torch.rand(1), np.random.rand()) == expect
+
+
+def test_a_finished_run_is_never_replaced_without_overwrite(tiny_sst, tmp_path):
+    import hashlib
+
+    run = tmp_path / "run"
+    train(_cfg(tiny_sst, run, epochs=1))
+    (run / "last.pt").unlink()  # people delete it: it is the larger file
+    (run / "eval-extra.json").write_text("{}\n")  # anything the old run left
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir()}
+    proc = _cli("train", "--task", "sst5", "--model", "tree-lstm", "--data-dir", tiny_sst,
+                "--x-size", "8", "--h-size", "8", "--epochs", "1", "--out", run)
+    _assert_one_line_error(proc, "already holds a run", "--overwrite")
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir()}
+    assert after == before
+    from treenn.report.grid import grid_action
+
+    with pytest.raises(TreennError, match="without last.pt"):
+        grid_action(_cfg(tiny_sst, run, epochs=1))
+    train(_cfg(tiny_sst, run, epochs=1), overwrite=True)
+    assert (run / "last.pt").is_file() and not (run / "eval-extra.json").exists()

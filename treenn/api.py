@@ -44,10 +44,12 @@ def train(task: str, model: str, out: str | Path, **options) -> dict:
     evaluation by split (``{"dev": {...}, "test": {...}}``).
 
     ``options`` are the fields of :class:`treenn.training.TrainConfig` (the ``train.py
-    train`` flags with ``_`` for ``-``), e.g. ``epochs=5, seed=2, data_dir="..."``.
+    train`` flags with ``_`` for ``-``), e.g. ``epochs=5, seed=2, data_dir="..."``, and
+    ``resume=True`` or ``overwrite=True`` for a directory that already holds a run.
     """
-    resume = options.pop("resume", False)
-    return _train(TrainConfig(task=task, model=model, out=str(out), **options), resume=resume)
+    resume, overwrite = options.pop("resume", False), options.pop("overwrite", False)
+    return _train(TrainConfig(task=task, model=model, out=str(out), **options), resume=resume,
+                  overwrite=overwrite)
 
 
 def _label_or_unlabelled(label: str) -> int:

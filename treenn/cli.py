@@ -73,7 +73,11 @@ def _add_train(sub) -> None:
     p.add_argument("--model", required=True, choices=[*MODELS, *PARSER_MODELS],
                    help="a classifier for sst5/sst2/listops, a parser for ptb")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
-    p.add_argument("--resume", action="store_true", help="continue RUN_DIR from last.pt")
+    run = p.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true", help="continue RUN_DIR from last.pt")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the run already in RUN_DIR (its files are deleted first); "
+                     "without it, existing run files stop train")
     add_config_arguments(p, _train_configs(), _task_defaults())
     g = p.add_argument_group("ListOps generator (used without --data-dir)")
     for flag, (field_, help_) in LISTOPS_FLAGS.items():
@@ -110,12 +114,12 @@ def _cmd_train(args) -> int:
     if parsing:
         cfg = config_from_args(ParserTrainConfig, "parsers", args, _train_configs(), what,
                                **common)
-        return _train_parser(cfg, args.resume)
+        return _train_parser(cfg, args.resume, args.overwrite)
     from treenn.training import TrainConfig, train
 
     cfg = config_from_args(TrainConfig, "classifiers", args, _train_configs(), what,
                            task=args.task, listops=listops, **common)
-    results = train(cfg, resume=args.resume)
+    results = train(cfg, resume=args.resume, overwrite=args.overwrite)
     print(f"run: {args.out}")
     for split, res in results.items():
         print(f"{split:>7}: root accuracy {100 * res['root']['accuracy']:.2f}%  "
@@ -123,10 +127,10 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _train_parser(cfg, resume: bool) -> int:
+def _train_parser(cfg, resume: bool, overwrite: bool) -> int:
     from treenn.parsers.training import train_parser
 
-    results = train_parser(cfg, resume=resume)
+    results = train_parser(cfg, resume=resume, overwrite=overwrite)
     print(f"run: {cfg.out}")
     for split, res in results.items():
         print(f"{split:>5}: labelled F1 {100 * res['labelled']['f1']:.2f}  unlabelled F1 "
@@ -225,7 +229,9 @@ def _cmd_demo(args) -> int:
         else:
             print(f"\n== {'resuming' if action == 'resume' else 'training'} {model} "
                   f"({args.epochs} epochs) ==", flush=True)
-            results = train(cfg, resume=action == "resume")
+            # "train": nothing finished there (grid_action); leftovers of an epoch that never
+            # finished are replaced
+            results = train(cfg, resume=action == "resume", overwrite=action == "train")
         metrics = read_metrics(run)
         config = read_run_config(run)
         rows.append((model, results, time.perf_counter() - t0,

@@ -145,8 +145,25 @@ class RunDir:
         self.last = self.path / "last.pt"
         self.best = self.path / "best.pt"
 
-    def start(self, cfg, resume: bool):
+    def files(self) -> list[Path]:
+        """The run files in the directory (what a new run would replace)."""
+        if not self.path.is_dir():
+            return []
+        names = ("config.json", "metrics.jsonl", "best.pt", "last.pt")
+        return sorted(p for p in self.path.iterdir()
+                      if p.name in names or (p.name.startswith("eval-")
+                                             and p.name.endswith(".json")))
+
+    def holds_results(self) -> bool:
+        """Whether a finished epoch's checkpoint or an evaluation is there."""
+        return any(p.name != "config.json" and p.name != "metrics.jsonl"
+                   for p in self.files())
+
+    def start(self, cfg, resume: bool, overwrite: bool = False):
         """Check the directory can be (re)used and return ``(cfg, state)``.
+
+        A new run never replaces run files already there (a finished run whose ``last.pt``
+        was deleted included) unless ``overwrite``, which deletes them first.
 
         Resuming replaces ``cfg`` by the run's saved configuration (of the same dataclass,
         which needs a ``from_dict``), except that a given ``cfg.epochs`` extends the run;
@@ -167,9 +184,16 @@ class RunDir:
                 state["rng"] = {k: state[f"{k}_rng"] for k in ("torch", "numpy")
                                 if f"{k}_rng" in state}
             return saved, state
-        if self.last.is_file():
-            raise TreennError(f"{self.path} already holds a training run; pass --resume to "
-                              "continue it, or choose another --out")
+        existing = self.files()
+        if existing and not overwrite:
+            names = ", ".join(p.name for p in existing)
+            hint = "--resume to continue it, " if self.last.is_file() else ""
+            raise TreennError(f"{self.path} already holds a run ({names}); pass {hint}"
+                              "--overwrite to replace it, or choose another --out")
+        if self.path.exists() and not self.path.is_dir():
+            raise TreennError(f"--out {self.path} is a file, not a run directory")
+        for p in existing:
+            p.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         return cfg, None
 

@@ -295,16 +295,18 @@ def _setup(cfg: TrainConfig, state: dict | None, run: RunDir) -> ClassifierTrain
     return trainee
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict:
+def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict:
     """Train, keep the best epoch by dev root accuracy, then evaluate it on every split.
 
     With ``resume`` the run continues from ``last.pt`` with its saved configuration (only
     ``cfg.epochs`` may extend it), the same data order and the same random state.
 
+    Run files already in ``cfg.out`` stop a new run unless ``overwrite`` (they are deleted).
+
     Returns the evaluation results of the best checkpoint, by split.
     """
     run = RunDir(cfg.out)
-    cfg, state = run.start(cfg, resume)
+    cfg, state = run.start(cfg, resume, overwrite)
     cfg = cfg.resolved()
     trainee = _setup(cfg, state, run)
     fit(trainee, cfg.loop_config(), run, state)

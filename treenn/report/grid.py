@@ -55,14 +55,18 @@ def grid_configs(args: argparse.Namespace) -> list:
 
 
 def grid_action(cfg) -> str:
-    """``reuse`` (finished), ``resume`` (interrupted or fewer epochs) or ``train`` (new)."""
+    """``reuse`` (finished), ``resume`` (interrupted or fewer epochs) or ``train`` (new, or
+    only the leftovers of a first epoch that never finished: nothing to lose)."""
     from treenn.errors import TreennError
-    from treenn.runs import read_metrics, read_run_config
+    from treenn.runs import RunDir, read_metrics, read_run_config
     from treenn.training import TrainConfig
 
     run_dir = Path(cfg.out)
     info = read_run_config(run_dir) if (run_dir / "last.pt").is_file() else None
     if info is None:
+        if RunDir(run_dir).holds_results():
+            raise TreennError(f"{run_dir} holds a run without last.pt (it cannot be resumed); "
+                              "remove it or choose another --out")
         return "train"
     saved = TrainConfig.from_dict(info["train"]).resolved().__dict__
     want = cfg.resolved()
@@ -94,7 +98,7 @@ def run_grid(args: argparse.Namespace) -> list[Path]:
         print(f"[{i}/{len(configs)}] {cfg.task} {cfg.model} seed {cfg.seed}: {words[action]} "
               f"({cfg.out})", flush=True)
         if action == "train":
-            train(cfg)
+            train(cfg, overwrite=True)  # only an unfinished first epoch's files (grid_action)
         elif action == "resume":
             # Resuming keeps the run's saved settings; only the epoch count comes from here.
             train(replace(cfg, epochs=cfg.resolved().epochs), resume=True)
