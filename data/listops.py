@@ -29,7 +29,7 @@ from pathlib import Path
 
 from nltk import Tree
 
-from treenn.data.trees import leaves
+from treenn.data.trees import leaves, read_lines
 from treenn.errors import DataError
 from treenn.options import option
 
@@ -168,32 +168,28 @@ def parse_expression(text: str, label: int | None = None) -> Tree:
 def read_tsv(path: str | Path) -> list[Tree]:
     """Read ``label<TAB>expression`` lines, or LRA's ``Source<TAB>Target`` with a header."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     trees = []
-    with path.open(encoding="utf-8") as handle:
-        label_first = True
-        for lineno, line in enumerate(handle, start=1):
-            line = line.rstrip("\n")
-            if lineno == 1 and line.split("\t")[:2] == ["Source", "Target"]:
-                label_first = False
-                continue
+    label_first = True
+    for lineno, line in enumerate(read_lines(path), start=1):
+        if lineno == 1 and line.split("\t")[:2] == ["Source", "Target"]:
+            label_first = False
+            continue
+        try:
+            fields = line.split("\t")
+            if not line.strip():
+                raise ValueError("empty line")
+            if len(fields) != 2:
+                raise ValueError("expected two tab-separated fields")
+            label_text, expr = fields if label_first else fields[::-1]
             try:
-                fields = line.split("\t")
-                if not line.strip():
-                    raise ValueError("empty line")
-                if len(fields) != 2:
-                    raise ValueError("expected two tab-separated fields")
-                label_text, expr = fields if label_first else fields[::-1]
-                try:
-                    label = int(label_text)
-                except ValueError:
-                    raise ValueError(f"label {label_text!r} is not an integer") from None
-                if not 0 <= label <= 9:
-                    raise ValueError(f"label {label} is outside 0-9")
-                trees.append(parse_expression(expr, label))
-            except ValueError as err:
-                raise DataError.at(path, lineno, str(err)) from None
+                label = int(label_text)
+            except ValueError:
+                raise ValueError(f"label {label_text!r} is not an integer") from None
+            if not 0 <= label <= 9:
+                raise ValueError(f"label {label} is outside 0-9")
+            trees.append(parse_expression(expr, label))
+        except ValueError as err:
+            raise DataError.at(path, lineno, str(err)) from None
     if not trees:
         raise DataError(f"{path}: the file holds no expressions")
     return trees

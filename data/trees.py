@@ -139,6 +139,50 @@ def check_int_labels(tree: Tree, n_classes: int) -> None:
             raise ValueError(f"label {value} is outside 0-{n_classes - 1}")
 
 
+def decode_lines(raw: bytes, name: object) -> list[str]:
+    r"""Text lines of a file's bytes, decoded in one place for every reader of input text.
+
+    UTF-8, with a leading byte-order mark dropped; line ends ``\n``, ``\r\n`` or ``\r``. A
+    byte that is not UTF-8, and a NUL byte, are a :class:`DataError` naming ``name:line``.
+
+    >>> decode_lines(b"\xef\xbb\xbf(2 a)\r\n(3 b)\n", "f")
+    ['(2 a)', '(3 b)']
+    >>> decode_lines(b"(2 a)\n(3 caf\xe9)\n", "f")
+    Traceback (most recent call last):
+    ...
+    treenn.errors.DataError: f:2: not UTF-8 text (byte 0xe9 at column 7)
+    """
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line_start = raw.rfind(b"\n", 0, err.start) + 1
+        raise DataError.at(name, raw.count(b"\n", 0, err.start) + 1,
+                           f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column "
+                           f"{err.start - line_start + 1})") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for lineno, line in enumerate(lines, start=1):
+        if "\0" in line:
+            raise DataError.at(name, lineno, f"a NUL byte at column {line.index(chr(0)) + 1} "
+                               "(binary data, not text)")
+    return lines
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """The decoded lines (:func:`decode_lines`) of a file, or of standard input for ``-``."""
+    if str(path) == "-":
+        return decode_lines(sys.stdin.buffer.read(), "<stdin>")
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    return decode_lines(path.read_bytes(), path)
+
+
 def read_tree_file(path: str | Path, check: Callable[[Tree], None] | None = None) -> list[Tree]:
     """Read a file with one bracketed tree per line.
 
@@ -151,18 +195,15 @@ def read_tree_file(path: str | Path, check: Callable[[Tree], None] | None = None
         DataError: on a missing file, an empty line, malformed brackets or a failed check.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     trees = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            try:
-                tree = parse_tree(line)
-                if check is not None:
-                    check(tree)
-            except ValueError as err:
-                raise DataError.at(path, lineno, str(err)) from None
-            trees.append(tree)
+    for lineno, line in enumerate(read_lines(path), start=1):
+        try:
+            tree = parse_tree(line)
+            if check is not None:
+                check(tree)
+        except ValueError as err:
+            raise DataError.at(path, lineno, str(err)) from None
+        trees.append(tree)
     if not trees:
         raise DataError(f"{path}: the file holds no trees")
     return trees
@@ -177,13 +218,7 @@ def read_input_lines(path: str, what: str = "tree") -> list[tuple[int, str]]:
         DataError: a missing file, no lines, or an empty line (named ``path:line``).
     """
     name = "<stdin>" if path == "-" else path
-    if path == "-":
-        text = sys.stdin.read()
-    else:
-        if not Path(path).is_file():
-            raise DataError(f"{path}: no such file")
-        text = Path(path).read_text(encoding="utf-8")
-    lines = list(enumerate(text.splitlines(), start=1))
+    lines = list(enumerate(read_lines(path), start=1))
     if not lines:
         raise DataError(f"{name}: no input lines")
     for lineno, line in lines:

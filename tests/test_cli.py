@@ -64,3 +64,37 @@ def test_the_python_api_checks_the_same_ranges(tmp_path):
 
     with pytest.raises(treenn.TreennError, match="--dropout 1.5: give a number in"):
         treenn.train("listops", "lstm", tmp_path / "r", dropout=1.5)
+
+
+def test_an_internal_error_is_one_line_and_status_1_unless_debug(monkeypatch, capsys):
+    import pytest
+
+    def broken(args):
+        raise RuntimeError("something\nunforeseen")
+
+    monkeypatch.setitem(cli.COMMANDS, "demo", broken)
+    assert cli.main(["demo"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: internal error: RuntimeError: something unforeseen (rerun with "
+                   "--debug for the traceback)"]
+    with pytest.raises(RuntimeError):
+        cli.main(["--debug", "demo"])
+
+
+def test_input_text_is_decoded_in_one_place(tmp_path, capsys):
+    from treenn.data.trees import read_tree_file
+
+    good = tmp_path / "good.txt"
+    good.write_bytes(b"\xef\xbb\xbf(3 (2 a) (3 b))\r\n(1 c)\r\n")  # BOM and CRLF: accepted
+    assert [t.leaves() for t in read_tree_file(good)] == [["a", "b"], ["c"]]
+    cases = {b"It ran.\nCaf\xe9 ouvert.\n": "2: not UTF-8 text (byte 0xe9 at column 4)",
+             b"It ran.\nbin\x00ary\n": "2: a NUL byte at column 4"}
+    for raw, needle in cases.items():
+        bad = tmp_path / "bad.txt"
+        bad.write_bytes(raw)
+        assert cli.main(["parse", "right-branching", "--text", str(bad)]) == 2
+        out = capsys.readouterr()
+        assert out.err.strip() == f"error: {bad}:{needle}" or needle in out.err
+        assert len(out.err.strip().splitlines()) == 1
+    assert cli.main(["parse", "right-branching", "--text", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err

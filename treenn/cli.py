@@ -269,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "the demo.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an internal error")
     sub = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
     _add_train(sub)
 
@@ -328,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        return run_main(lambda: COMMANDS[args.command](args))
+        return run_main(lambda: COMMANDS[args.command](args), debug=args.debug)
     except KeyboardInterrupt:
         print("\ninterrupted; finished epochs are saved (continue with train --resume --out "
               "RUN_DIR)", file=sys.stderr)

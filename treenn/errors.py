@@ -21,10 +21,22 @@ class DataError(TreennError):
         return cls(f"{where}: {message}")
 
 
-def run_main(main: Callable[[], int]) -> int:
-    """Run a command's ``main``; a :class:`TreennError` becomes ``error: ...`` and status 2."""
+def run_main(main: Callable[[], int], debug: bool = False) -> int:
+    """Run a command's ``main`` inside the error boundary: a :class:`TreennError` (bad input)
+    becomes ``error: ...`` and status 2; any other exception (a bug, or a failure this
+    program did not foresee) becomes one ``error: internal error ...`` line and status 1,
+    with the traceback only under ``debug`` (``--debug``)."""
     try:
         return main()
     except TreennError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as err:  # noqa: BLE001 - the boundary: one line instead of a traceback
+        if debug:
+            raise
+        text = " ".join(str(err).split())
+        print(f"error: internal error: {type(err).__name__}: {text[:300]} (rerun with "
+              "--debug for the traceback)", file=sys.stderr)
+        return 1
