@@ -222,7 +222,6 @@ def _check(cfg: ParserTrainConfig) -> None:
     if cfg.beam != 1 and cfg.model != "rnn-parser":
         raise TreennError(f"--beam is the recursive parser's (rnn-parser); {cfg.model} "
                           "decodes exactly")
-    cfg.loop_config().check()
     if PARSERS[cfg.model].training == "counted":
         if cfg.lr_patience:
             raise TreennError("--lr-patience is for models trained by gradient; the PCFG has "

@@ -64,6 +64,7 @@ def test_the_python_api_checks_the_same_ranges(tmp_path):
 
     with pytest.raises(treenn.TreennError, match="--dropout 1.5: give a number in"):
         treenn.train("listops", "lstm", tmp_path / "r", dropout=1.5)
+    assert not (tmp_path / "r").exists()  # nothing written for a refused setting
 
 
 def test_an_internal_error_is_one_line_and_status_1_unless_debug(monkeypatch, capsys):

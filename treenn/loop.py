@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from treenn.errors import TreennError
+from treenn.options import check_fields, option
 from treenn.runs import RunDir, epoch_generator, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -31,29 +32,18 @@ log = logging.getLogger(__name__)
 class LoopConfig:
     """The loop's options, shared by every model."""
 
-    epochs: int
-    batch_size: int
+    epochs: int = option(low=1)
+    batch_size: int = option(low=1)
     seed: int = 1
     #: rescale each step's gradient to at most this L2 norm; None (or 0): no clipping
-    clip: float | None = None
+    clip: float | None = option(None, low=0)
     #: evaluate, select and save an exponential moving average of the weights with this
     #: decay per step (see :class:`WeightAverage`); 0 keeps the last weights
-    ema: float = 0.0
+    ema: float = option(0.0, low=0, high=1, high_open=True)
     #: halve every learning rate after this many epochs in a row without a better dev score
     #: (counted from the best epoch or the last halving); 0 keeps the rates constant
-    lr_patience: int = 0
+    lr_patience: int = option(0, low=0)
     progress: bool = True
-
-    def check(self) -> None:
-        """A one-line ``TreennError`` for an option out of range."""
-        if self.lr_patience < 0:
-            raise TreennError(f"--lr-patience {self.lr_patience}: give a number of epochs >= 0 "
-                              "(0: constant learning rate)")
-        if not 0 <= self.ema < 1:
-            raise TreennError(f"--ema {self.ema}: give a decay in [0, 1) (0: no weight "
-                              "averaging)")
-        if self.clip is not None and self.clip < 0:
-            raise TreennError(f"--clip {self.clip}: give a gradient norm >= 0 (0: no clipping)")
 
 
 class Trainee:
@@ -298,7 +288,7 @@ def fit(trainee: Trainee, cfg: LoopConfig, run: RunDir, state: dict | None = Non
 
     Returns the best epoch: ``{"epoch", trainee.best_key}``.
     """
-    cfg.check()
+    check_fields(cfg)  # the configs that build it were checked by the same field ranges
     loop = _State(trainee, cfg, state)
     if state:
         log.info("resuming %s at epoch %d", run.path, loop.start)

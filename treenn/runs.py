@@ -194,8 +194,7 @@ class RunDir:
             raise TreennError(f"--out {self.path} is a file, not a run directory")
         for p in existing:
             p.unlink()
-        self.path.mkdir(parents=True, exist_ok=True)
-        return cfg, None
+        return cfg, None  # the directory is made by the first write, after the checks
 
     def write_config(self, info: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

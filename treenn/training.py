@@ -128,7 +128,6 @@ class TrainConfig:
                 values[key] = default
         out = TrainConfig(**values)
         check_fields(out)
-        out.loop_config().check()
         return out
 
     def loop_config(self) -> LoopConfig:

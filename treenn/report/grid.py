@@ -24,7 +24,7 @@ def _split_names(text: str, known: Sequence[str], what: str) -> list[str]:
 
 def grid_configs(args: argparse.Namespace) -> list:
     """One :class:`TrainConfig` per task x model x seed, under ``OUT/runs``."""
-    from treenn.arguments import LISTOPS_FLAGS
+    from treenn.arguments import LISTOPS_FLAGS, dest
     from treenn.data.tasks import TASKS
     from treenn.errors import TreennError
     from treenn.models import MODELS
@@ -35,9 +35,8 @@ def grid_configs(args: argparse.Namespace) -> list:
     classification = [name for name, task in TASKS.items() if task.kind == "classification"]
     tasks = _split_names(args.tasks, classification, "task")
     models = _split_names(args.models or "", list(MODELS), "model")
-    listops = {key: getattr(args, flag[2:].replace("-", "_"))
-               for flag, (key, _) in LISTOPS_FLAGS.items()
-               if getattr(args, flag[2:].replace("-", "_")) is not None}
+    listops = {key: getattr(args, dest(flag)) for flag, (key, _) in LISTOPS_FLAGS.items()
+               if getattr(args, dest(flag)) is not None}
     out = []
     for task in tasks:
         for model in models:
