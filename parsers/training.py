@@ -134,7 +134,7 @@ def _build_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]]):
     words = Words.build([t.leaves() for t in data["train"]], extra)
     pcfg = ParserConfig(model=cfg.model, word_dim=cfg.word_dim, cell=cfg.cell, leaves=cfg.leaves,
                         beam=cfg.beam, dropout=cfg.dropout,
-                        h_size=cfg.h_size or (128 if cfg.model == "rnn-parser" else 200))
+                        h_size=cfg.h_size or DEFAULT_H_SIZE[cfg.model])
     model = PARSERS[cfg.model].cls(pcfg, words, labels)
     coverage = None
     if cfg.embeddings:
@@ -207,7 +207,7 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False, overwrite: bool =
     cfg, state = run.start(cfg, resume, overwrite)
     check_fields(cfg)
     _check(cfg)
-    cfg.epochs = cfg.epochs or 10
+    cfg.epochs = cfg.epochs or DEFAULT_EPOCHS
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -270,6 +270,10 @@ def _final_evaluation(parser: Parser, data: dict[str, list[Tree]], run: RunDir) 
 
 
 #: how each kind of parser in ``PARSERS`` is trained
+#: epochs, and each neural parser's hidden size, when --epochs / --h-size are not given
+DEFAULT_EPOCHS = 10
+DEFAULT_H_SIZE = {"rnn-parser": 128, "bilstm-parser": 200}
+
 PARSER_TRAINERS = {"neural": _train_neural, "counted": _fit_pcfg}
 PARSER_MODELS = tuple(trainable())
 

@@ -140,7 +140,8 @@ class TreeClassifier:
         """Trees for :meth:`predict`: ``Tree`` objects as they are; strings are one input
         line of the task (a bracketed tree, a ListOps expression), or, for sentiment, raw
         text that is tokenised and parsed by ``parser`` (a name, a parser run directory or
-        a :class:`Parser`) and binarised."""
+        a :class:`Parser`) and binarised. A run directory is loaded on every call: pass a
+        :class:`Parser` to parse many batches with one."""
         trees: list[Tree | None] = []
         raw: list[tuple[int, list[str]]] = []
         for i, item in enumerate(inputs):

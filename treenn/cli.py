@@ -47,6 +47,7 @@ def _train_configs() -> dict[str, type]:
 def _task_defaults() -> dict[str, str]:
     """Classifier defaults that depend on the task, as ``--help`` shows them."""
     from treenn.data.tasks import TASKS
+    from treenn.parsers.training import DEFAULT_EPOCHS, DEFAULT_H_SIZE
 
     shown: dict[str, dict] = {}
     for name, task in TASKS.items():
@@ -55,7 +56,8 @@ def _task_defaults() -> dict[str, str]:
     return {**{f"classifiers:{key}": ", ".join(f"{'/'.join(names)} {value}"
                                                for value, names in by_value.items())
                for key, by_value in shown.items()},
-            "parsers:epochs": "10", "parsers:h_size": "rnn-parser 128, bilstm-parser 200"}
+            "parsers:epochs": str(DEFAULT_EPOCHS),
+            "parsers:h_size": ", ".join(f"{k} {v}" for k, v in DEFAULT_H_SIZE.items())}
 
 
 def _add_train(sub) -> None:

@@ -52,7 +52,7 @@ def option(default: Any = MISSING, help: str = "", *, low: float | None = None,
 def describe_range(f: Field) -> str:
     """What values a field takes, in words: ``an integer >= 1``, ``a number in [0, 1)``."""
     meta = f.metadata
-    what = "an integer" if _base_type(f) is int else "a number"
+    what = "an integer" if field_type(f) is int else "a number"
     low, high = meta.get("low"), meta.get("high")
     if low is not None and high is not None:
         return (f"{what} in {'(' if meta['low_open'] else '['}{_num(low)}, {_num(high)}"
@@ -85,16 +85,12 @@ def check_value(f: Field, value: Any) -> Any:
     return value
 
 
-def _base_type(f: Field) -> type:
+def field_type(f: Field) -> type:
     """``int``, ``float``, ``str``, ``bool`` or ``dict`` from the field's annotation (a
     string under ``from __future__ import annotations``: ``"int | None"``)."""
     text = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     name = text.replace("None", "").replace("|", "").strip()
     return {"int": int, "float": float, "str": str, "bool": bool, "dict": dict}[name]
-
-
-def field_type(f: Field) -> type:
-    return _base_type(f)
 
 
 def _num(x: float) -> str:
