@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
+
+# The fuzzing suite is deterministic (derandomize: the same examples on every run, so CI
+# cannot turn red by chance) and keeps no example database in the checkout.
+settings.register_profile("treenn", derandomize=True, database=None, deadline=None,
+                          max_examples=int(os.environ.get("TREENN_FUZZ_EXAMPLES", "150")),
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture])
+settings.load_profile("treenn")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TREENN_SHARED", ROOT.parent / "shared")) / "data"
