@@ -10,7 +10,7 @@ from dataclasses import Field, fields
 
 from treenn.data.listops import ListOpsConfig
 from treenn.errors import TreennError
-from treenn.options import check_value, describe_range, field_type, flag_name
+from treenn.options import Range, field_range, field_type, flag_name
 
 #: Command-line flag -> (ListOpsConfig field, help): the generator's fields that have a flag.
 LISTOPS_FLAGS = {f.metadata["flag"]: (f.name, f.metadata["help"])
@@ -20,6 +20,124 @@ LISTOPS_FLAGS = {f.metadata["flag"]: (f.name, f.metadata["help"])
 def dest(flag: str) -> str:
     """The attribute argparse stores a long flag in: ``--listops-seed`` -> ``listops_seed``."""
     return flag[2:].replace("-", "_")
+
+
+# ------------------------------------------------------------ typed and ranged values
+
+
+class Number:
+    """argparse ``type=`` for a number in a :class:`~treenn.options.Range`: anything else
+    (text, nan, inf, out of range) is a one-line usage error, e.g. ``argument --lr: nan:
+    give a number > 0``. Every numeric flag of every command has one (a test walks the
+    parsers), so the range is also what ``--help`` and that test read."""
+
+    def __init__(self, range_: Range, choices: tuple | None = None):
+        self.range, self.choices = range_, choices
+        self.__name__ = range_.kind.__name__  # what argparse calls the type
+
+    def __call__(self, text: str) -> int | float:
+        try:
+            value = self.range.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: give {self.range.describe()}"
+                                             ) from None
+        if self.choices is not None and value not in self.choices:
+            raise argparse.ArgumentTypeError(
+                f"{value}: choose from {', '.join(map(str, self.choices))}")
+        try:
+            return self.range.check(value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    def __repr__(self) -> str:
+        return f"Number({self.range.describe()})"
+
+
+def int_in(low: int | None, high: int | None) -> Number:
+    """An integer flag in ``[low, high]`` (``None``: that end open)."""
+    return Number(Range(int, low, high))
+
+
+def float_in(low: float | None, high: float | None, *, low_open: bool = False,
+             high_open: bool = False) -> Number:
+    """A (finite) number flag between ``low`` and ``high``."""
+    return Number(Range(float, low, high, low_open, high_open))
+
+
+#: the seeds every generator here takes (numpy's ``seed`` refuses others)
+SEED_MAX = 2**32 - 1
+#: Bounds the command line adds where a config field leaves an end of its range open
+#: (field name -> (low, high)): beyond them a value is a slip of the keyboard, not a setting,
+#: and would fail deep inside or never end (numpy refuses a seed outside [0, 2**32); 10**12
+#: epochs; a layer no memory holds).
+FIELD_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "seed": (0, SEED_MAX),
+    "epochs": (None, 100_000),
+    "batch_size": (None, 1_000_000),
+    "min_count": (None, 1_000_000_000),
+    "x_size": (None, 65_536), "word_dim": (None, 65_536), "h_size": (None, 65_536),
+    "layers": (None, 64),
+    "threads": (None, 1024),
+    "lr": (None, 1000), "emb_lr": (None, 1000), "weight_decay": (None, 1000),
+    "clip": (None, 1e9),
+    "lr_patience": (None, 100_000),
+    "beam": (None, 1000),
+    # the ListOps generator's flags
+    "n_train": (None, 10_000_000), "max_depth": (None, 100), "max_args": (None, 100),
+    "max_length": (None, 100_000),
+}
+
+#: beam widths and pair counts of the rnn-parser's chart (parse, predict, show, tools)
+BEAM = int_in(1, FIELD_BOUNDS["beam"][1])
+PAIRS = int_in(1, 1_000_000)
+
+
+def checked_type(f: Field):
+    """argparse ``type=`` for a config field: a :class:`Number` in the field's range
+    (narrowed by :data:`FIELD_BOUNDS`) for a number, a device name for ``device``, else
+    ``str`` (argparse checks ``choices``)."""
+    kind = field_type(f)
+    if f.name == "device" and kind is str:
+        return device_name
+    if kind not in (int, float):
+        return kind
+    declared = field_range(f)
+    low, high = FIELD_BOUNDS.get(f.name, (None, None))
+    bounded = Range(kind, declared.low if declared.low is not None else low,
+                    declared.high if declared.high is not None else high,
+                    declared.low_open, declared.high_open)
+    return Number(bounded, f.metadata.get("choices"))
+
+
+def config_type(cls: type, name: str):
+    """:func:`checked_type` of the field ``name`` of the dataclass ``cls``."""
+    return checked_type(next(f for f in fields(cls) if f.name == name))
+
+
+def device_name(text: str) -> str:
+    """argparse ``type=`` for ``--device``: ``cpu``, or ``cuda``/``cuda:N`` when torch sees
+    that GPU (refused here, before any work, rather than after the data is loaded)."""
+    kind, _, index = text.partition(":")
+    if text == "cpu":
+        return text
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r}: give cpu, cuda or cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: this torch build sees no CUDA device")
+    if index and int(index) >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{text}: torch sees {torch.cuda.device_count()} "
+                                         "CUDA device(s), numbered from 0")
+    return text
+
+
+def add_listops_arguments(group, default=argparse.SUPPRESS, prefix: str = "") -> None:
+    """The ListOps generator's flags (:data:`LISTOPS_FLAGS`), each typed and ranged from its
+    ``ListOpsConfig`` field (``train``, and ``compare``'s grid with ``default=None``)."""
+    for flag, (name, help_) in LISTOPS_FLAGS.items():
+        group.add_argument(flag, type=config_type(ListOpsConfig, name), default=default,
+                           help=prefix + help_)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -42,23 +160,6 @@ def input_trees(task, args) -> list:
     return text_to_trees(args.text, load_parser(args.parser, args.beam, args.pairs))[1]
 
 
-def int_at_least(low: int):
-    """argparse ``type=`` for an integer flag that is at least ``low`` (messages as the
-    config fields' own, :func:`checked_type`)."""
-
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: give an integer >= {low}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value}: give an integer >= {low}")
-        return value
-
-    convert.__name__ = "int"
-    return convert
-
-
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
     """``--trees FILE`` or ``--text FILE --parser P`` (used by predict and show)."""
     source = p.add_mutually_exclusive_group(required=True)
@@ -78,10 +179,10 @@ def add_chart_arguments(p: argparse.ArgumentParser) -> None:
     """``--beam K`` and ``--pairs P``, the rnn-parser's chart when parsing (parse, predict,
     show, and the measurement commands of ``parsers/``); ``load_parser`` refuses them for
     any other parser."""
-    p.add_argument("--beam", type=int_at_least(1), metavar="K",
+    p.add_argument("--beam", type=BEAM, metavar="K",
                    help="rnn-parser: sub-derivations kept per chart cell when parsing "
                    "(default: the beam it was trained with; 1 is fastest)")
-    p.add_argument("--pairs", type=int_at_least(1), metavar="P",
+    p.add_argument("--pairs", type=PAIRS, metavar="P",
                    help="rnn-parser: at each split point compose only the P pairs of the "
                    "children's kept sub-derivations that score highest (of K*K; default: "
                    "all; faster, approximate)")
@@ -99,24 +200,6 @@ def config_flags(configs: dict[str, type]) -> dict[str, dict[str, Field]]:
             if f.metadata.get("cli", True) and "help" in f.metadata:
                 flags.setdefault(flag_name(f), {})[owner] = f
     return flags
-
-
-def checked_type(f: Field):
-    """argparse ``type=``: convert to the field's type, then check its range and choices."""
-    kind = field_type(f)
-
-    def convert(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: give {describe_range(f)}") from None
-        try:
-            return check_value(f, value)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    convert.__name__ = kind.__name__
-    return convert
 
 
 def _help(owners: dict[str, Field], defaults: dict[str, str]) -> str:

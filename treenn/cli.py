@@ -16,16 +16,17 @@ from pathlib import Path
 
 from treenn import report, show
 from treenn.arguments import (
+    FIELD_BOUNDS,
     LISTOPS_FLAGS,
     ArgumentParser,
     add_chart_arguments,
     add_config_arguments,
     add_input_arguments,
-    checked_type,
+    add_listops_arguments,
     config_from_args,
     dest,
     input_trees,
-    int_at_least,
+    int_in,
 )
 from treenn.errors import TreennError, run_main
 
@@ -81,19 +82,7 @@ def _add_train(sub) -> None:
                      help="replace the run already in RUN_DIR (its files are deleted first); "
                      "without it, existing run files stop train")
     add_config_arguments(p, _train_configs(), _task_defaults())
-    g = p.add_argument_group("ListOps generator (used without --data-dir)")
-    for flag, (field_, help_) in LISTOPS_FLAGS.items():
-        g.add_argument(flag, type=_listops_type(field_), default=argparse.SUPPRESS,
-                       help=help_)
-
-
-def _listops_type(name: str):
-    """argparse ``type=`` for a ListOps generator flag: its ``ListOpsConfig`` field's range."""
-    from dataclasses import fields
-
-    from treenn.data.listops import ListOpsConfig
-
-    return checked_type(next(f for f in fields(ListOpsConfig) if f.name == name))
+    add_listops_arguments(p.add_argument_group("ListOps generator (used without --data-dir)"))
 
 
 def _cmd_train(args) -> int:
@@ -309,13 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "commas (an ensemble), or right-branching, left-branching, balanced")
     p.add_argument("--text", required=True, metavar="FILE",
                    help="one sentence per line ('-' reads standard input)")
-    p.add_argument("--batch-size", type=int_at_least(1), default=32,
+    p.add_argument("--batch-size", type=int_in(1, FIELD_BOUNDS["batch_size"][1]), default=32,
                    help="sentences parsed together (default: 32)")
     add_chart_arguments(p)
 
     p = sub.add_parser("demo", help="the quick start: tree vs sequence on generated ListOps")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--epochs", type=int_in(1, FIELD_BOUNDS["epochs"][1]), default=15)
     return parser
 
 

@@ -18,7 +18,7 @@ ValueError: nan: give a number > 0
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, Field, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
 from treenn.errors import TreennError
@@ -49,40 +49,75 @@ def option(default: Any = MISSING, help: str = "", *, low: float | None = None,
     return field(default=default, metadata=metadata)
 
 
+@dataclass(frozen=True)
+class Range:
+    """The numbers an option takes: ``kind`` (``int`` or ``float``) between ``low`` and
+    ``high`` (``None``: unbounded; ``*_open`` excludes the bound itself). A float must also
+    be finite, whatever the bounds.
+
+    >>> Range(int, 1, 10).describe(), 5 in Range(int, 1, 10), 0 in Range(int, 1, 10)
+    ('an integer in [1, 10]', True, False)
+    >>> float("inf") in Range(float, 0)
+    False
+    """
+
+    kind: type = float
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        """In words: ``an integer >= 1``, ``a number in [0, 1)``."""
+        what = "an integer" if self.kind is int else "a number"
+        low, high = self.low, self.high
+        if low is not None and high is not None:
+            return (f"{what} in {'(' if self.low_open else '['}{_num(low)}, {_num(high)}"
+                    f"{')' if self.high_open else ']'}")
+        if low is not None:
+            return f"{what} {'>' if self.low_open else '>='} {_num(low)}"
+        if high is not None:
+            return f"{what} {'<' if self.high_open else '<='} {_num(high)}"
+        return what
+
+    def __contains__(self, value: Any) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if self.low is not None and not (value > self.low if self.low_open
+                                         else value >= self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open
+                                     else value <= self.high)
+
+    def check(self, value: Any) -> Any:
+        """``value`` if it is in range, else ``ValueError('<value>: give <range>')``."""
+        if value not in self:
+            raise ValueError(f"{value}: give {self.describe()}")
+        return value
+
+
+def field_range(f: Field) -> Range:
+    """The range a numeric field declares in its metadata (:func:`option`)."""
+    meta = f.metadata
+    return Range(field_type(f), meta.get("low"), meta.get("high"),
+                 meta.get("low_open", False), meta.get("high_open", False))
+
+
 def describe_range(f: Field) -> str:
     """What values a field takes, in words: ``an integer >= 1``, ``a number in [0, 1)``."""
-    meta = f.metadata
-    what = "an integer" if field_type(f) is int else "a number"
-    low, high = meta.get("low"), meta.get("high")
-    if low is not None and high is not None:
-        return (f"{what} in {'(' if meta['low_open'] else '['}{_num(low)}, {_num(high)}"
-                f"{')' if meta['high_open'] else ']'}")
-    if low is not None:
-        return f"{what} {'>' if meta['low_open'] else '>='} {_num(low)}"
-    if high is not None:
-        return f"{what} {'<' if meta['high_open'] else '<='} {_num(high)}"
-    return what
+    return field_range(f).describe()
 
 
 def check_value(f: Field, value: Any) -> Any:
     """``value`` if the field allows it, else ``ValueError('<value>: give <range>')``."""
-    meta = f.metadata
     if value is None:
         return value
-    choices = meta.get("choices")
+    choices = f.metadata.get("choices")
     if choices is not None and value not in choices:
         raise ValueError(f"{value}: choose from {', '.join(map(str, choices))}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
-    low, high = meta.get("low"), meta.get("high")
-    ok = not isinstance(value, float) or math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if meta["low_open"] else value >= low
-    if ok and high is not None:
-        ok = value < high if meta["high_open"] else value <= high
-    if not ok:
-        raise ValueError(f"{value}: give {describe_range(f)}")
-    return value
+    return field_range(f).check(value)
 
 
 def field_type(f: Field) -> type:

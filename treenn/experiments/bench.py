@@ -20,7 +20,6 @@ thread. On CUDA it is torch's ``max_memory_allocated``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -35,10 +34,12 @@ from dataclasses import asdict
 
 import torch
 
+from treenn.arguments import ArgumentParser, device_name, int_in
 from treenn.cells import NaryTreeLSTMCell
 from treenn.data.vocab import Vocab
 from treenn.errors import run_main
 from treenn.experiments.shapes import height_table, long_chain_check
+from treenn.experiments.tools import REPEATS, THREADS
 from treenn.training import (
     Dataset,
     TrainConfig,
@@ -289,13 +290,14 @@ def _summary(rows: dict, loading: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m treenn.bench", description=__doc__)
+    parser = ArgumentParser(prog="python -m treenn.bench", description=__doc__)
     parser.add_argument("--data-dir", required=True, help="SST folder (train.txt, ...)")
-    parser.add_argument("--batches", type=int, help="only the first N batches (default: all)")
-    parser.add_argument("--repeats", type=int, default=2, help="best of N passes")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--height-trees", type=int, default=8,
+    parser.add_argument("--batches", type=int_in(1, None),
+                        help="only the first N batches (default: all)")
+    parser.add_argument("--repeats", type=REPEATS, default=2, help="best of N passes")
+    parser.add_argument("--threads", type=THREADS, help="torch intra-op threads")
+    parser.add_argument("--device", type=device_name, default="cpu")
+    parser.add_argument("--height-trees", type=int_in(1, 10_000), default=8,
                         help="trees per batch in the height table")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)

@@ -14,10 +14,10 @@ import time
 
 import torch
 
-from treenn.arguments import add_chart_arguments
+from treenn.arguments import FIELD_BOUNDS, add_chart_arguments, int_in
 from treenn.data.ptb import load_ptb
 from treenn.errors import run_main
-from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
+from treenn.experiments.tools import REPEATS, parse_tool_args, tool_parser, write_figures
 from treenn.parsers.pipeline import load_parser
 from treenn.parsers.training import evaluate_parser
 
@@ -37,9 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = tool_parser("python -m treenn.experiments.parser_bench", __doc__)
     ap.add_argument("parsers", nargs="+", metavar="PARSER")
     ap.add_argument("--data-dir", help="nltk_data folder with corpora/treebank")
-    ap.add_argument("--max-length", type=int, default=40)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--max-length", type=int_in(1, 100_000), default=40,
+                    help="only sentences of at most N tokens (default: 40)")
+    ap.add_argument("--batch-size", type=int_in(1, FIELD_BOUNDS["batch_size"][1]), default=64,
+                    help="sentences parsed together (default: 64)")
+    ap.add_argument("--repeats", type=REPEATS, default=2, help="best of N passes (default: 2)")
     add_chart_arguments(ap)  # as parse and predict take them
     args = parse_tool_args(ap, argv)
     data = load_ptb(args.data_dir)

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
+from treenn.arguments import BEAM, PAIRS
 from treenn.data.ptb import load_ptb
 from treenn.errors import TreennError, run_main
 from treenn.experiments.tools import parse_tool_args, tool_parser, write_figures
 from treenn.parsers.chart import cost, make_example, to_tree
-from treenn.parsers.chart_search import check_beam, check_pairs
 from treenn.parsers.evalb import Scores
 from treenn.parsers.neural import RecursiveChartParser
 from treenn.parsers.training import load_trained_parser
@@ -74,19 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run_dir", metavar="RUN_DIR", help="a trained rnn-parser run")
     ap.add_argument("--data-dir", help="nltk_data folder with corpora/treebank")
     ap.add_argument("--split", default="dev", choices=["train", "dev", "test"])
-    ap.add_argument("--beam", type=int, nargs="+", default=[1, 2],
+    ap.add_argument("--beam", type=BEAM, nargs="+", default=[1, 2],
                     help="beam widths to try (default: 1 2)")
-    ap.add_argument("--pairs", type=int, nargs="+", default=[], metavar="P",
+    ap.add_argument("--pairs", type=PAIRS, nargs="+", default=[], metavar="P",
                     help="also try each beam composing only P pairs per split point")
     args = parse_tool_args(ap, argv)
     parser = load_trained_parser(Path(args.run_dir))
     if not isinstance(parser, RecursiveChartParser):
         raise TreennError(f"{args.run_dir} is not an rnn-parser run: only the recursive "
                           "parser's chart is approximate")
-    for beam in args.beam:
-        check_beam(beam)
-    for pairs in args.pairs:
-        check_pairs(pairs)
     trained = parser.beam
     trees = load_ptb(args.data_dir)[args.split]
     print(f"{args.run_dir} (trained with beam {trained}), PTB-sample {args.split}, "

@@ -10,12 +10,20 @@ from pathlib import Path
 
 import torch
 
+from treenn.arguments import FIELD_BOUNDS, ArgumentParser, int_in
 from treenn.runs import atomic_write_text
+
+#: ``--threads``, as ``train`` takes it
+THREADS = int_in(1, FIELD_BOUNDS["threads"][1])
+#: ``--repeats``: best of N timed passes
+REPEATS = int_in(1, 1000)
 
 
 def tool_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=prog, description=description)
-    ap.add_argument("--threads", type=int, help="torch intra-op threads")
+    """The tools' parser (usage errors in one line, as the ``treenn`` commands') with the
+    options they share."""
+    ap = ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--threads", type=THREADS, help="torch intra-op threads")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     return ap
 

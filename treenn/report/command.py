@@ -16,39 +16,40 @@ from treenn.report.stats import N_BOOTSTRAP
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``train.py compare``."""
-    from treenn.arguments import LISTOPS_FLAGS
+    from treenn.arguments import add_listops_arguments, config_type, device_name, int_in
+    from treenn.training import TrainConfig
 
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
                    help="finished runs to compare (a folder of runs stands for all of them)")
     p.add_argument("--out", required=True, metavar="REPORT_DIR",
                    help="where report.md, report.html and plots/ go (grid runs: runs/)")
-    p.add_argument("--bootstrap", type=int, default=N_BOOTSTRAP, metavar="N",
+    p.add_argument("--bootstrap", type=int_in(100, 10_000_000), default=N_BOOTSTRAP,
+                   metavar="N",
                    help=f"bootstrap resamples (default {N_BOOTSTRAP})")
     g = p.add_argument_group("grid: train what is compared (runs go to REPORT_DIR/runs/"
                              "<task>-<model>-s<seed>; finished runs are reused, interrupted "
                              "ones resumed)")
     g.add_argument("--tasks", metavar="T1,T2", help="e.g. sst5,sst2,listops")
     g.add_argument("--models", metavar="M1,M2", help="e.g. tree-lstm,lstm,bilstm")
-    g.add_argument("--seeds", type=int, metavar="N", help="seeds 1..N (default 1)")
+    g.add_argument("--seeds", type=int_in(1, 1000), metavar="N", help="seeds 1..N (default 1)")
     g.add_argument("--data-dir", metavar="SST_DIR", help="SST folder (default: download)")
     g.add_argument("--embeddings", metavar="PATH|glove-6b-50d", help="SST tasks only")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float)
-    g.add_argument("--x-size", type=int, help="embedding size")
-    g.add_argument("--h-size", type=int, help="hidden size")
-    g.add_argument("--threads", type=int, help="torch intra-op threads")
-    g.add_argument("--device", default="cpu")
-    for flag, (_, help_) in LISTOPS_FLAGS.items():
-        g.add_argument(flag, type=int, help=f"ListOps generator: {help_}")
+    # typed and ranged as train's flags of the same names
+    g.add_argument("--epochs", type=config_type(TrainConfig, "epochs"))
+    g.add_argument("--batch-size", type=config_type(TrainConfig, "batch_size"))
+    g.add_argument("--lr", type=config_type(TrainConfig, "lr"))
+    g.add_argument("--x-size", type=config_type(TrainConfig, "x_size"), help="embedding size")
+    g.add_argument("--h-size", type=config_type(TrainConfig, "h_size"), help="hidden size")
+    g.add_argument("--threads", type=config_type(TrainConfig, "threads"),
+                   help="torch intra-op threads")
+    g.add_argument("--device", type=device_name, default="cpu")
+    add_listops_arguments(g, default=None, prefix="ListOps generator: ")
 
 
 def run(args: argparse.Namespace) -> int:
     """``train.py compare``: (train the grid,) analyse the runs, write the report."""
     from treenn.errors import TreennError
 
-    if args.bootstrap < 100:
-        raise TreennError("--bootstrap must be at least 100")
     try:
         import matplotlib  # noqa: F401  (the plots need it; fail before any training)
     except ImportError:

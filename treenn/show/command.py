@@ -19,7 +19,7 @@ FORMATS = ("term", "svg", "html", "png")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``train.py show``."""
-    from treenn.arguments import add_input_arguments
+    from treenn.arguments import add_input_arguments, int_in
 
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_input_arguments(p)
@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probabilities", action="store_true",
                    help="term: print each node's class distribution (an outline of the "
                    "tree, one node a line, fitted to the terminal's width)")
-    p.add_argument("--limit", type=int, metavar="N", help="show only the first N trees")
+    p.add_argument("--limit", type=int_in(1, None), metavar="N",
+                   help="show only the first N trees")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                    help="term: ANSI colours (auto: when writing to a terminal)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
@@ -58,8 +59,6 @@ def _check_format(args: argparse.Namespace) -> str:
     if fmt is None:
         suffix = Path(args.out).suffix.lower().lstrip(".") if args.out else ""
         fmt = suffix if suffix in ("svg", "html", "png") else "term"
-    if args.limit is not None and args.limit < 1:
-        raise TreennError("--limit must be at least 1")
     if fmt == "png" and not args.out:
         raise TreennError("--format png needs --out PATH")
     if fmt == "png":
