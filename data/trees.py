@@ -12,6 +12,7 @@ limit (nltk's own ``Tree.__str__`` and ``Tree.leaves`` are recursive).
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,34 +21,83 @@ from nltk import Tree
 
 from treenn.errors import DataError
 
+# A token character is a backslash-escaped bracket (kept verbatim, as nltk keeps it) or any
+# character that is neither whitespace nor a bracket: the tokens of ``nltk.Tree.fromstring``.
+_CHAR = r"(?:\\[()]|[^\s()])"
+_TOKEN = re.compile(rf"\(\s*({_CHAR}+)?|\)|({_CHAR}+)")
+_INT = re.compile(r"-?[0-9]{1,18}")  # no int of thousands of digits (slow, and nonsense)
+
+
+class MalformedTree(ValueError):
+    """Brackets that do not make one tree; ``index`` is where in the text it was found."""
+
+    def __init__(self, reason: str, index: int):
+        super().__init__(f"{reason} at index {index}")
+        self.reason = reason
+        self.index = index
+
+
+def shown(text: str, limit: int = 30) -> str:
+    """``repr`` of a piece of input for a one-line message, cut after ``limit`` characters.
+
+    >>> shown("a" * 40, 5)
+    "'aaaaa...'"
+    """
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _malformed(expected: str, got: str, index: int) -> MalformedTree:
+    return MalformedTree(f"malformed tree: expected {expected!r} but got {shown(got)}", index)
+
 
 def parse_tree(text: str) -> Tree:
-    """Parse one bracketed tree; raise ``ValueError`` with a one-line reason.
+    """Parse one bracketed tree (iteratively: any depth); raise ``ValueError`` with a
+    one-line reason.
 
-    Rejects unbalanced brackets, text outside the brackets and nodes without children.
+    Reads what ``nltk.Tree.fromstring`` reads, without its nesting limit. Rejects unbalanced
+    brackets, text outside the brackets and nodes without children (as
+    :class:`MalformedTree`, with the index into ``text``).
 
-    >>> parse_tree("(2 (2 a) (2 b)")
-    Traceback (most recent call last):
-    ...
-    ValueError: malformed tree: expected ')' but got 'end-of-string' at index 14
-    >>> parse_tree("(2 (2 a) (2 ))")
-    Traceback (most recent call last):
-    ...
-    ValueError: empty tree: node '2' has no children
+    >>> for bad in ("(2 (2 a) (2 b)", "(2 (2 a) (2 ))", "(2 a) b"):
+    ...     try:
+    ...         parse_tree(bad)
+    ...     except ValueError as err:
+    ...         print(err)
+    malformed tree: expected ')' but got 'end-of-string' at index 14
+    empty tree: node '2' has no children at index 12
+    malformed tree: expected 'end-of-string' but got 'b' at index 6
     """
-    text = text.strip()
-    if not text:
+    if not text.strip():
         raise ValueError("empty line (expected one bracketed tree)")
-    try:
-        tree = Tree.fromstring(text)
-    except ValueError as err:
-        # nltk's message spans several lines with an ASCII-art pointer; keep its first sentence.
-        first = " ".join(str(err).split("\n")[:2]).replace("Tree.read(): ", "")
-        raise ValueError("malformed tree: " + " ".join(first.split()).rstrip(".")) from None
-    for node in iter_subtrees(tree):
-        if len(node) == 0:
-            raise ValueError(f"empty tree: node '{node.label()}' has no children")
-    return tree
+    # stack[0] is a sentinel that receives the finished tree
+    stack: list[tuple[str, list[Tree | str]]] = [("", [])]
+    for match in _TOKEN.finditer(text):
+        token, at = match.group(), match.start()
+        if len(stack) == 1 and stack[0][1]:
+            raise _malformed("end-of-string", token, at)
+        if token[0] == "(":
+            stack.append((match.group(1) or "", []))
+        elif len(stack) == 1:
+            raise _malformed("(", token, at)
+        elif token == ")":
+            label, children = stack.pop()
+            if not children:
+                raise MalformedTree(f"empty tree: node {shown(label)} has no children", at)
+            stack[-1][1].append(Tree(label, children))
+        else:
+            stack[-1][1].append(token)
+    if len(stack) > 1:
+        raise _malformed(")", "end-of-string", len(text))
+    return stack[0][1][0]
+
+
+def copy_tree(tree: Tree) -> Tree:
+    """A deep copy of ``tree`` (iterative ``Tree.copy(deep=True)``)."""
+    copies: dict[int, Tree] = {}
+    for node in reversed(list(iter_subtrees(tree))):  # children before their parents
+        copies[id(node)] = Tree(node.label(), [copies[id(c)] if isinstance(c, Tree) else c
+                                               for c in node])
+    return copies[id(tree)]
 
 
 def is_preterminal(node: Tree) -> bool:
@@ -128,13 +178,26 @@ def height(tree: Tree) -> int:
     return best
 
 
+def int_label(text: str) -> int:
+    """An integer label written in ASCII digits (``int`` alone would also take ``' 3'``,
+    ``'1_0'`` and other scripts' digits, which do not write back as they were read).
+
+    >>> int_label("3"), int_label("-1")
+    (3, -1)
+    >>> int_label("３")
+    Traceback (most recent call last):
+    ...
+    ValueError: label '３' is not an integer
+    """
+    if not _INT.fullmatch(text):
+        raise ValueError(f"label {shown(text)} is not an integer")
+    return int(text)
+
+
 def check_int_labels(tree: Tree, n_classes: int) -> None:
     """Raise ``ValueError`` unless every node label is an integer in ``[0, n_classes)``."""
     for label, _ in iter_labels(tree):
-        try:
-            value = int(label)
-        except ValueError:
-            raise ValueError(f"label {label!r} is not an integer") from None
+        value = int_label(label)
         if not 0 <= value < n_classes:
             raise ValueError(f"label {value} is outside 0-{n_classes - 1}")
 
