@@ -99,3 +99,46 @@ def test_input_text_is_decoded_in_one_place(tmp_path, capsys):
         assert len(out.err.strip().splitlines()) == 1
     assert cli.main(["parse", "right-branching", "--text", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def _error_line(capsys) -> str:
+    """The one line a refused command printed on standard error."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_resume_takes_task_model_and_settings_from_the_run(tiny_sst, tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run"
+    tiny = ["--data-dir", str(tiny_sst), "--x-size", "8", "--h-size", "8", "--threads", "1"]
+    assert cli.main(["-q", "train", "--task", "sst5", "--model", "lstm", "--out", str(run),
+                     "--epochs", "1", *tiny]) == 0
+    assert cli.main(["-q", "train", "--resume", "--out", str(run), "--epochs", "2"]) == 0
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    # the original command with --resume works; anything else the run was not is refused
+    assert cli.main(["-q", "train", "--resume", "--task", "sst5", "--model", "lstm", "--out",
+                     str(run), "--epochs", "2", *tiny]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    for extra, needle in [(["--task", "sst2"], "--task sst2: "),
+                          (["--model", "gru"], "--model gru: "),
+                          (["--lr", "0.5"], "--lr 0.5 (the run's: 0.05)")]:
+        assert cli.main(["-q", "train", "--resume", "--out", str(run), *extra]) == 2
+        assert needle in _error_line(capsys)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 2
+    assert cli.main(["train", "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "holds no run to resume" in _error_line(capsys)
+    assert cli.main(["train", "--task", "sst5", "--out", str(tmp_path / "new")]) == 2
+    assert "required: --model (unless --resume" in _error_line(capsys)
+
+
+def test_resume_of_a_parser_run_knows_its_task(tiny_ptb, tmp_path, capsys):
+    run = tmp_path / "pcfg"
+    assert cli.main(["-q", "train", "--task", "ptb", "--model", "pcfg", "--data-dir",
+                     str(tiny_ptb), "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert cli.main(["-q", "train", "--resume", "--out", str(run), "--task", "sst5"]) == 2
+    assert "is a --task ptb run" in _error_line(capsys)

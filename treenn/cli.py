@@ -23,6 +23,7 @@ from treenn.arguments import (
     add_config_arguments,
     add_input_arguments,
     add_listops_arguments,
+    config_flags,
     config_from_args,
     dest,
     input_trees,
@@ -71,13 +72,17 @@ def _add_train(sub) -> None:
                        "accuracy; parsers: labelled F1) and evaluates it on every split at "
                        "the end. Flags come from the training configurations; a flag the "
                        "task's models do not read is refused.")
-    p.add_argument("--task", required=True, choices=list(TASKS),
-                   help="sst5, sst2, listops (classification) or ptb (constituency parsing)")
-    p.add_argument("--model", required=True, choices=[*MODELS, *PARSER_MODELS],
-                   help="a classifier for sst5/sst2/listops, a parser for ptb")
+    p.add_argument("--task", choices=list(TASKS),
+                   help="sst5, sst2, listops (classification) or ptb (constituency parsing); "
+                   "required unless --resume")
+    p.add_argument("--model", choices=[*MODELS, *PARSER_MODELS],
+                   help="a classifier for sst5/sst2/listops, a parser for ptb; required "
+                   "unless --resume")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     run = p.add_mutually_exclusive_group()
-    run.add_argument("--resume", action="store_true", help="continue RUN_DIR from last.pt")
+    run.add_argument("--resume", action="store_true",
+                     help="continue RUN_DIR from last.pt with its task, model and settings "
+                     "(flags given must agree with them; --epochs extends the run)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace the run already in RUN_DIR (its files are deleted first); "
                      "without it, existing run files stop train")
@@ -85,10 +90,59 @@ def _add_train(sub) -> None:
     add_listops_arguments(p.add_argument_group("ListOps generator (used without --data-dir)"))
 
 
+def _resumed_run(args) -> None:
+    """``--resume``: ``--task`` and ``--model`` come from the run's ``config.json``, and a
+    setting given must be the run's own (resuming keeps them all; ``--epochs`` extends it)."""
+    from treenn.runs import read_run_config
+
+    info = read_run_config(args.out)
+    train = info.get("train") if info is not None else None
+    if not isinstance(train, dict) or "model" not in train:
+        raise TreennError(f"--resume: {args.out} holds no run to resume (no config.json with "
+                          "its settings)")
+    parser_run = info.get("kind") == "parser"
+    saved = {"task": "ptb" if parser_run else train.get("task"), "model": train["model"]}
+    for key, value in saved.items():
+        if getattr(args, key) not in (None, value):
+            raise TreennError(f"--{key} {getattr(args, key)}: {args.out} is a --{key} "
+                              f"{value} run (with --resume, --task and --model come from it)")
+        setattr(args, key, value)
+    given = {flag: (train, owners["parsers" if parser_run else "classifiers"].name)
+             for flag, owners in config_flags(_train_configs()).items()
+             if hasattr(args, dest(flag)) and flag != "--epochs"
+             and ("parsers" if parser_run else "classifiers") in owners}
+    if any(hasattr(args, dest(flag)) for flag in LISTOPS_FLAGS):
+        from treenn.data.listops import ListOpsConfig
+
+        listops = ListOpsConfig(**train.get("listops") or {}).to_dict()
+        given.update({flag: (listops, key) for flag, (key, _) in LISTOPS_FLAGS.items()
+                      if hasattr(args, dest(flag))})
+    differ = [f"{flag} {getattr(args, dest(flag))} (the run's: {where.get(key)})"
+              for flag, (where, key) in given.items()
+              if not _same(where.get(key), getattr(args, dest(flag)))]
+    if differ:
+        raise TreennError(f"{', '.join(differ)}: --resume keeps {args.out}'s settings (only "
+                          "--epochs changes); leave these flags out")
+
+
+def _same(saved, given) -> bool:
+    """A setting given equals the run's (paths compared as the files they name)."""
+    if isinstance(saved, str) and isinstance(given, str):
+        return saved == given or Path(saved).resolve() == Path(given).resolve()
+    return saved == given
+
+
 def _cmd_train(args) -> int:
     from treenn.data.tasks import get_task
     from treenn.parsers.training import PARSER_MODELS, ParserTrainConfig
 
+    if args.resume:
+        _resumed_run(args)
+    elif args.task is None or args.model is None:
+        raise TreennError("train: the following arguments are required: "
+                          + ", ".join(f for f in ("--task", "--model")
+                                      if getattr(args, f[2:]) is None)
+                          + " (unless --resume continues the run in --out)")
     task = get_task(args.task)
     parsing = task.kind == "parsing"
     if parsing != (args.model in PARSER_MODELS):
