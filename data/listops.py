@@ -29,7 +29,7 @@ from pathlib import Path
 
 from nltk import Tree
 
-from treenn.data.trees import leaves, read_lines
+from treenn.data.trees import int_label, leaves, read_lines, shown
 from treenn.errors import DataError
 from treenn.options import option
 
@@ -51,7 +51,16 @@ def apply_operator(op: str, args: list[int]) -> int:
 
 
 def evaluate_tokens(toks: list[str]) -> int:
-    """Value of an expression given as tokens (parentheses are ignored)."""
+    """Value of an expression given as tokens (parentheses are ignored); ``ValueError``
+    with a one-line reason when the tokens are not one well-formed expression.
+
+    >>> evaluate_tokens("[SM 7 8 9 ]".split())
+    4
+    >>> evaluate_tokens("[FOO 1 2 ]".split())
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown operator 'FOO' (expected one of [MIN, [MAX, [MED, [SM)
+    """
     stack: list[tuple[str, list[int]]] = []
     result = None
     for tok in toks:
@@ -70,7 +79,7 @@ def evaluate_tokens(toks: list[str]) -> int:
         elif tok in DIGITS:
             value = int(tok)
         else:
-            raise ValueError(f"unknown token {tok!r}")
+            raise ValueError(_unknown(tok))
         if stack:
             stack[-1][1].append(value)
         elif result is None:
@@ -80,6 +89,14 @@ def evaluate_tokens(toks: list[str]) -> int:
     if stack or result is None:
         raise ValueError("unbalanced expression (an operator is not closed)")
     return result
+
+
+def _unknown(tok: str) -> str:
+    if tok.startswith("[") and len(tok) > 1:
+        return f"unknown operator {shown(tok[1:])} (expected one of {', '.join(OPERATORS)})"
+    if tok.isascii() and tok.isdigit():
+        return f"number {shown(tok)} is not a digit 0-9"
+    return f"unknown token {shown(tok)}"
 
 
 def tokens(tree: Tree | str) -> list[str]:
@@ -149,24 +166,48 @@ def _from_parentheses(toks: list[str]) -> Tree | str:
 def parse_expression(text: str, label: int | None = None) -> Tree:
     """Gold tree of an expression, with or without the published parentheses.
 
-    The root's label is the value (``label`` if given, else computed); other nodes are
-    unlabelled (``""``). A lone digit becomes a one-node tree.
+    The root's label is the expression's value; other nodes are unlabelled (``""``). A
+    lone digit becomes a one-node tree.
+
+    Raises:
+        ValueError: the text is not one expression, or ``label`` is given and is not its
+            value.
+
+    >>> parse_expression("[MIN 3 8 ]", label=7)
+    Traceback (most recent call last):
+    ...
+    ValueError: label 7 disagrees with the expression's value 3
     """
     toks = text.split()
     if not toks:
         raise ValueError("empty expression")
-    tree = _from_parentheses(toks) if "(" in toks else _binarise(toks)
-    value = evaluate_tokens(toks)  # also checks that the expression is well formed
-    if label is not None:
-        value = label
+    value = evaluate_tokens(toks)  # first: its messages name the faulty token
+    if label is not None and label != value:
+        raise ValueError(f"label {label} disagrees with the expression's value {value}")
+    tree = _from_parentheses(toks) if "(" in toks or ")" in toks else _binarise(toks)
     if isinstance(tree, str):
         return Tree(str(value), [tree])
     tree.set_label(str(value))
     return tree
 
 
+def parse_label(text: str) -> int:
+    """A ListOps label: an integer 0-9 (surrounding spaces allowed)."""
+    label = int_label(text.strip())
+    if not 0 <= label <= 9:
+        raise ValueError(f"label {label} is outside 0-9")
+    return label
+
+
 def read_tsv(path: str | Path) -> list[Tree]:
-    """Read ``label<TAB>expression`` lines, or LRA's ``Source<TAB>Target`` with a header."""
+    """Read ``label<TAB>expression`` lines, or LRA's ``Source<TAB>Target`` with a header.
+
+    Raises:
+        DataError: ``path:line: ...`` for a line that is empty, has not two fields, has a
+            label that is not 0-9 or not the expression's value, or an expression that does
+            not parse (see :func:`evaluate_tokens`); ``path: ...`` for a file without
+            expressions.
+    """
     path = Path(path)
     trees = []
     label_first = True
@@ -181,13 +222,7 @@ def read_tsv(path: str | Path) -> list[Tree]:
             if len(fields) != 2:
                 raise ValueError("expected two tab-separated fields")
             label_text, expr = fields if label_first else fields[::-1]
-            try:
-                label = int(label_text)
-            except ValueError:
-                raise ValueError(f"label {label_text!r} is not an integer") from None
-            if not 0 <= label <= 9:
-                raise ValueError(f"label {label} is outside 0-9")
-            trees.append(parse_expression(expr, label))
+            trees.append(parse_expression(expr, parse_label(label_text)))
         except ValueError as err:
             raise DataError.at(path, lineno, str(err)) from None
     if not trees:
@@ -233,15 +268,29 @@ class ListOpsConfig:
         return asdict(self)
 
 
-def _random_expression(rng: random.Random, max_depth: int, max_args: int, op_p: float,
-                       depth: int = 1) -> list[str]:
-    """Tokens of a random expression; the top level is always an operator."""
-    if depth > 1 and (depth >= max_depth or rng.random() >= op_p):
-        return [rng.choice(DIGITS)]
+def _random_expression(rng: random.Random, max_depth: int, max_args: int, op_p: float
+                       ) -> list[str]:
+    """Tokens of a random expression; the top level is always an operator.
+
+    Iterative, drawing from ``rng`` in the order of the recursive definition: an argument at
+    depth ``d`` is an operator with chance ``op_p`` while ``d < max_depth``, each operator
+    having ``randint(2, max_args)`` arguments.
+    """
     toks = [rng.choice(OPERATORS)]
-    for _ in range(rng.randint(2, max_args)):
-        toks += _random_expression(rng, max_depth, max_args, op_p, depth + 1)
-    return toks + [END]
+    remaining = [rng.randint(2, max_args)]  # arguments still to draw, per open operator
+    while remaining:
+        if remaining[-1] == 0:
+            remaining.pop()
+            toks.append(END)
+            continue
+        remaining[-1] -= 1
+        depth = len(remaining) + 1  # of the argument drawn now
+        if depth >= max_depth or rng.random() >= op_p:
+            toks.append(rng.choice(DIGITS))
+        else:
+            toks.append(rng.choice(OPERATORS))
+            remaining.append(rng.randint(2, max_args))
+    return toks
 
 
 def _sample(rng: random.Random, n: int, lo: int, hi: int, max_depth: int, max_args: int,

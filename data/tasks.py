@@ -21,7 +21,7 @@ from nltk import Tree
 
 from treenn.data import listops, ptb, sst
 from treenn.data.prepared import file_fingerprint
-from treenn.data.trees import parse_tree, read_input_lines
+from treenn.data.trees import int_label, parse_tree, read_input_lines
 from treenn.errors import DataError, TreennError
 from treenn.options import check_fields
 
@@ -97,7 +97,7 @@ class SSTTask(Task):
     reads_raw_text: bool = True
 
     def label_of(self, label: str) -> int:
-        value = int(label)
+        value = int_label(label)
         if not 0 <= value <= 4:
             raise ValueError(f"label {value} is outside 0-4")
         if not self.binary:
@@ -125,10 +125,7 @@ class ListOpsTask(Task):
     def label_of(self, label: str) -> int:
         if label == "":
             return -1
-        value = int(label)
-        if not 0 <= value <= 9:
-            raise ValueError(f"label {value} is outside 0-9")
-        return value
+        return listops.parse_label(label)
 
     def source(self, data_dir, options):
         if data_dir is None:
@@ -168,14 +165,17 @@ class ListOpsTask(Task):
 
     def parse_line(self, line, label_first: bool = True):
         """``expression`` or ``label<TAB>expression`` (``expression<TAB>label`` for LRA's
-        layout, ``label_first=False``)."""
+        layout, ``label_first=False``); a label, when given, must be the expression's value.
+        """
         fields = line.split("\t")
+        if len(fields) > 2:
+            raise ValueError(f"expected an expression, or a label and an expression, "
+                             f"not {len(fields)} tab-separated fields")
         label = None
+        expr = fields[-1]
         if len(fields) == 2:
             label_text, expr = fields if label_first else fields[::-1]
-            label = self.label_of(label_text.strip())
-        else:
-            expr = fields[-1]
+            label = listops.parse_label(label_text) if label_text.strip() else None
         return listops.parse_expression(expr, label)
 
     def read_input(self, path):

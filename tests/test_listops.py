@@ -1,9 +1,14 @@
 """ListOps: values, both published file layouts, the generator and its splits."""
 
+import random
+import re
+import sys
+
 import pytest
 
 from treenn.data.listops import (
     ListOpsConfig,
+    _random_expression,
     evaluate,
     evaluate_tokens,
     find_split_files,
@@ -13,6 +18,7 @@ from treenn.data.listops import (
     tokens,
     write_tsv,
 )
+from treenn.data.trees import height, to_bracketed
 from treenn.errors import DataError
 
 PAPER = "( ( ( ( ( [MAX 2 ) 9 ) ( ( ( [MIN 4 ) 7 ) ] ) ) 0 ) ] )"
@@ -87,3 +93,76 @@ def test_write_then_read_round_trip(tmp_path):
     trees = generate(ListOpsConfig(n_train=50, n_dev=1, n_test=1, n_extrap=1))["train"]
     write_tsv(trees, tmp_path / "x.tsv")
     assert read_tsv(tmp_path / "x.tsv") == trees
+
+
+@pytest.mark.parametrize("layout", ["nangia", "lra"])
+@pytest.mark.parametrize("label, expr, reason", [
+    ("3", "[MAX 2 7 ]", "label 3 disagrees with the expression's value 7"),
+    ("3", "[FOO 1 2 ]", "unknown operator 'FOO'"),
+    ("3.0", "[MAX 1 3 ]", "label '3.0' is not an integer"),
+    ("three", "[MAX 1 3 ]", "label 'three' is not an integer"),
+    ("", "[MAX 1 3 ]", "label '' is not an integer"),
+    ("3", "", "empty expression"),
+    ("3", "   ", "empty expression"),
+    ("3", "[MAX 1 3", "unbalanced expression"),
+    ("3", "[MAX 1 3 ] ]", "']' without an operator"),
+    ("3", "( ( ( [MAX 1 ) 3 ) ] ) )", "unbalanced parentheses: ')' without '('"),
+    ("3", "[MAX 1 3 ] )", "token '[MAX' outside the parentheses"),
+    ("3", "[MAX 1 12 ]", "number '12' is not a digit 0-9"),
+    ("3", "[MAX 1 x ]", "unknown token 'x'"),
+])
+def test_read_tsv_refuses_bad_lines_with_file_and_line(tmp_path, layout, label, expr, reason):
+    path = tmp_path / "t.tsv"
+    if layout == "nangia":
+        path.write_text(f"9\t{PAPER}\n{label}\t{expr}\n")
+        lineno = 2
+    else:
+        path.write_text(f"Source\tTarget\n{PAPER}\t9\n{expr}\t{label}\n")
+        lineno = 3
+    with pytest.raises(DataError, match=rf"^{path}:{lineno}: {re.escape(reason)}"):
+        read_tsv(path)
+
+
+def _deep(depth: int) -> str:
+    return "[MAX 1 " * depth + "2 " + "] " * depth
+
+
+@pytest.mark.parametrize("depth", [1000, 10000])
+def test_deep_expressions_need_no_recursion(tmp_path, depth):
+    assert sys.getrecursionlimit() <= 10000
+    tree = parse_expression(_deep(depth))
+    assert evaluate(tree) == 2 and len(tokens(tree)) == 3 * depth + 1
+    write_tsv([tree], tmp_path / "deep.tsv")
+    assert "( ( [MAX 1 )" in (tmp_path / "deep.tsv").read_text()  # the published layout
+    again = read_tsv(tmp_path / "deep.tsv")[0]
+    assert to_bracketed(again) == to_bracketed(tree)
+    assert to_bracketed(parse_expression("( " * depth + "7 " + ") " * depth)).count("(") == depth
+
+
+def test_generator_takes_any_depth():
+    class Chain(random.Random):
+        """Draws an operator for every first argument down to the depth limit, then digits."""
+
+        calls = 0
+        getrandbits = random.Random.getrandbits  # so choice() and randint() do not call random()
+
+        def random(self):
+            self.calls += 1
+            return 0.0 if self.calls <= 2998 else 0.99
+
+    toks = _random_expression(Chain(0), max_depth=3000, max_args=2, op_p=0.5)
+    tree = parse_expression(" ".join(toks))
+    assert sum(tok.startswith("[") for tok in toks) == 2999 and height(tree) >= 3000
+    assert int(tree.label()) == evaluate(tree)
+
+
+def test_predict_input_labels_must_be_values(tmp_path):
+    from treenn.data.tasks import get_task
+
+    task = get_task("listops")
+    path = tmp_path / "in.tsv"
+    path.write_text("\t[MAX 1 3 ]\n[MIN 4 5 ]\n3\t[MAX 1 3 ]\n")
+    assert [t.label() for t in task.read_input(str(path))] == ["3", "4", "3"]
+    path.write_text("[MIN 4 5 ]\n7\t[MAX 1 3 ]\n")
+    with pytest.raises(DataError, match=rf"^{path}:2: label 7 disagrees with the expression"):
+        task.read_input(str(path))
