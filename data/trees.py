@@ -215,23 +215,57 @@ def decode_lines(raw: bytes, name: object) -> list[str]:
     ...
     treenn.errors.DataError: f:2: not UTF-8 text (byte 0xe9 at column 7)
     """
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+    if raw.startswith(BOM):
+        raw = raw[len(BOM):]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line_start = raw.rfind(b"\n", 0, err.start) + 1
-        raise DataError.at(name, raw.count(b"\n", 0, err.start) + 1,
-                           f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column "
-                           f"{err.start - line_start + 1})") from None
+        raise _not_utf8(name, raw.count(b"\n", 0, err.start) + 1, raw[err.start],
+                        err.start - line_start + 1) from None
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     for lineno, line in enumerate(lines, start=1):
         if "\0" in line:
-            raise DataError.at(name, lineno, f"a NUL byte at column {line.index(chr(0)) + 1} "
-                               "(binary data, not text)")
+            raise _nul(name, lineno, line)
     return lines
+
+
+def decode_line(raw: bytes, name: object, lineno: int) -> str:
+    r"""One line of a file read line by line (files too large to hold, such as embeddings),
+    decoded as :func:`decode_lines` decodes a whole file: the BOM dropped on line 1, the line
+    end (``\n``, ``\r\n``) removed, the same errors.
+
+    >>> decode_line(b"the 0.5\r\n", "f", 3)
+    'the 0.5'
+    >>> decode_line(b"caf\xe9 0.5\n", "f", 3)
+    Traceback (most recent call last):
+    ...
+    treenn.errors.DataError: f:3: not UTF-8 text (byte 0xe9 at column 4)
+    """
+    if lineno == 1 and raw.startswith(BOM):
+        raw = raw[len(BOM):]
+    raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(name, lineno, raw[err.start], err.start + 1) from None
+    if "\0" in line:
+        raise _nul(name, lineno, line)
+    return line
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _not_utf8(name: object, lineno: int, byte: int, column: int) -> DataError:
+    return DataError.at(name, lineno, f"not UTF-8 text (byte 0x{byte:02x} at column {column})")
+
+
+def _nul(name: object, lineno: int, line: str) -> DataError:
+    return DataError.at(name, lineno, f"a NUL byte at column {line.index(chr(0)) + 1} "
+                        "(binary data, not text)")
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -12,13 +12,15 @@ The padding and unknown-word constants live here and nowhere else.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from treenn.data.trees import decode_line, shown
 from treenn.errors import DataError, TreennError
 
 PAD = "<pad>"
@@ -106,65 +108,112 @@ GLOVE_PACKAGE_NAME = "glove-6b-50d"
 
 
 def read_vector_words(path: str | Path) -> set[str]:
-    """The words of a GloVe/word2vec text file, without parsing the vectors."""
-    words = set()
-    with _open_vectors(path) as handle:
-        for i, line in enumerate(handle):
-            parts = line.rstrip("\n").split(" ")
-            if i == 0 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                continue  # word2vec header: "<n_words> <dim>"
-            words.add(parts[0])
-    return words
+    """The words of a GloVe/word2vec text file, without parsing the vectors (each row's
+    shape is checked, as :func:`load_vectors` checks it)."""
+    return {word for _, word, _ in _vector_rows(path)}
 
 
-def _open_vectors(path: str | Path):
+_HEADER = re.compile(r"([0-9]{1,12}) ([0-9]{1,9})")
+
+
+def _vector_rows(path: str | Path) -> Iterator[tuple[int, str, list[str]]]:
+    """``(line number, word, the dim value strings)`` of each row of a GloVe or word2vec
+    text file, read line by line (the files are large).
+
+    The dimension comes from the word2vec header ``n_words dim`` or else from the first row.
+    A row with more fields than ``dim + 1`` is a word with spaces (some GloVe releases have
+    them), unless all the extra fields are numbers: then it has too many values.
+
+    Raises:
+        DataError: ``path:line: ...`` for undecodable bytes, a NUL byte or a row with the wrong
+            number of values; ``path: ...`` for a missing or empty file.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not an embeddings file")
     if not path.is_file():
         raise DataError(f"{path}: no such embeddings file")
-    return path.open(encoding="utf-8", errors="replace")
+    dim = None
+    rows = 0
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            parts = decode_line(raw, path, lineno).rstrip(" ").split(" ")
+            header = _HEADER.fullmatch(" ".join(parts)) if lineno == 1 else None
+            if header or dim is None:
+                dim = int(header.group(2)) if header else len(parts) - 1
+                if dim < 1:
+                    raise DataError.at(path, lineno, "expected 'word v1 ... vd' (a word and "
+                                       "its vector, separated by spaces)")
+                if header:
+                    continue
+            extra = parts[1:len(parts) - dim]
+            if len(parts) - 1 < dim or (extra and all(map(_is_number, extra))):
+                raise DataError.at(path, lineno, f"expected {dim} numbers after the word, "
+                                   f"found {len(parts) - 1}")
+            rows += 1
+            yield lineno, " ".join(parts[: len(parts) - dim]), parts[len(parts) - dim:]
+    if dim is None:
+        raise DataError(f"{path}: the embeddings file is empty")
+    if not rows:
+        raise DataError(f"{path}: the embeddings file has a header but no vectors")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _vector(values: list[str], path: Path, lineno: int) -> np.ndarray:
+    """The row's values as float32, refusing what is not a finite float32 number (NaN or
+    inf would reach training as NaN losses)."""
+    try:
+        vector = np.asarray(values, dtype=np.float64)
+    except ValueError:
+        bad = next(v for v in values if not _is_number(v))
+        raise DataError.at(path, lineno, f"value {shown(bad)} is not a number") from None
+    finite = np.isfinite(vector) & (np.abs(vector) <= _FLOAT32_MAX)
+    if not finite.all():
+        bad = values[int(np.argmin(finite))]
+        raise DataError.at(path, lineno, f"value {shown(bad)} is not a finite float32 number")
+    return vector.astype(np.float32)
 
 
 def load_vectors(path: str | Path, vocab: Vocab) -> tuple[np.ndarray, np.ndarray, Coverage]:
     """Read vectors for the words of ``vocab`` from a GloVe or word2vec text file.
 
     GloVe lines are ``word v1 ... vd``; word2vec text files add a ``n_words dim`` header.
-    A word is matched exactly first, then lower-cased.
+    A word is matched exactly first, then lower-cased. Every row's shape is checked; the
+    numbers of the rows that are used must be finite.
 
     Returns:
         vectors: ``[len(vocab), dim]`` float32, zero where no vector was found.
         found: ``[len(vocab)]`` bool.
         coverage: counts for the log.
+
+    Raises:
+        DataError: ``path:line: ...`` (see :func:`_vector_rows`), or a used row with a value
+            that is not a number, NaN, or infinite.
     """
     path = Path(path)
     vectors: np.ndarray | None = None
     found = np.zeros(len(vocab), dtype=bool)
-    dim = None
-    with _open_vectors(path) as handle:
-        for lineno, line in enumerate(handle, start=1):
-            parts = line.rstrip("\n").rstrip(" ").split(" ")
-            if lineno == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                continue
-            if dim is None:
-                dim = len(parts) - 1
-                if dim < 1:
-                    raise DataError.at(path, lineno, "expected 'word v1 ... vd'")
-                vectors = np.zeros((len(vocab), dim), dtype=np.float32)
-            if len(parts) - 1 < dim:
-                raise DataError.at(path, lineno, f"expected {dim} numbers after the word")
-            # A few GloVe releases have words with spaces: the vector is always the last dim.
-            word = " ".join(parts[: len(parts) - dim])
-            idx = vocab.index.get(word)
-            if idx is None:
-                idx = vocab.index.get(word.lower())
-            if idx is None or found[idx]:
-                continue
-            try:
-                vectors[idx] = np.asarray(parts[-dim:], dtype=np.float32)
-            except ValueError:
-                raise DataError.at(path, lineno, "a vector value is not a number") from None
-            found[idx] = True
-    if vectors is None:
-        raise DataError(f"{path}: the embeddings file is empty")
+    for lineno, word, values in _vector_rows(path):
+        if vectors is None:
+            vectors = np.zeros((len(vocab), len(values)), dtype=np.float32)
+        idx = vocab.index.get(word)
+        if idx is None:
+            idx = vocab.index.get(word.lower())
+        if idx is None or found[idx]:
+            continue
+        vectors[idx] = _vector(values, path, lineno)
+        found[idx] = True
+    assert vectors is not None  # _vector_rows yields a row or raises
     return vectors, found, _coverage(found, vectors.shape[1], str(path))
 
 

@@ -1,9 +1,11 @@
 """Vocabulary and pretrained vectors."""
 
+import re
+
 import numpy as np
 import pytest
 
-from treenn.data.vocab import PAD_ID, UNK_ID, Vocab, load_vectors
+from treenn.data.vocab import PAD_ID, UNK_ID, Vocab, load_vectors, read_vector_words
 from treenn.errors import DataError
 
 
@@ -52,3 +54,44 @@ def test_packaged_glove_matches_the_shared_text_file():
     assert found_p.tolist() == found_t.tolist() == [False, False, True, True, True, True, False]
     np.testing.assert_array_equal(packaged, from_text)
     assert (cov.found, cov.dim) == (4, 50)
+
+
+@pytest.mark.parametrize("text, message", [
+    (b"the 0.5 1.5\ncat nan 2\n", ":2: value 'nan' is not a finite float32 number"),
+    (b"the 0.5 1.5\ncat 1 -inf\n", ":2: value '-inf' is not a finite float32 number"),
+    (b"the 0.5 1.5\ncat 1 1e39\n", ":2: value '1e39' is not a finite float32 number"),
+    (b"the 0.5 1.5\ncat 1 one\n", ":2: value 'one' is not a number"),
+    (b"the 0.5 1.5\ncat 1 2 3\n", ":2: expected 2 numbers after the word, found 3"),
+    (b"the 0.5 1.5\n\ncat 1 2\n", ":2: expected 2 numbers after the word, found 0"),
+    (b"3 2\nthe 0.5 1.5 2.5\n", ":2: expected 2 numbers after the word, found 3"),
+    (b"the\n", ":1: expected 'word v1 ... vd'"),
+    (b"the 0.5 1.5\ncaf\xe9 1 2\n", ":2: not UTF-8 text (byte 0xe9 at column 4)"),
+    (b"the 0.5 1.5\ncat 1\x00 2\n", ":2: a NUL byte at column 6"),
+    (b"", ": the embeddings file is empty"),
+    (b"3 2\n", ": the embeddings file has a header but no vectors"),
+])
+def test_load_vectors_refuses_damage_with_file_and_line(tmp_path, text, message):
+    """NaN or inf would reach training as a NaN loss; other damage would be a traceback."""
+    path = tmp_path / "vec.txt"
+    path.write_bytes(text)
+    vocab = Vocab.build([["the", "cat"]])
+    with pytest.raises(DataError, match="^" + re.escape(f"{path}{message}")):
+        load_vectors(path, vocab)
+    if "value" not in message:  # the words are read with the same checks of each row
+        with pytest.raises(DataError, match="^" + re.escape(f"{path}{message}")):
+            read_vector_words(path)
+
+
+def test_unused_rows_are_not_parsed_but_are_shape_checked(tmp_path):
+    path = tmp_path / "vec.txt"
+    path.write_bytes(b"\xef\xbb\xbfthe 0.5 1.5\r\nrare nan 2\r\nat name@x.org 3 4\r\n")
+    vocab = Vocab.build([["the", "at name@x.org"]], lower=False)
+    vectors, found, _ = load_vectors(path, vocab)
+    assert found.tolist() == [False, False, True, True]
+    np.testing.assert_array_equal(vectors[vocab.id("at name@x.org")], [3, 4])
+    assert read_vector_words(path) == {"the", "rare", "at name@x.org"}
+
+
+def test_embeddings_path_that_is_a_directory(tmp_path):
+    with pytest.raises(DataError, match="is a directory"):
+        load_vectors(tmp_path, Vocab.build([["a"]]))
