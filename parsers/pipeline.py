@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nltk import Tree
 
-from treenn.data.trees import iter_subtrees, read_input_lines
+from treenn.data.trees import copy_tree, iter_subtrees, read_input_lines
 from treenn.errors import DataError, TreennError
 from treenn.parsers import Parser
 from treenn.parsers.registry import PARSERS, baselines
@@ -98,7 +98,7 @@ def binarize(tree: Tree | str) -> Tree:
     """
     if isinstance(tree, str):
         return Tree("XX", [tree])
-    out = tree.copy(deep=True)
+    out = copy_tree(tree)  # iterative: nltk's deep copy recurses (1,000 words failed)
     for node in iter_subtrees(out):  # pre-order: a node is fixed before its children
         while len(node) == 1 and isinstance(node[0], Tree):
             node[:] = list(node[0])  # (S (VP ...)) -> (S ...); (NP (PRP it)) -> (NP it)

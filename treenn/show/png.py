@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from treenn.errors import TreennError
 from treenn.show.shapes import Drawing
 
 _HA = {"start": "left", "middle": "center", "end": "right"}
@@ -31,8 +32,26 @@ def _draw_shape(ax, s, rectangle) -> None:
                 fontweight="bold" if a["bold"] else "normal")
 
 
+#: The largest PNG drawn, in pixels (400 MB of RGBA; Agg allows at most 2**16 a side): a
+#: 1,000-word sentence would be 96,000 pixels wide, which no viewer shows and Agg cannot
+#: allocate, while its SVG is fine.
+MAX_PNG_PIXELS = 100_000_000
+MAX_PNG_SIDE = 65_535
+
+
+def check_png_size(drawing: Drawing, scale: float = 2.0) -> None:
+    """A one-line :class:`TreennError` when ``drawing`` is too large for a PNG."""
+    w, h = round(drawing.width * scale), round(drawing.height * scale)
+    if w * h > MAX_PNG_PIXELS or max(w, h) > MAX_PNG_SIDE:
+        raise TreennError(f"--format png: this tree would be {w} x {h} pixels (at most "
+                          f"{MAX_PNG_SIDE} a side and {MAX_PNG_PIXELS // 10**6} megapixels); "
+                          "draw it with --format svg or html")
+
+
 def to_png(drawing: Drawing, path: str | Path, scale: float = 2.0) -> None:
-    """Render with matplotlib's Agg canvas (imported here: matplotlib is only needed for PNG)."""
+    """Render with matplotlib's Agg canvas (imported here: matplotlib is only needed for PNG);
+    a drawing too large for a PNG is refused (:func:`check_png_size`)."""
+    check_png_size(drawing, scale)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle

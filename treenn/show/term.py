@@ -27,6 +27,10 @@ PROB_W = 5
 #: Columns between the outline and the probabilities.
 GAP = 2
 ELLIPSIS = "\u2026"
+#: Trees deeper than this are drawn as an outline: nltk's top-down pretty-printer recurses
+#: and slows with depth (0.2 s at 200 levels, 7 s at 800, Python's recursion limit near
+#: 950), and such a picture is thousands of columns wide anyway.
+MAX_PICTURE_DEPTH = 200
 
 
 def terminal_width() -> int:
@@ -100,17 +104,29 @@ def _pretty_tree(shown: ShownTree, color: bool) -> str:
                     for i, label in enumerate(labels)]
     by_key = {p: label for p, label in zip(placeholders, labels, strict=True)}
 
-    def build(i: int) -> Tree:
-        node = shown.nodes[i]
+    built: list[Tree | None] = [None] * len(shown.nodes)
+    for i, node in enumerate(shown.nodes):  # graph order: children before their parents
         if node.word is not None:
             # Every word under a preterminal: nltk misorders bare words next to subtrees.
-            return Tree(placeholders[i] if node.pred >= 0 else "", [node.word])
-        return Tree(placeholders[i], [build(c) for c in node.children])
-
-    text = TreePrettyPrinter(build(len(shown.nodes) - 1)).text(unicodelines=True,
-                                                                maxwidth=10_000)
+            built[i] = Tree(placeholders[i] if node.pred >= 0 else "", [node.word])
+        else:
+            built[i] = Tree(placeholders[i], [built[c] for c in node.children])
+    text = TreePrettyPrinter(built[-1]).text(unicodelines=True, maxwidth=10_000)
     text = re.sub("[\ue000-\uf8fe]\uf8ff*", lambda m: by_key.get(m.group(0), m.group(0)), text)
     return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
+
+
+def _outline_tree(shown: ShownTree, color: bool) -> str:
+    """A tree too deep for the top-down picture as an outline: one node a line, one column
+    a level, under a line that says why."""
+    depth = max(n.depth for n in shown.nodes) + 1
+    lines = [f"({depth} levels, more than the {MAX_PICTURE_DEPTH} of a top-down picture: "
+             "an outline, one node a line)"]
+    for guides, i in _outline(shown, 1):
+        node = shown.nodes[i]
+        label = _term_label(shown, node, color) if node.pred >= 0 or node.word is None else ""
+        lines.append(guides + " ".join(x for x in (label, node.word) if x))
+    return "\n".join(lines)
 
 
 def _outline(shown: ShownTree, step: int) -> list[tuple[str, int]]:
@@ -196,4 +212,6 @@ def term_tree(shown: ShownTree, probabilities: bool = False, color: bool = True,
     """
     if probabilities:
         return _probability_table(shown, color, width or terminal_width())
+    if max(n.depth for n in shown.nodes) >= MAX_PICTURE_DEPTH:
+        return _outline_tree(shown, color)
     return _pretty_tree(shown, color)
