@@ -142,3 +142,32 @@ def test_resume_of_a_parser_run_knows_its_task(tiny_ptb, tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["-q", "train", "--resume", "--out", str(run), "--task", "sst5"]) == 2
     assert "is a --task ptb run" in _error_line(capsys)
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path, monkeypatch, capsys):
+    import os
+
+    a_file, a_dir = tmp_path / "file", tmp_path / "dir"
+    a_file.write_text("keep me\n")
+    a_dir.mkdir()
+    trees = ["--trees", str(a_file)]
+    for argv, needle in [
+        (["train", "--task", "sst5", "--model", "lstm", "--out", str(a_file)],
+         "argument --out: " + f"{a_file}: is a file, not a folder"),
+        (["train", "--task", "sst5", "--model", "lstm", "--out", str(a_file / "run")],
+         f"{a_file} is a file, not a folder"),
+        (["show", "RUN", *trees, "--out", str(a_dir)], "is a folder; give a file name"),
+        (["show", "RUN", *trees, "--out", str(tmp_path / "no" / "t.html")],
+         f"no such folder {tmp_path / 'no'}"),
+        (["compare", "RUN", "--out", str(a_file)], "is a file, not a folder"),
+        (["demo", "--out", str(a_file)], "is a file, not a folder"),
+    ]:
+        assert cli.main(argv) == 2
+        assert needle in _error_line(capsys)
+    assert a_file.read_text() == "keep me\n"
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # root may write anywhere
+    assert cli.main(["train", "--task", "sst5", "--model", "lstm",
+                     "--out", str(tmp_path / "new")]) == 2
+    assert f"no permission to write in {tmp_path}" in _error_line(capsys)
+    assert cli.main(["evaluate", str(a_dir)]) == 2
+    assert "no permission to write eval-dev.json there" in _error_line(capsys)

@@ -329,3 +329,12 @@ def test_cli_show_input_errors_are_one_line(tiny_run, tmp_path, capsys):
     assert "pass --out" in capsys.readouterr().err
     assert _main("show", tmp_path / "nothing", "--trees", data / "test.txt") == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_show_checks_every_file_it_will_write_first(tiny_run, tmp_path, capsys):
+    run, data = tiny_run
+    (tmp_path / "t-2.svg").mkdir()  # two trees make t-1.svg and t-2.svg
+    assert _main("show", run, "--trees", data / "test.txt", "--limit", "2",
+                 "--out", tmp_path / "t.svg") == 2
+    assert "t-2.svg is a folder" in capsys.readouterr().err
+    assert not (tmp_path / "t-1.svg").exists()

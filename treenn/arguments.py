@@ -6,7 +6,9 @@ take, so that they are spelt and explained once.
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import Field, fields
+from pathlib import Path
 
 from treenn.data.listops import ListOpsConfig
 from treenn.errors import TreennError
@@ -132,6 +134,41 @@ def device_name(text: str) -> str:
     return text
 
 
+def _writable_folder(path: Path, text: str) -> None:
+    """The nearest existing folder on ``path``'s way is a folder this process may write in."""
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text}: no permission to write in {folder}")
+
+
+def output_dir(text: str) -> str:
+    """argparse ``type=`` for a folder a command writes into (made when missing): refused
+    before any work when it is a file, lies under a file, or cannot be written."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a file, not a folder")
+    _writable_folder(path, text)
+    return text
+
+
+def output_file(text: str) -> str:
+    """argparse ``type=`` for a file a command writes: refused before any work when it is a
+    folder, its folder is missing, or it cannot be written."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no such folder {path.parent}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text}: no permission to write it")
+    _writable_folder(path.parent, text)
+    return text
+
+
 def add_listops_arguments(group, default=argparse.SUPPRESS, prefix: str = "") -> None:
     """The ListOps generator's flags (:data:`LISTOPS_FLAGS`), each typed and ranged from its
     ``ListOpsConfig`` field (``train``, and ``compare``'s grid with ``default=None``)."""
@@ -251,3 +288,49 @@ def config_from_args(cls: type, owner: str, args: argparse.Namespace,
         raise TreennError(f"{', '.join(foreign)}: not read by {what} (those flags are for "
                           f"{' and '.join(sorted(set(foreign.values())))})")
     return cls(**values)
+
+
+# ------------------------------------------------------------ train --resume
+
+
+def resume_settings(args: argparse.Namespace, configs: dict[str, type]) -> None:
+    """``train --resume``: ``--task`` and ``--model`` set from the run's ``config.json``, and a
+    setting given (a flag of ``configs``, as :func:`add_config_arguments` made them) must be
+    the run's own: resuming keeps them all, only ``--epochs`` extends the run."""
+    from treenn.runs import read_run_config
+
+    info = read_run_config(args.out)
+    train = info.get("train") if info is not None else None
+    if not isinstance(train, dict) or "model" not in train:
+        raise TreennError(f"--resume: {args.out} holds no run to resume (no config.json with "
+                          "its settings)")
+    parser_run = info.get("kind") == "parser"
+    saved = {"task": "ptb" if parser_run else train.get("task"), "model": train["model"]}
+    for key, value in saved.items():
+        if getattr(args, key) not in (None, value):
+            raise TreennError(f"--{key} {getattr(args, key)}: {args.out} is a --{key} "
+                              f"{value} run (with --resume, --task and --model come from it)")
+        setattr(args, key, value)
+    owner = "parsers" if parser_run else "classifiers"
+    given = {flag: (train, owners[owner].name) for flag, owners in config_flags(configs).items()
+             if hasattr(args, dest(flag)) and flag != "--epochs" and owner in owners}
+    if any(hasattr(args, dest(flag)) for flag in LISTOPS_FLAGS):
+        saved_listops = train.get("listops") if isinstance(train.get("listops"), dict) else {}
+        known = {f.name for f in fields(ListOpsConfig)}
+        listops = ListOpsConfig(**{k: v for k, v in saved_listops.items() if k in known}
+                                ).to_dict()
+        given.update({flag: (listops, key) for flag, (key, _) in LISTOPS_FLAGS.items()
+                      if hasattr(args, dest(flag))})
+    differ = [f"{flag} {getattr(args, dest(flag))} (the run's: {where.get(key)})"
+              for flag, (where, key) in given.items()
+              if not _same_setting(where.get(key), getattr(args, dest(flag)))]
+    if differ:
+        raise TreennError(f"{', '.join(differ)}: --resume keeps {args.out}'s settings (only "
+                          "--epochs changes); leave these flags out")
+
+
+def _same_setting(saved, given) -> bool:
+    """A setting given equals the run's (paths compared as the files they name)."""
+    if isinstance(saved, str) and isinstance(given, str):
+        return saved == given or Path(saved).resolve() == Path(given).resolve()
+    return saved == given

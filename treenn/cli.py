@@ -23,11 +23,12 @@ from treenn.arguments import (
     add_config_arguments,
     add_input_arguments,
     add_listops_arguments,
-    config_flags,
     config_from_args,
     dest,
     input_trees,
     int_in,
+    output_dir,
+    resume_settings,
 )
 from treenn.errors import TreennError, run_main
 
@@ -78,7 +79,8 @@ def _add_train(sub) -> None:
     p.add_argument("--model", choices=[*MODELS, *PARSER_MODELS],
                    help="a classifier for sst5/sst2/listops, a parser for ptb; required "
                    "unless --resume")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    p.add_argument("--out", required=True, type=output_dir, metavar="RUN_DIR",
+                   help="run directory to write")
     run = p.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true",
                      help="continue RUN_DIR from last.pt with its task, model and settings "
@@ -90,54 +92,12 @@ def _add_train(sub) -> None:
     add_listops_arguments(p.add_argument_group("ListOps generator (used without --data-dir)"))
 
 
-def _resumed_run(args) -> None:
-    """``--resume``: ``--task`` and ``--model`` come from the run's ``config.json``, and a
-    setting given must be the run's own (resuming keeps them all; ``--epochs`` extends it)."""
-    from treenn.runs import read_run_config
-
-    info = read_run_config(args.out)
-    train = info.get("train") if info is not None else None
-    if not isinstance(train, dict) or "model" not in train:
-        raise TreennError(f"--resume: {args.out} holds no run to resume (no config.json with "
-                          "its settings)")
-    parser_run = info.get("kind") == "parser"
-    saved = {"task": "ptb" if parser_run else train.get("task"), "model": train["model"]}
-    for key, value in saved.items():
-        if getattr(args, key) not in (None, value):
-            raise TreennError(f"--{key} {getattr(args, key)}: {args.out} is a --{key} "
-                              f"{value} run (with --resume, --task and --model come from it)")
-        setattr(args, key, value)
-    given = {flag: (train, owners["parsers" if parser_run else "classifiers"].name)
-             for flag, owners in config_flags(_train_configs()).items()
-             if hasattr(args, dest(flag)) and flag != "--epochs"
-             and ("parsers" if parser_run else "classifiers") in owners}
-    if any(hasattr(args, dest(flag)) for flag in LISTOPS_FLAGS):
-        from treenn.data.listops import ListOpsConfig
-
-        listops = ListOpsConfig(**train.get("listops") or {}).to_dict()
-        given.update({flag: (listops, key) for flag, (key, _) in LISTOPS_FLAGS.items()
-                      if hasattr(args, dest(flag))})
-    differ = [f"{flag} {getattr(args, dest(flag))} (the run's: {where.get(key)})"
-              for flag, (where, key) in given.items()
-              if not _same(where.get(key), getattr(args, dest(flag)))]
-    if differ:
-        raise TreennError(f"{', '.join(differ)}: --resume keeps {args.out}'s settings (only "
-                          "--epochs changes); leave these flags out")
-
-
-def _same(saved, given) -> bool:
-    """A setting given equals the run's (paths compared as the files they name)."""
-    if isinstance(saved, str) and isinstance(given, str):
-        return saved == given or Path(saved).resolve() == Path(given).resolve()
-    return saved == given
-
-
 def _cmd_train(args) -> int:
     from treenn.data.tasks import get_task
     from treenn.parsers.training import PARSER_MODELS, ParserTrainConfig
 
     if args.resume:
-        _resumed_run(args)
+        resume_settings(args, _train_configs())
     elif args.task is None or args.model is None:
         raise TreennError("train: the following arguments are required: "
                           + ", ".join(f for f in ("--task", "--model")
@@ -207,7 +167,10 @@ def _cmd_parse(args) -> int:
 def _cmd_evaluate(args) -> int:
     from treenn.runs import is_parser_run
 
-    if is_parser_run(args.run_dir):
+    run_dir = Path(args.run_dir)
+    if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
+        raise TreennError(f"{run_dir}: no permission to write eval-{args.split}.json there")
+    if is_parser_run(run_dir):
         from treenn.parsers.training import evaluate_parser_run
 
         result = evaluate_parser_run(args.run_dir, args.split, args.data_dir)
@@ -357,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_chart_arguments(p)
 
     p = sub.add_parser("demo", help="the quick start: tree vs sequence on generated ListOps")
-    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--out", type=output_dir, default="runs/demo", metavar="DIR",
+                   help="where the two runs go (default: runs/demo)")
     p.add_argument("--epochs", type=int_in(1, FIELD_BOUNDS["epochs"][1]), default=15)
     return parser
 
@@ -369,9 +333,12 @@ COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_pred
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:  # only global options (-q, -v): the demo, with them
-        args = parser.parse_args([*argv, "demo"])
+    try:  # a usage error (one line, status 2) or --help: returned like any other outcome
+        args = parser.parse_args(argv)
+        if args.command is None:  # only global options (-q, -v): the demo, with them
+            args = parser.parse_args([*argv, "demo"])
+    except SystemExit as exit_:
+        return exit_.code
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

@@ -34,7 +34,7 @@ from dataclasses import asdict
 
 import torch
 
-from treenn.arguments import ArgumentParser, device_name, int_in
+from treenn.arguments import ArgumentParser, device_name, int_in, output_file
 from treenn.cells import NaryTreeLSTMCell
 from treenn.data.vocab import Vocab
 from treenn.errors import run_main
@@ -299,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", type=device_name, default="cpu")
     parser.add_argument("--height-trees", type=int_in(1, 10_000), default=8,
                         help="trees per batch in the height table")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--json", type=output_file, metavar="PATH",
+                        help="also write the figures as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.threads:

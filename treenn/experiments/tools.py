@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from treenn.arguments import FIELD_BOUNDS, ArgumentParser, int_in
+from treenn.arguments import FIELD_BOUNDS, ArgumentParser, int_in, output_file
 from treenn.runs import atomic_write_text
 
 #: ``--threads``, as ``train`` takes it
@@ -24,7 +24,8 @@ def tool_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     options they share."""
     ap = ArgumentParser(prog=prog, description=description)
     ap.add_argument("--threads", type=THREADS, help="torch intra-op threads")
-    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    ap.add_argument("--json", type=output_file, metavar="PATH",
+                    help="also write the figures as JSON")
     return ap
 
 

@@ -16,12 +16,18 @@ from treenn.report.stats import N_BOOTSTRAP
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``train.py compare``."""
-    from treenn.arguments import add_listops_arguments, config_type, device_name, int_in
+    from treenn.arguments import (
+        add_listops_arguments,
+        config_type,
+        device_name,
+        int_in,
+        output_dir,
+    )
     from treenn.training import TrainConfig
 
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
                    help="finished runs to compare (a folder of runs stands for all of them)")
-    p.add_argument("--out", required=True, metavar="REPORT_DIR",
+    p.add_argument("--out", required=True, type=output_dir, metavar="REPORT_DIR",
                    help="where report.md, report.html and plots/ go (grid runs: runs/)")
     p.add_argument("--bootstrap", type=int_in(100, 10_000_000), default=N_BOOTSTRAP,
                    metavar="N",

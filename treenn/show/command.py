@@ -9,7 +9,7 @@ from pathlib import Path
 
 from treenn.show.html import html_page
 from treenn.show.layout import draw_tree
-from treenn.show.png import to_png
+from treenn.show.png import check_png_size, to_png
 from treenn.show.shown import ShownTree, build_shown_tree
 from treenn.show.svg import to_svg
 from treenn.show.term import term_legend, term_tree
@@ -19,14 +19,14 @@ FORMATS = ("term", "svg", "html", "png")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``train.py show``."""
-    from treenn.arguments import add_input_arguments, int_in
+    from treenn.arguments import add_input_arguments, int_in, output_file
 
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_input_arguments(p)
     p.add_argument("--format", choices=FORMATS,
                    help="term (default), svg, html (one page of all trees) or png; "
                    "default from --out's extension")
-    p.add_argument("--out", metavar="PATH",
+    p.add_argument("--out", type=output_file, metavar="PATH",
                    help="file to write (svg/png: PATH, or PATH-1.svg, PATH-2.svg, ... for "
                    "several trees); default: standard output (not for png)")
     p.add_argument("--probabilities", action="store_true",
@@ -97,11 +97,16 @@ def _page(shown: list[ShownTree], args: argparse.Namespace, task) -> str:
 
 
 def _pictures(shown: list[ShownTree], fmt: str, out: Path | None) -> None:
-    """One SVG or PNG per tree, titled with its words."""
+    """One SVG or PNG per tree, titled with its words (every PNG's size is checked before
+    the first is written)."""
+    drawings = []
     for k, s in enumerate(shown, start=1):
         words = " ".join(s.words)
         title = f"#{k} {words if len(words) <= 120 else words[:117] + '...'}"
-        drawing = draw_tree(s, legend=True, title=title)
+        drawings.append(draw_tree(s, legend=True, title=title))
+        if fmt == "png":
+            check_png_size(drawings[-1])
+    for k, drawing in enumerate(drawings, start=1):
         if fmt == "svg":
             _write(to_svg(drawing) + "\n", out and _numbered(out, k, len(shown)))
         else:
@@ -121,11 +126,13 @@ def run(args: argparse.Namespace) -> int:
     if fmt == "svg" and len(trees) > 1 and not args.out:
         raise TreennError(f"{len(trees)} trees make {len(trees)} SVG files: pass --out PATH "
                           "(or --limit 1, or --format html for one page)")
+    out = Path(args.out) if args.out else None  # its folder was checked by argparse
+    n_files = len(trees) if fmt in ("svg", "png") else 1
+    for k in range(1, n_files + 1) if out is not None else ():
+        if _numbered(out, k, n_files).is_dir():
+            raise TreennError(f"--out {out}: {_numbered(out, k, n_files)} is a folder")
     _, probs = predict_trees(run_dir, trees, args.checkpoint)
     shown = [build_shown_tree(task, t, p) for t, p in zip(trees, probs, strict=True)]
-    out = Path(args.out) if args.out else None
-    if out is not None and out.parent and not out.parent.is_dir():
-        raise TreennError(f"{out.parent}: no such directory")
     if fmt == "term":
         _write(_term(shown, args, out), out)
     elif fmt == "html":
@@ -133,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _pictures(shown, fmt, out)
     if out is not None:
-        n = len(shown) if fmt in ("svg", "png") else 1
+        n = n_files
         where = out if n == 1 else f"{_numbered(out, 1, n)} ... {_numbered(out, n, n)}"
         print(f"wrote {where}", file=sys.stderr)
     return 0
