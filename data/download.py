@@ -34,7 +34,11 @@ def sha256(path: Path) -> str:
 
 def download(url: str, dest: Path, timeout: float = 60.0) -> Path:
     """Fetch ``url`` to ``dest`` atomically (a partial download never takes the final name)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TreennError(f"cannot write the cache folder {dest.parent} ({err.strerror}); set "
+                          "TREENN_CACHE to a writable folder") from None
     log.info("downloading %s -> %s", url, dest)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:

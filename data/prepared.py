@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from treenn.data.vocab import Vocab
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: the metadata carries its own digest
 FIELDS = ("word", "label", "parent", "pos", "height", "start", "end")
 
 
@@ -49,10 +50,18 @@ def pack(arrays: list[TreeArrays]) -> dict[str, np.ndarray]:
 
 
 def unpack(packed: dict[str, np.ndarray]) -> list[TreeArrays]:
-    bounds = np.concatenate([[0], np.cumsum(packed["sizes"])])
+    """Split :func:`pack`'s arrays back into trees; ``ValueError`` when they do not fit
+    together (a damaged cache entry)."""
+    sizes, n_leaves = packed["sizes"], packed["n_leaves"]
+    total = int(sizes.sum()) if sizes.ndim == 1 and len(sizes) else 0
+    if (sizes.ndim != 1 or n_leaves.shape != sizes.shape or (sizes < 1).any()
+            or any(packed[name].shape != (total,) or packed[name].dtype.kind not in "iu"
+                   for name in FIELDS)):
+        raise ValueError("the arrays do not fit together")
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
     columns = [packed[name] for name in FIELDS]
     return [TreeArrays(*(col[lo:hi] for col in columns), int(k))
-            for lo, hi, k in zip(bounds[:-1], bounds[1:], packed["n_leaves"], strict=True)]
+            for lo, hi, k in zip(bounds[:-1], bounds[1:], n_leaves, strict=True)]
 
 
 def _paths(key: str) -> tuple[Path, Path]:
@@ -60,24 +69,43 @@ def _paths(key: str) -> tuple[Path, Path]:
     return folder / f"{key}.json", folder / f"{key}.npz"
 
 
+def _digest(meta: dict) -> str:
+    """Of the metadata without its digest: the arrays have zip's CRCs, the JSON has this."""
+    rest = {k: v for k, v in meta.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
+#: what a damaged or foreign cache entry raises while it is read
+_DAMAGE = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
+
+
 def load(key: str) -> tuple[Vocab, dict[str, list[TreeArrays]]] | None:
+    """The cached entry of ``key``, or None when there is none. A damaged entry is only a
+    lost speed-up: it is logged and ignored."""
     meta_path, data_path = _paths(key)
-    if not meta_path.is_file():
-        return None
     try:
+        if not meta_path.is_file():
+            return None
         meta = json.loads(meta_path.read_text())
-        if "alias" in meta:  # see save_alias: no second copy of the arrays
-            return load(meta["alias"]) if meta["alias"] != key else None
+        if isinstance(meta, dict) and "alias" in meta:  # see save_alias: one level only
+            if not isinstance(meta["alias"], str) or meta["alias"] == key:
+                return None
+            meta_path, data_path = _paths(meta["alias"])
+            if not meta_path.is_file():
+                return None
+            meta = json.loads(meta_path.read_text())
         if not data_path.is_file():
             return None
+        if not isinstance(meta, dict) or meta.get("digest") != _digest(meta):
+            raise ValueError("the metadata does not match its digest")
         with np.load(data_path, allow_pickle=False) as npz:
             splits = {split: unpack({f: npz[f"{split}/{f}"] for f in (*FIELDS, "sizes",
                                                                       "n_leaves")})
                       for split in meta["splits"]}
-    except (OSError, ValueError, KeyError) as err:
+        return Vocab.from_dict(meta["vocab"]), splits
+    except _DAMAGE as err:
         log.warning("ignoring unreadable cache entry %s (%s)", data_path, err)
         return None
-    return Vocab.from_dict(meta["vocab"]), splits
 
 
 def save_alias(key: str, target: str) -> None:
@@ -104,7 +132,8 @@ def save(key: str, vocab: Vocab, splits: dict[str, list[TreeArrays]]) -> None:
         np.savez(tmp, **arrays)
         os.replace(tmp, data_path)
         tmp_meta = meta_path.with_name(meta_path.name + f".{os.getpid()}.tmp")
-        tmp_meta.write_text(json.dumps({"vocab": vocab.to_dict(), "splits": list(splits)}))
+        meta = {"vocab": vocab.to_dict(), "splits": list(splits)}
+        tmp_meta.write_text(json.dumps({**meta, "digest": _digest(meta)}))
         os.replace(tmp_meta, meta_path)
     except OSError as err:
         log.warning("could not write the dataset cache (%s)", err)

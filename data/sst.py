@@ -14,7 +14,7 @@ from pathlib import Path
 from nltk import Tree
 
 from treenn.data.download import cache_dir, download, sha256, verify
-from treenn.data.trees import check_int_labels, iter_subtrees, read_tree_file
+from treenn.data.trees import check_int_labels, data_folder, iter_subtrees, read_tree_file
 from treenn.errors import TreennError
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,7 @@ def sst_dir(data_dir: str | Path | None) -> Path:
     Without it the official archive is downloaded once into the cache and checked.
     """
     if data_dir is not None:
-        folder = Path(data_dir)
-        if not folder.is_dir():
-            raise TreennError(f"data directory {folder} does not exist")
+        folder = data_folder(data_dir)
         missing = [f"{s}.txt" for s in SPLITS if not (folder / f"{s}.txt").is_file()]
         if missing:
             raise TreennError(f"data directory {folder} lacks {', '.join(missing)} "
@@ -49,10 +47,17 @@ def sst_dir(data_dir: str | Path | None) -> Path:
            for name, digest in SST_SHA256.items()):
         return folder
     archive = download(SST_URL, cache_dir() / "trainDevTestTrees_PTB.zip")
-    folder.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(archive) as zf:
-        for name in SST_SHA256:
-            (folder / name).write_bytes(zf.read(f"trees/{name}"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(archive) as zf:
+            for name in SST_SHA256:
+                (folder / name).write_bytes(zf.read(f"trees/{name}"))
+    except (zipfile.BadZipFile, KeyError) as err:
+        archive.unlink(missing_ok=True)  # the next run downloads it again
+        raise TreennError(f"{archive}: not the SST archive ({err}); it was deleted, run "
+                          "again to download it anew") from None
+    except OSError as err:
+        raise TreennError(f"cannot unpack {archive} into {folder} ({err})") from None
     for name, digest in SST_SHA256.items():
         verify(folder / name, digest)
     archive.unlink()

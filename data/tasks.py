@@ -21,7 +21,7 @@ from nltk import Tree
 
 from treenn.data import listops, ptb, sst
 from treenn.data.prepared import file_fingerprint
-from treenn.data.trees import int_label, parse_tree, read_input_lines
+from treenn.data.trees import data_folder, int_label, parse_tree, read_input_lines
 from treenn.errors import DataError, TreennError
 from treenn.options import check_fields
 
@@ -132,9 +132,7 @@ class ListOpsTask(Task):
             cfg = listops.ListOpsConfig(**options.get("listops", {}))
             check_fields(cfg)
             return {"generate": cfg.to_dict()}
-        folder = Path(data_dir)
-        if not folder.is_dir():
-            raise TreennError(f"data directory {folder} does not exist")
+        folder = data_folder(data_dir)
         return {k: file_fingerprint(v) for k, v in listops.find_split_files(folder).items()}
 
     def load(self, data_dir, options):
@@ -144,9 +142,7 @@ class ListOpsTask(Task):
                 return listops.generate(cfg)
             except ValueError as err:
                 raise TreennError(f"ListOps generator: {err}") from None
-        folder = Path(data_dir)
-        if not folder.is_dir():
-            raise TreennError(f"data directory {folder} does not exist")
+        folder = data_folder(data_dir)
         files = listops.find_split_files(folder)
         for needed in ("train", "test"):
             if needed not in files:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nltk import Tree
 
-from treenn.errors import DataError
+from treenn.errors import DataError, TreennError
 
 # A token character is a backslash-escaped bracket (kept verbatim, as nltk keeps it) or any
 # character that is neither whitespace nor a bracket: the tokens of ``nltk.Tree.fromstring``.
@@ -278,6 +278,15 @@ def read_lines(path: str | Path) -> list[str]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     return decode_lines(path.read_bytes(), path)
+
+
+def data_folder(path: str | Path) -> Path:
+    """``path`` as a folder of data files; a missing path, or a file, is a :class:`TreennError`."""
+    folder = Path(path)
+    if not folder.is_dir():
+        what = "is a file, not a directory" if folder.exists() else "does not exist"
+        raise TreennError(f"data directory {folder} {what}")
+    return folder
 
 
 def read_tree_file(path: str | Path, check: Callable[[Tree], None] | None = None) -> list[Tree]:

@@ -373,6 +373,30 @@ def test_tokenize_takes_any_text(text):
     assert all(tok and not re.search(r"[\s()]", tok) for tok in toks)
 
 
+@settings(max_examples=60)
+@given(st.sampled_from(["json", "npz"]), st.data())
+def test_damaged_dataset_cache_is_ignored_or_read_unchanged(tmp_path, which, data):
+    """The converted-dataset cache is only a speed-up: a damaged entry is a miss."""
+    from treenn.data import prepared
+    from treenn.data.graphs import tree_to_arrays
+
+    vocab = Vocab.build([["a", "b"]])
+    arrays = [tree_to_arrays(parse_tree(line), vocab, int) for line in SST_LINES]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TREENN_CACHE", str(tmp_path))
+        prepared.save("key", vocab, {"train": arrays})
+        path = prepared._paths("key")[which == "npz"]
+        raw, _ = data.draw(damaged(path.read_bytes()))
+        path.write_bytes(raw)
+        loaded = prepared.load("key")
+    if loaded is not None:
+        _event("read correctly")
+        assert loaded[0].words == vocab.words
+        for got, want in zip(loaded[1]["train"], arrays, strict=True):
+            assert all(np.array_equal(getattr(got, f), getattr(want, f))
+                       for f in prepared.FIELDS)
+
+
 # ---------------------------------------------------------------------------------------------
 # Huge depth and width (within Python's default recursion limit)
 

@@ -167,3 +167,17 @@ def test_load_ptb_names_the_damaged_file(tiny_ptb, tmp_path):
     damaged.unlink()
     with pytest.raises(TreennError, match=r"no trees in wsj_0160\.mrg-wsj_0179\.mrg \(the dev"):
         load_ptb(str(root))
+
+
+def test_data_directory_that_is_a_file_says_so(tmp_path):
+    from treenn.data.sst import sst_dir
+    from treenn.data.tasks import get_task
+
+    path = tmp_path / "train.txt"
+    path.write_text("(2 a)\n")
+    with pytest.raises(TreennError, match=r"is a file, not a directory$"):
+        sst_dir(path)
+    with pytest.raises(TreennError, match=r"is a file, not a directory$"):
+        get_task("listops").load(str(path), {})
+    with pytest.raises(TreennError, match=r"does not exist$"):
+        sst_dir(tmp_path / "nope")
