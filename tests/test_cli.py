@@ -171,3 +171,21 @@ def test_output_paths_are_checked_before_any_work(tmp_path, monkeypatch, capsys)
     assert f"no permission to write in {tmp_path}" in _error_line(capsys)
     assert cli.main(["evaluate", str(a_dir)]) == 2
     assert "no permission to write eval-dev.json there" in _error_line(capsys)
+
+
+def test_refused_input_is_one_line_without_the_set_up_lines_before_it(tiny_sst, tmp_path):
+    import subprocess
+
+    from treenn.training import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(TrainConfig(task="sst5", model="lstm", out=str(run), data_dir=str(tiny_sst),
+                      epochs=1, x_size=4, h_size=4, progress=False, threads=1))
+    command = [sys.executable, "-m", "treenn.cli", "-q", "evaluate", str(run), "--split", "x"]
+    quiet = subprocess.run(command, capture_output=True, text=True)
+    assert quiet.returncode == 2
+    lines = quiet.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "'x'" in lines[0], lines
+    verbose = subprocess.run([*command[:3], "-v", *command[3:]], capture_output=True,
+                             text=True)
+    assert verbose.returncode == 2 and "INFO treenn.datasets: sst5:" in verbose.stderr

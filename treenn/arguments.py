@@ -6,7 +6,9 @@ take, so that they are spelt and explained once.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import sys
 from dataclasses import Field, fields
 from pathlib import Path
 
@@ -175,6 +177,27 @@ def add_listops_arguments(group, default=argparse.SUPPRESS, prefix: str = "") ->
     for flag, (name, help_) in LISTOPS_FLAGS.items():
         group.add_argument(flag, type=config_type(ListOpsConfig, name), default=default,
                            help=prefix + help_)
+
+
+#: Loggers whose INFO lines are progress a user waits on (epochs, a download); the other INFO
+#: lines are details of the set-up (data sizes, embedding coverage), shown with ``-v``, so
+#: that input refused after them is still one ``error:`` line on its own.
+PROGRESS_LOGGERS = ("treenn.loop", "treenn.data.download")
+
+
+def _progress_or_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name in PROGRESS_LOGGERS
+
+
+def log_to_stderr(verbose: bool) -> None:
+    """Log to standard error: progress, warnings and errors; with ``verbose`` also set-up
+    details and debug lines. (Does nothing where logging is already set up, as under
+    pytest.)"""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(_progress_or_warning)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -27,6 +27,7 @@ from treenn.arguments import (
     dest,
     input_trees,
     int_in,
+    log_to_stderr,
     output_dir,
     resume_settings,
 )
@@ -275,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(description="Recursive (tree-structured) neural networks against "
                             "sequence baselines: train, evaluate, predict. Without arguments: "
                             "the demo.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also log set-up details (data sizes, embedding coverage) and "
+                        "debug lines")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an internal error")
@@ -339,8 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args([*argv, "demo"])
     except SystemExit as exit_:
         return exit_.code
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    log_to_stderr(args.verbose)
     try:
         return run_main(lambda: COMMANDS[args.command](args), debug=args.debug)
     except KeyboardInterrupt:
