@@ -20,6 +20,7 @@ from treenn.data.graphs import Batch, TreeArrays, collate_arrays, tree_to_arrays
 from treenn.data.tasks import Task, get_task
 from treenn.data.trees import leaves
 from treenn.data.vocab import Vocab, embedding_words
+from treenn.errors import TreennError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ def prepare(cfg, vocab: Vocab | None = None, use_cache: bool = True
     else:
         splits = task.load(cfg.data_dir, options)
         built = vocab is None
+        if built and "train" not in splits:
+            raise TreennError(f"data directory {cfg.data_dir} has no train split to train on")
         if built:
             vocab = build_vocab(cfg, splits)
         datasets = to_datasets(task, vocab, splits)
