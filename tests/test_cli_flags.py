@@ -182,5 +182,5 @@ def test_an_unknown_device_is_refused_in_one_line(capsys):
 
 def test_a_usage_error_is_one_line_without_the_usage(capsys):
     line = _one_line_error(["train", "--lr", "nan"], capsys)
-    assert line.startswith("error: argument --lr: nan: give a number in (0, 1000]")
+    assert line.startswith("error: argument --lr: nan: give a number > 0 and <= 1000 (see")
     _one_line_error(["no-such-command"], capsys)

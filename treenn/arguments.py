@@ -32,29 +32,31 @@ def dest(flag: str) -> str:
 class Number:
     """argparse ``type=`` for a number in a :class:`~treenn.options.Range`: anything else
     (text, nan, inf, out of range) is a one-line usage error, e.g. ``argument --lr: nan:
-    give a number > 0``. Every numeric flag of every command has one (a test walks the
-    parsers), so the range is also what ``--help`` and that test read."""
+    give a number > 0 and <= 1000``. Every numeric flag of every command has one (a test walks
+    the parsers), so the range is also what that test reads. ``text``: the range in words,
+    when not ``range_.describe()``."""
 
-    def __init__(self, range_: Range, choices: tuple | None = None):
-        self.range, self.choices = range_, choices
+    def __init__(self, range_: Range, choices: tuple | None = None, text: str | None = None):
+        self.range, self.choices, self.text = range_, choices, text
         self.__name__ = range_.kind.__name__  # what argparse calls the type
+
+    def describe(self) -> str:
+        return self.text or self.range.describe()
 
     def __call__(self, text: str) -> int | float:
         try:
             value = self.range.kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: give {self.range.describe()}"
-                                             ) from None
+            raise argparse.ArgumentTypeError(f"{text!r}: give {self.describe()}") from None
         if self.choices is not None and value not in self.choices:
             raise argparse.ArgumentTypeError(
                 f"{value}: choose from {', '.join(map(str, self.choices))}")
-        try:
-            return self.range.check(value)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
+        if value not in self.range:
+            raise argparse.ArgumentTypeError(f"{value}: give {self.describe()}")
+        return value
 
     def __repr__(self) -> str:
-        return f"Number({self.range.describe()})"
+        return f"Number({self.describe()})"
 
 
 def int_in(low: int | None, high: int | None) -> Number:
@@ -83,7 +85,7 @@ FIELD_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "layers": (None, 64),
     "threads": (None, 1024),
     "lr": (None, 1000), "emb_lr": (None, 1000), "weight_decay": (None, 1000),
-    "clip": (None, 1e9),
+    "clip": (None, 1_000_000_000),
     "lr_patience": (None, 100_000),
     "beam": (None, 1000),
     # the ListOps generator's flags
@@ -110,7 +112,10 @@ def checked_type(f: Field):
     bounded = Range(kind, declared.low if declared.low is not None else low,
                     declared.high if declared.high is not None else high,
                     declared.low_open, declared.high_open)
-    return Number(bounded, f.metadata.get("choices"))
+    text = None  # the field's own range first, then the bound added here
+    if declared.low is not None and declared.high is None and high is not None:
+        text = f"{declared.describe()} and <= {high}"
+    return Number(bounded, f.metadata.get("choices"), text)
 
 
 def config_type(cls: type, name: str):
@@ -119,20 +124,11 @@ def config_type(cls: type, name: str):
 
 
 def device_name(text: str) -> str:
-    """argparse ``type=`` for ``--device``: ``cpu``, or ``cuda``/``cuda:N`` when torch sees
-    that GPU (refused here, before any work, rather than after the data is loaded)."""
+    """argparse ``type=`` for ``--device``: ``cpu``, ``cuda`` or ``cuda:N`` (whether torch
+    sees that GPU is checked where the device is made, ``training.resolve_device``)."""
     kind, _, index = text.partition(":")
-    if text == "cpu":
-        return text
-    if kind != "cuda" or (index and not index.isdigit()):
+    if text != "cpu" and (kind != "cuda" or (index and not index.isdigit())):
         raise argparse.ArgumentTypeError(f"{text!r}: give cpu, cuda or cuda:N")
-    import torch
-
-    if not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError(f"{text}: this torch build sees no CUDA device")
-    if index and int(index) >= torch.cuda.device_count():
-        raise argparse.ArgumentTypeError(f"{text}: torch sees {torch.cuda.device_count()} "
-                                         "CUDA device(s), numbered from 0")
     return text
 
 
