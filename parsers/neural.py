@@ -22,6 +22,7 @@ Both are trained with the max-margin objective of ``parsers.chart``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from treenn.data.graphs import collate_arrays, tree_to_arrays
 from treenn.data.vocab import Vocab
 from treenn.engines import fast_engine
 from treenn.errors import TreennError
+from treenn.loop import load_weights
 from treenn.models import MODELS, Dropout
 from treenn.parsers import Parser
 from treenn.parsers.chart import (
@@ -45,6 +47,7 @@ from treenn.parsers.chart import (
     to_tree,
 )
 from treenn.parsers.chart_search import _empty_label_zero, chart_decode, check_beam
+from treenn.runs import check_keys, checkpoint_errors, config_from_dict
 
 _NO_WORDS = Vocab(["<pad>", "<unk>"])
 
@@ -105,11 +108,15 @@ class ChartParserBase(nn.Module, Parser):
                 "labels": self.labels.names, "state_dict": self.state_dict()}
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict) -> ChartParserBase:
-        """The parser a checkpoint holds (:meth:`state` and its weights), in eval mode."""
-        model = cls(ParserConfig(**ckpt["config"]), Words.from_dict(ckpt["words"]),
-                    Labels(ckpt["labels"]))
-        model.load_state_dict(ckpt["state_dict"])
+    def from_checkpoint(cls, ckpt: dict, path: str | Path = "checkpoint") -> ChartParserBase:
+        """The parser a checkpoint holds (:meth:`state` and its weights), in eval mode; a
+        damaged or foreign one is a one-line error naming ``path``."""
+        check_keys(ckpt, path, {"config": dict, "words": dict, "labels": list,
+                                "state_dict": dict})
+        with checkpoint_errors(path):
+            model = cls(config_from_dict(ParserConfig, ckpt["config"], path, section="config"),
+                        Words.from_dict(ckpt["words"]), Labels(ckpt["labels"]))
+        load_weights(model, ckpt["state_dict"], path)
         model.eval()
         return model
 

@@ -19,6 +19,7 @@ import logging
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from nltk import Tree
@@ -336,8 +337,12 @@ class PCFG(Parser):
                 "root_logp": torch.from_numpy(self.root_logp)}
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict) -> PCFG:
-        return cls.from_dict(ckpt["pcfg"])
+    def from_checkpoint(cls, ckpt: dict, path: str | Path = "checkpoint") -> PCFG:
+        """The grammar a checkpoint holds; a damaged one is a one-line error naming ``path``."""
+        from treenn.runs import checkpoint_errors
+
+        with checkpoint_errors(path):
+            return cls.from_dict(ckpt["pcfg"])
 
     @classmethod
     def from_dict(cls, state: dict) -> PCFG:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +17,17 @@ import torch
 from nltk import Tree
 
 from treenn.data.ptb import load_ptb
+from treenn.data.trees import to_bracketed
 from treenn.data.vocab import embedding_words, load_embeddings
 from treenn.errors import TreennError
 from treenn.loop import (  # WeightAverage and should_halve_lr: re-exported, as before
     LoopConfig,
     Trainee,
     WeightAverage,
+    data_fingerprint,
     evaluate_splits,
     fit,
+    seed_everything,
     should_halve_lr,
 )
 from treenn.options import check_fields, option
@@ -36,10 +39,14 @@ from treenn.parsers.pcfg import PCFG, PCFGConfig
 from treenn.parsers.registry import PARSERS, trainable
 from treenn.runs import (
     RunDir,
+    check_belongs,
+    check_keys,
+    checkpoint_errors,
+    config_from_dict,
     is_parser_run,
     load_checkpoint,
     read_run_config,
-    seed_everything,
+    read_train_config,
 )
 
 __all__ = ["PARSER_CLIP", "PARSER_MODELS", "ParserTrainConfig", "ParserTrainee", "WeightAverage",
@@ -56,6 +63,8 @@ PARSER_CLIP = 5.0
 class ParserTrainConfig:
     """Everything a parser's training run depends on; each field's help, range and flag
     build ``treenn train --task ptb``'s options."""
+
+    kind = "parser"  # the runs it trains (a class attribute, not a setting)
 
     model: str = option(cli=False)
     out: str = option(cli=False)
@@ -97,9 +106,10 @@ class ParserTrainConfig:
                                 "norm (0: none)", low=0)
 
     @classmethod
-    def from_dict(cls, values: dict) -> ParserTrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+    def from_dict(cls, values: dict, path: str | Path = "train settings", text: str = ""
+                  ) -> ParserTrainConfig:
+        """Saved settings, each value checked: an error names ``path`` (line in ``text``)."""
+        return config_from_dict(cls, values, path, text)
 
     def loop_config(self) -> LoopConfig:
         """The options of :func:`treenn.loop.fit`."""
@@ -149,8 +159,22 @@ def _build_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]]):
     return model, coverage
 
 
-def load_parser_checkpoint(ckpt: dict) -> Parser:
-    return PARSERS[ckpt["name"]].cls.from_checkpoint(ckpt)
+def load_parser_checkpoint(ckpt: dict, path: str | Path = "checkpoint") -> Parser:
+    """The trained parser a checkpoint holds; a damaged or foreign one is a one-line error
+    naming ``path``."""
+    check_keys(ckpt, path, {"name": str})
+    if ckpt["name"] not in PARSER_MODELS:
+        raise TreennError(f"{path}: not a treenn parser checkpoint (name {ckpt['name']!r})")
+    with checkpoint_errors(Path(path)):
+        return PARSERS[ckpt["name"]].cls.from_checkpoint(ckpt, path)
+
+
+def data_sources(data_dir: str | None, data: dict[str, list[Tree]]) -> dict[str, dict]:
+    """Each split's ``data_dir`` and fingerprint (of its trees), as evaluations record it."""
+    where = None if data_dir is None else str(Path(data_dir).resolve())
+    return {split: {"data_dir": where, "fingerprint": data_fingerprint(
+        {"task": "ptb", "split": split, "trees": [to_bracketed(t) for t in trees]})}
+        for split, trees in data.items()}
 
 
 class ParserTrainee(Trainee):
@@ -238,35 +262,45 @@ def _fit_pcfg(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunDir, 
     t0 = time.perf_counter()
     parser = PCFG(PCFGConfig(horizontal=cfg.horizontal, vertical=cfg.vertical))
     parser.fit(data["train"])
+    sources = data_sources(cfg.data_dir, data)
     run.write_config({"kind": "parser", "train": asdict(cfg),
                       "parser": {"model": "pcfg", **parser.cfg.__dict__},
                       "symbols": len(parser.symbols), "rules": len(parser.rule_logp),
-                      "fit_seconds": time.perf_counter() - t0})
+                      "fit_seconds": time.perf_counter() - t0, "data": _data(sources)})
     ckpt = {"kind": "parser", "name": "pcfg", "pcfg": parser.to_dict(), "epoch": 1}
     run.save_epoch(ckpt, True, {})
-    return _final_evaluation(parser, data, run)
+    return _final_evaluation(parser, data, run, sources, ckpt)
+
+
+def _data(sources: dict[str, dict]) -> dict:
+    """``config.json``'s record of the data a run was trained and evaluated on."""
+    return {"data_dir": sources["train"]["data_dir"],
+            "fingerprints": {k: v["fingerprint"] for k, v in sources.items()}}
 
 
 def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunDir, state
                   ) -> dict:
     if state:  # the checkpoint holds the tables and every weight: nothing to rebuild
-        model = load_parser_checkpoint(state)
+        model = load_parser_checkpoint(state, run.last)
         coverage = read_run_config(run.path).get("embedding_coverage")
     else:
         model, coverage = _build_neural(cfg, data)
     model.word_unk_p = 0.25
     trainee = ParserTrainee(cfg, model, data)
-    run.write_config({"kind": "parser", "train": asdict(cfg), "parser": asdict(model.cfg),
-                      "labels": len(model.labels), "words": len(model.words.words),
-                      "parameters": sum(p.numel() for p in model.parameters()),
-                      "embedding_coverage": coverage})
+    sources = data_sources(cfg.data_dir, data)
+    trainee.run_config = {"kind": "parser", "train": asdict(cfg), "parser": asdict(model.cfg),
+                          "labels": len(model.labels), "words": len(model.words.words),
+                          "parameters": sum(p.numel() for p in model.parameters()),
+                          "embedding_coverage": coverage, "data": _data(sources)}
     fit(trainee, cfg.loop_config(), run, state)
-    return _final_evaluation(load_parser_checkpoint(load_checkpoint(run.best)), data, run)
+    best = load_checkpoint(run.best)
+    return _final_evaluation(load_parser_checkpoint(best, run.best), data, run, sources, best)
 
 
-def _final_evaluation(parser: Parser, data: dict[str, list[Tree]], run: RunDir) -> dict:
+def _final_evaluation(parser: Parser, data: dict[str, list[Tree]], run: RunDir,
+                      sources: dict[str, dict], best: dict) -> dict:
     return evaluate_splits(run, lambda split: evaluate_parser(parser, data[split], split),
-                           ("dev", "test"))
+                           ("dev", "test"), sources, best)
 
 
 #: how each kind of parser in ``PARSERS`` is trained
@@ -278,20 +312,32 @@ PARSER_TRAINERS = {"neural": _train_neural, "counted": _fit_pcfg}
 PARSER_MODELS = tuple(trainable())
 
 
-def load_trained_parser(run_dir: Path) -> Parser:
+def _load_best(run_dir: Path) -> tuple[Parser, dict]:
     if not is_parser_run(run_dir):
         raise TreennError(f"{run_dir} is not a parser run (train one with --task ptb)")
-    return load_parser_checkpoint(load_checkpoint(run_dir / "best.pt"))
+    path = Path(run_dir) / "best.pt"
+    ckpt = load_checkpoint(path)
+    check_belongs(ckpt, path, read_run_config(run_dir))
+    return load_parser_checkpoint(ckpt, path), ckpt
+
+
+def load_trained_parser(run_dir: Path) -> Parser:
+    """The parser of a run's ``best.pt`` (a damaged or foreign one: a one-line error)."""
+    return _load_best(run_dir)[0]
 
 
 def evaluate_parser_run(run_dir: str | Path, split: str, data_dir: str | None = None) -> dict:
-    run_dir = Path(run_dir)
-    parser = load_trained_parser(run_dir)
-    cfg = read_run_config(run_dir).get("train", {})
-    data = load_ptb(data_dir if data_dir is not None else cfg.get("data_dir"))
+    """Score the run's parser on ``split`` of its data (or ``data_dir``'s) and write the
+    result where :func:`treenn.runs.eval_path` says (an unwritable run stops before)."""
+    run = RunDir(run_dir)
+    parser, ckpt = _load_best(run.path)
+    run.check_writable()
+    data_dir = data_dir if data_dir is not None else read_train_config(
+        run.path, ParserTrainConfig).data_dir
+    data = load_ptb(data_dir)
     if split not in data:
         raise TreennError(f"no {split!r} split; choose from {', '.join(data)}")
     result = evaluate_parser(parser, data[split], split)
-    RunDir(run_dir).write_eval(split, result)
+    run.write_eval(result, data_sources(data_dir, {split: data[split]})[split], run.best, ckpt)
     return result
 

@@ -1,29 +1,33 @@
 """The training loop, written once for every model trained by gradient (classifiers and neural
-parsers), as supar's ``Parser.train`` is.
-
-The loop owns what does not depend on the model: the data order of each epoch (drawn from
-``(seed, epoch)`` only, so a resumed run sees the same batches), the optimiser step(s),
-gradient clipping, the plateau schedule, weight averaging, the epoch's metrics line, the
-progress bar, checkpoints and resuming. A :class:`Trainee` supplies what does: the training
-items and how to collate a batch of them, the loss of a batch, how to evaluate a split, which
-dev score selects the best epoch, the fields to log and the checkpoint payload.
+parsers), as supar's ``Parser.train`` is. It owns what does not depend on the model: the data
+order of each epoch (drawn from ``(seed, epoch)`` only, so a resumed run sees the same
+batches), the optimiser step(s), clipping, the plateau schedule, weight averaging, metrics,
+the progress bar, checkpoints, resuming and evaluation records. A :class:`Trainee` supplies
+what does: the training items and their batches, the loss, how to evaluate a split, which dev
+score selects the best epoch, the fields to log and the checkpoint payload.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import json
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from treenn.errors import TreennError
 from treenn.options import check_fields, option
-from treenn.runs import RunDir, epoch_generator, set_rng_state
+from treenn.runs import RunDir, checkpoint_errors
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ class Trainee:
     model: torch.nn.Module
     optimizers: list[torch.optim.Optimizer]
     best_key: str
+    run_config: dict | None = None  # what config.json holds (fit writes it)
 
     def n_items(self) -> int:
         """How many training items an epoch goes through."""
@@ -88,6 +93,59 @@ class Trainee:
         """Everything ``best.pt`` holds to rebuild the current model (the loop adds
         ``epoch`` and ``best``). Tensors are copies: the weights may change afterwards."""
         raise NotImplementedError
+
+
+def rng_state() -> dict:
+    """Every random number generator a run draws from, as checkpoint-safe data."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)),
+                       "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "python": repr(random.getstate())}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` saved (generators it does not mention are left)."""
+    torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        n = state["numpy"]
+        np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                             n["has_gauss"], n["gauss"]))
+    if "python" in state:  # the repr of a tuple of ints (and None): no eval needed
+        random.setstate(ast.literal_eval(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The data order of an epoch depends only on (seed, epoch), so a resumed run matches."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+def load_weights(module: torch.nn.Module, state_dict: dict, path: Path) -> None:
+    """``module.load_state_dict`` of a checkpoint's tensors, else one line naming it."""
+    own = module.state_dict()
+    for key, value in state_dict.items():
+        if not isinstance(value, torch.Tensor):
+            raise TreennError(f"{path}: not a treenn checkpoint ({key} is not a tensor)")
+        if key in own and value.dtype != own[key].dtype:
+            raise TreennError(f"{path}: does not fit this run's model ({key} is {value.dtype})")
+    with checkpoint_errors(path):
+        module.load_state_dict(state_dict)
+
+
+def data_fingerprint(value: object) -> str:
+    """sha256 of a JSON value (file checksums, generator settings, trees): what data was."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 def clip_gradients(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> None:
@@ -248,7 +306,9 @@ class _State:
         saved = state["optimizers"] if "optimizers" in state else [state["optimizer"]]
         for opt, opt_state in zip(self.trainee.optimizers, saved, strict=True):
             opt.load_state_dict(opt_state)  # holds the (possibly halved) rate
-        self.start, self.best = state["epoch"] + 1, state["best"]
+        best, key = state["best"], self.trainee.best_key
+        self.start, self.best = state["epoch"] + 1, {"epoch": int(best["epoch"]),
+                                                     key: float(best[key])}
         for i, scheduler in enumerate(self.plateau):
             if "plateau" in state:
                 scheduler.load_state_dict(state["plateau"][i])
@@ -258,7 +318,8 @@ class _State:
         set_rng_state(state["rng"])
 
     def resume_state(self) -> dict:
-        out = {"optimizers": [opt.state_dict() for opt in self.trainee.optimizers]}
+        out = {"optimizers": [opt.state_dict() for opt in self.trainee.optimizers],
+               "rng": rng_state()}
         if self.plateau:
             out["plateau"] = [s.state_dict() for s in self.plateau]
         if self.average:
@@ -284,14 +345,18 @@ def _evaluate_epoch(trainee: Trainee, average: WeightAverage | None) -> tuple[di
 
 def fit(trainee: Trainee, cfg: LoopConfig, run: RunDir, state: dict | None = None) -> dict:
     """Train ``trainee`` for ``cfg.epochs`` (from ``state``, a ``last.pt``, when resuming),
-    logging each epoch and saving ``last.pt`` and, when the dev score improved, ``best.pt``.
+    logging each epoch and saving ``last.pt`` and, when the dev score improved, ``best.pt``;
+    ``config.json`` is written once ``state`` is restored (a damaged one changes nothing).
 
     Returns the best epoch: ``{"epoch", trainee.best_key}``.
     """
     check_fields(cfg)  # the configs that build it were checked by the same field ranges
-    loop = _State(trainee, cfg, state)
+    with checkpoint_errors(run.last) if state else nullcontext():
+        loop = _State(trainee, cfg, state)
     if state:
         log.info("resuming %s at epoch %d", run.path, loop.start)
+    if trainee.run_config is not None:
+        run.write_config(trainee.run_config)
     run.keep_metrics_until(loop.start - 1)
     for epoch in range(loop.start, cfg.epochs + 1):
         t0 = time.perf_counter()
@@ -323,11 +388,12 @@ def _step_plateau(schedulers: list, score: float) -> None:
                  schedulers[0].patience + 1, schedulers[0].optimizer.param_groups[0]["lr"])
 
 
-def evaluate_splits(run: RunDir, evaluate: Callable[[str], dict], splits: Iterable[str]
-                    ) -> dict:
-    """Evaluate (the best checkpoint) on each split and write ``eval-<split>.json``."""
+def evaluate_splits(run: RunDir, evaluate: Callable[[str], dict], splits: Iterable[str],
+                    sources: dict[str, dict], best: dict) -> dict:
+    """Evaluate the best checkpoint (``best``, loaded from ``run.best``) on each split and
+    write ``eval-<split>.json`` with what it scored (the data ``sources[split]``)."""
     results = {}
     for split in splits:
         results[split] = evaluate(split)
-        run.write_eval(split, results[split])
+        run.write_eval(results[split], sources[split], run.best, best)
     return results

@@ -1,23 +1,15 @@
 """Training, evaluation and prediction of classifiers, for every model and task.
 
 The epochs themselves run in :mod:`treenn.loop` (shared with the neural parsers); this module
-supplies the classifier's side of it (:class:`ClassifierTrainee`) and reuses finished runs.
-A run directory holds::
-
-    config.json      the resolved training configuration and model configuration
-    metrics.jsonl    one JSON object per epoch
-    last.pt, best.pt checkpoints: plain dicts that load with torch.load(weights_only=True)
-    eval-<split>.json evaluation results (written by ``evaluate`` and at the end of training)
-
-Files are written atomically (a temporary file renamed over the old one), so an interrupted
-run never leaves a half-written checkpoint or result, and ``--resume`` continues from the
+supplies the classifier's side of it (:class:`ClassifierTrainee`) and reuses finished runs,
+whose files (:mod:`treenn.runs`) are written atomically, so ``--resume`` continues from the
 last finished epoch with the same data order and random state as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +17,18 @@ import torch
 import torch.nn.functional as F
 from nltk import Tree
 
+from treenn import loop, runs
 from treenn.data.graphs import Batch, TreeArrays, collate_arrays, tree_to_arrays
+from treenn.data.listops import ListOpsConfig
 from treenn.data.tasks import Task, get_task
 from treenn.data.vocab import UNK_ID, Vocab, load_embeddings
 from treenn.datasets import Dataset, batches, build_vocab, prepare, to_datasets
 from treenn.errors import DataError, TreennError
 from treenn.evaluation import evaluate, predict_nodes
-from treenn.loop import LoopConfig, Trainee, evaluate_splits, fit
+from treenn.loop import LoopConfig, Trainee, evaluate_splits, fit, seed_everything
 from treenn.models import MODELS, Classifier, ModelConfig, count_parameters
 from treenn.options import check_fields, option
-from treenn.runs import RunDir, load_checkpoint, read_run_config, seed_everything
+from treenn.runs import RunDir, read_run_config
 
 __all__ = ["CHECKPOINT_FORMAT", "OPTIMIZERS", "ClassifierTrainee", "Dataset", "TrainConfig",
            "batches", "build_vocab", "check_arity", "evaluate", "evaluate_run", "load_model",
@@ -44,12 +38,15 @@ __all__ = ["CHECKPOINT_FORMAT", "OPTIMIZERS", "ClassifierTrainee", "Dataset", "T
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
+CHECKPOINT_KEYS = {"name": str, "task": str, "config": dict, "vocab": dict, "state_dict": dict}
 
 
 @dataclass
 class TrainConfig:
     """Everything a classifier's training run depends on. ``None`` means "the task's
     default". Each field's help, range and flag build ``treenn train``'s options."""
+
+    kind = "classifier"  # the runs it trains (a class attribute, not a setting)
 
     task: str = option(cli=False)
     model: str = option(cli=False)
@@ -117,11 +114,6 @@ class TrainConfig:
                               f"{task.name} --model PARSER)")
         if self.model not in MODELS:
             raise TreennError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
-        if self.optimizer not in (None, *OPTIMIZERS):
-            raise TreennError(f"unknown optimizer {self.optimizer!r}; "
-                              f"choose from {', '.join(OPTIMIZERS)}")
-        if self.seq_train not in ("phrases", "sentences"):
-            raise TreennError("--seq-train is 'phrases' or 'sentences'")
         values = asdict(self)
         for key, default in task.defaults.items():
             if values.get(key) is None:
@@ -137,9 +129,12 @@ class TrainConfig:
                           progress=self.progress)
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+    def from_dict(cls, values: dict, path: str | Path = "train settings", text: str = ""
+                  ) -> TrainConfig:
+        """Saved settings, each value checked: an error names ``path`` (line in ``text``)."""
+        cfg = runs.config_from_dict(cls, values, path, text)
+        runs.config_from_dict(ListOpsConfig, cfg.listops or {}, path, text, "listops")
+        return cfg
 
 
 #: name -> (optimiser of the dense parameters, optimiser of the sparse embedding table)
@@ -147,9 +142,6 @@ OPTIMIZERS: dict[str, tuple[type, type]] = {
     "adagrad": (torch.optim.Adagrad, torch.optim.Adagrad),
     "adam": (torch.optim.Adam, torch.optim.SparseAdam),
 }
-
-# ----------------------------------------------------------------------------- model
-
 
 def make_model(cfg: TrainConfig, task: Task, vocab: Vocab) -> Classifier:
     """A freshly initialised classifier for ``cfg`` (embeddings not yet loaded)."""
@@ -268,14 +260,17 @@ class ClassifierTrainee(Trainee):
 
 
 def _setup(cfg: TrainConfig, state: dict | None, run: RunDir) -> ClassifierTrainee:
-    """Data, model (from ``state`` when resuming) and optimisers; writes ``config.json``."""
+    """Data, model (from ``state`` when resuming), optimisers and ``config.json``'s content."""
     # Sparse embedding gradients are built by torch itself; skip its invariant checks (and the
     # warning Adagrad prints about them).
     torch.sparse.check_sparse_tensor_invariants.disable()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-    vocab = Vocab.from_dict(state["vocab"]) if state else None
+    if state:
+        runs.check_keys(state, run.last, CHECKPOINT_KEYS)
+    with runs.checkpoint_errors(run.last):
+        vocab = Vocab.from_dict(state["vocab"]) if state else None
     task, vocab, data = prepare(cfg, vocab)
     device = resolve_device(cfg.device)
     model = make_model(cfg, task, vocab)
@@ -285,34 +280,42 @@ def _setup(cfg: TrainConfig, state: dict | None, run: RunDir) -> ClassifierTrain
     model.to(device)
     if coverage:
         log.info("embeddings: %s", coverage)
-    trainee = ClassifierTrainee(cfg, task, vocab, data, model, device)
-    run.write_config({"train": asdict(cfg), "model": asdict(model.cfg), "vocab_size": len(vocab),
-                      "parameters": count_parameters(model), "embedding_coverage": coverage,
-                      "unk_id": UNK_ID, "sizes": {k: len(v) for k, v in data.items()}})
     if state:
-        model.load_state_dict(state["state_dict"])
+        loop.load_weights(model, state["state_dict"], run.last)
+    trainee = ClassifierTrainee(cfg, task, vocab, data, model, device)
+    trainee.sources = data_sources(task, cfg, data)
+    trainee.run_config = {
+        "train": asdict(cfg), "model": asdict(model.cfg), "vocab_size": len(vocab),
+        "parameters": count_parameters(model), "embedding_coverage": coverage,
+        "unk_id": UNK_ID, "sizes": {k: len(v) for k, v in data.items()},
+        "data": {"data_dir": trainee.sources["train"]["data_dir"],
+                 "fingerprints": {k: v["fingerprint"] for k, v in trainee.sources.items()}}}
     return trainee
 
 
+def data_sources(task: Task, cfg: TrainConfig, splits) -> dict[str, dict]:
+    """Each split's ``data_dir`` and fingerprint (of its file or the generator's settings)."""
+    source = task.source(cfg.data_dir, {"listops": cfg.listops})
+    data_dir = None if cfg.data_dir is None else str(Path(cfg.data_dir).resolve())
+    return {s: {"data_dir": data_dir, "fingerprint": loop.data_fingerprint(
+        {"task": task.name, "split": s, "source": source.get(s, source)})} for s in splits}
+
+
 def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict:
-    """Train, keep the best epoch by dev root accuracy, then evaluate it on every split.
-
-    With ``resume`` the run continues from ``last.pt`` with its saved configuration (only
-    ``cfg.epochs`` may extend it), the same data order and the same random state.
-
-    Run files already in ``cfg.out`` stop a new run unless ``overwrite`` (they are deleted).
-
-    Returns the evaluation results of the best checkpoint, by split.
-    """
+    """Train, keep the best epoch by dev root accuracy, evaluate it on every split and return
+    those results. ``resume`` continues ``last.pt`` with the run's settings (``cfg.task`` and
+    ``model`` may be None; ``cfg.epochs`` may extend it), data order and random state. Run
+    files in ``cfg.out`` stop a new run unless ``overwrite`` (they are deleted)."""
     run = RunDir(cfg.out)
     cfg, state = run.start(cfg, resume, overwrite)
     cfg = cfg.resolved()
     trainee = _setup(cfg, state, run)
     fit(trainee, cfg.loop_config(), run, state)
-    best = load_model(run.path, "best")[0]
+    best, ckpt = load_model(run.path, "best")
     best.set_engine(cfg.engine)
     trainee.model = best.to(trainee.device)
-    return evaluate_splits(run, trainee.evaluate, [s for s in trainee.data if s != "train"])
+    return evaluate_splits(run, trainee.evaluate, [s for s in trainee.data if s != "train"],
+                           trainee.sources, ckpt)
 
 
 def check_arity(model: Classifier, arrays: list[TreeArrays], where: str) -> None:
@@ -336,36 +339,45 @@ _PARSER_RUN = ("{0} is a parser run: use `train.py parse {0} --text FILE`, or pa
 
 
 def run_task(run_dir: str | Path, which: str = "best") -> Task:
-    """A classifier run's task, from its ``config.json`` (without loading the model)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise TreennError(f"run directory {run_dir} does not exist")
-    info = read_run_config(run_dir) or load_checkpoint(run_dir / f"{which}.pt")
-    if info.get("kind") == "parser":
-        raise TreennError(_PARSER_RUN.format(run_dir))
-    return get_task(info["train"]["task"] if "train" in info else info["task"])
+    """A classifier run's task, from its ``config.json`` (else from its checkpoint)."""
+    info = read_run_config(run_dir) if Path(run_dir).is_dir() else None
+    if info is None or info.get("kind") == "parser":  # load_model says what is wrong
+        return get_task(load_model(run_dir, which)[1]["task"])
+    return get_task(info["train"]["task"])
 
 
 def load_model(run_dir: str | Path, which: str = "best") -> tuple[Classifier, dict]:
-    """Rebuild a model from ``RUN_DIR/<which>.pt`` (``best`` or ``last``)."""
+    """Rebuild a model from ``RUN_DIR/<which>.pt`` (``best`` or ``last``), checked."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise TreennError(f"run directory {run_dir} does not exist")
-    ckpt = load_checkpoint(run_dir / f"{which}.pt")
+    path = run_dir / f"{which}.pt"
+    ckpt = runs.load_checkpoint(path)
     if ckpt.get("kind") == "parser":
         raise TreennError(_PARSER_RUN.format(run_dir))
-    model = Classifier(ModelConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    return model, ckpt
+    runs.check_keys(ckpt, path, CHECKPOINT_KEYS)
+    runs.check_belongs(ckpt, path, read_run_config(run_dir))
+    with runs.checkpoint_errors(path):
+        cfg = runs.config_from_dict(ModelConfig, ckpt["config"], path, section="config")
+        sizes = (len(Vocab.from_dict(ckpt["vocab"])), get_task(ckpt["task"]).n_classes)
+        if sizes != (cfg.vocab_size, cfg.n_classes):
+            raise TreennError(f"{path}: its vocabulary and classes {sizes} do not fit its model")
+        model = Classifier(cfg)
+    loop.load_weights(model, ckpt["state_dict"], path)
+    return model.eval(), ckpt
 
 
 def evaluate_run(run_dir: str | Path, split: str, data_dir: str | None = None,
                  engine: str | None = None, which: str = "best") -> dict:
+    """Score ``<which>.pt`` on ``split`` of the run's data (or ``data_dir``'s) and write the
+    result where :func:`treenn.runs.eval_path` says (an unwritable run stops before)."""
     model, ckpt = load_model(run_dir, which)
+    path, run = Path(run_dir) / f"{which}.pt", RunDir(run_dir)
+    run.check_writable()
     if engine:
         model.set_engine(engine)
-    cfg = TrainConfig.from_dict(ckpt["train_config"])
+    runs.check_keys(ckpt, path, {"train_config": dict})
+    cfg = TrainConfig.from_dict(ckpt["train_config"], path)
     if data_dir is not None:
         cfg.data_dir = data_dir
     task, vocab, data = prepare(cfg, Vocab.from_dict(ckpt["vocab"]))
@@ -373,7 +385,7 @@ def evaluate_run(run_dir: str | Path, split: str, data_dir: str | None = None,
         raise TreennError(f"task {task.name} has no {split!r} split here; "
                           f"choose from {', '.join(data)}")
     result = evaluate(model, task, data[split], split, cfg.eval_batch_size, progress=True)
-    RunDir(run_dir).write_eval(split, result)
+    run.write_eval(result, data_sources(task, cfg, [split])[split], path, ckpt)
     return result
 
 

@@ -23,7 +23,7 @@ from treenn.experiments.tools import write_figures
 from treenn.parsers.training import ParserTrainConfig
 from treenn.report.collect import NOT_VARIANT
 from treenn.report.stats import mean_std
-from treenn.runs import read_eval, read_metrics, read_run_config
+from treenn.runs import read_eval, read_metrics, read_run_config, read_train_config
 
 SPLITS = ("dev", "test")
 MEASURES = ("labelled", "unlabelled")
@@ -39,27 +39,24 @@ class ParserRun:
 
 
 def load_parser_run(run_dir: str | Path) -> ParserRun:
-    """A finished parser run, or a one-line ``TreennError`` saying why it is not one."""
+    """A finished parser run, or a one-line ``TreennError`` saying why it is not one. Its
+    figures are its own evaluations (best.pt on the run's own data: the loaders refuse
+    others), never an ``eval-<split>@...json`` of other data."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     if config is None:
         raise TreennError(f"{run_dir}: not a run directory (no config.json)")
     if config.get("kind") != "parser":
         raise TreennError(f"{run_dir}: not a parser run (train.py train --task ptb)")
-    try:
-        train = asdict(ParserTrainConfig.from_dict(config["train"]))
-        seed = int(train["seed"])
-    except (KeyError, TypeError, ValueError):
-        raise TreennError(f"{run_dir / 'config.json'}: not a parser run configuration") from None
+    train = asdict(read_train_config(run_dir, ParserTrainConfig))
+    seed = train["seed"]
     f1 = {}
     for split in SPLITS:
         scores = read_eval(run_dir, split)
-        try:
-            f1[split] = {m: float(scores[m]["f1"]) for m in MEASURES}
-        except (ValueError, KeyError, TypeError):
-            raise TreennError(f"{run_dir / f'eval-{split}.json'}: not a parser evaluation"
-                              ) from None
-    metrics = [m for m in read_metrics(run_dir) if "dev_labelled_f1" in m and "epoch" in m]
+        if "labelled" not in scores:
+            raise TreennError(f"{run_dir / f'eval-{split}.json'}: not a parser evaluation")
+        f1[split] = {m: float(scores[m]["f1"]) for m in MEASURES}
+    metrics = [m for m in read_metrics(run_dir) if "dev_labelled_f1" in m]
     best_epoch = None
     if metrics:  # the first epoch with the highest dev F1, as training keeps it
         best_epoch = int(max(metrics, key=lambda m: m["dev_labelled_f1"])["epoch"])

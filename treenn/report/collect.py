@@ -45,7 +45,8 @@ class RunInfo:
         default, so older and newer runs of the same model group together."""
         from treenn.training import TrainConfig
 
-        train = TrainConfig.from_dict(self.config["train"]).resolved().__dict__
+        train = TrainConfig.from_dict(self.config["train"],
+                                      self.path / "config.json").resolved().__dict__
         return {k: v for k, v in train.items() if k not in NOT_VARIANT}
 
     @property
@@ -73,7 +74,7 @@ class RunInfo:
 
     @property
     def seconds_per_epoch(self) -> float:
-        return float(np.mean([m["train_time_s"] for m in self.metrics]))
+        return float(np.mean([m.get("train_time_s", np.nan) for m in self.metrics]))
 
 
 def model_label(train_cfg: dict, model_cfg: dict) -> str:
@@ -100,59 +101,58 @@ def _is_tree(model: str) -> bool:
 
 
 def load_run(run_dir: str | Path) -> RunInfo:
-    """Read a finished run; raise :class:`SkipRun` saying why it cannot be compared."""
+    """Read a finished run; raise :class:`SkipRun` saying why it cannot be compared (a
+    damaged run file: the loader's one line, naming the file)."""
+    from treenn.errors import TreennError
     from treenn.runs import read_metrics
 
     run_dir = Path(run_dir)
-    config, epochs = _read_config(run_dir)
     try:
+        config, epochs = _read_config(run_dir)
         metrics = read_metrics(run_dir)
-    except ValueError:
-        raise SkipRun("metrics.jsonl is not readable") from None
-    if len(metrics) < epochs:
-        raise SkipRun(f"unfinished: metrics.jsonl has {len(metrics)} of {epochs} epochs")
-    train_cfg, model_cfg = config["train"], config.get("model", {})
-    evals = _read_evals(run_dir, train_cfg["task"])
-    return RunInfo(run_dir, train_cfg["task"], train_cfg["model"],
-                   model_label(train_cfg, model_cfg), int(train_cfg.get("seed", 0)),
-                   _is_tree(train_cfg["model"]), config, metrics, evals)
+        if len(metrics) < epochs:
+            raise SkipRun(f"unfinished: metrics.jsonl has {len(metrics)} of {epochs} epochs")
+        train_cfg, model_cfg = config["train"], config.get("model", {})
+        evals = _read_evals(run_dir, train_cfg["task"])
+        run = RunInfo(run_dir, train_cfg["task"], train_cfg["model"],
+                      model_label(train_cfg, model_cfg), int(train_cfg.get("seed", 0)),
+                      _is_tree(train_cfg["model"]), config, metrics, evals)
+        run.variant  # noqa: B018 - settings of another version or damaged: skipped here
+    except TreennError as err:
+        raise SkipRun(str(err)) from None
+    return run
 
 
 def _read_config(run_dir: Path) -> tuple[dict, int]:
     """A classifier run's ``config.json`` and its number of epochs, or :class:`SkipRun`."""
-    from treenn.errors import TreennError
     from treenn.runs import read_run_config
 
     if not run_dir.is_dir():
         raise SkipRun("no such directory")
-    try:
-        config = read_run_config(run_dir)
-        if config is None:
-            raise SkipRun("not a run directory (no config.json)")
-        epochs = int(config["train"]["epochs"])
-    except (TreennError, ValueError, KeyError, TypeError):
-        raise SkipRun("config.json is not a treenn run configuration") from None
+    config = read_run_config(run_dir)
+    if config is None:
+        raise SkipRun("not a run directory (no config.json)")
     if config.get("kind") == "parser":
         raise SkipRun("a parser run (compare reads classifier runs; `python -m "
                       "treenn.experiments.seeds RUN...` lists parser runs)")
+    epochs = config["train"].get("epochs")
+    if not isinstance(epochs, int) or isinstance(epochs, bool):
+        raise SkipRun(f"{run_dir / 'config.json'}: train.epochs is not an integer")
     return config, epochs
 
 
 def _read_evals(run_dir: Path, task: str) -> dict[str, dict]:
-    """Every ``eval-<split>.json`` of a run by split; :class:`SkipRun` unless the test split's
-    is there, for ``task``, with per-sentence results."""
-    from treenn.errors import TreennError
+    """The run's own evaluations by split (``eval-<split>.json``: best.pt on the run's own
+    data; ``eval-<split>@....json`` scored other data or checkpoints and is left out);
+    :class:`SkipRun` unless the test split's is there, for ``task``, with per-sentence
+    results."""
     from treenn.runs import read_eval
 
     if not (run_dir / "eval-test.json").is_file():
         raise SkipRun("unfinished: no eval-test.json (training stopped before the final "
                       "evaluation)")
-    evals = {}
-    for path in sorted(run_dir.glob("eval-*.json")):
-        try:
-            evals[path.stem[5:]] = read_eval(run_dir, path.stem[5:])
-        except TreennError:
-            raise SkipRun(f"{path.name} is not a readable evaluation") from None
+    names = sorted(p.name[5:-5] for p in run_dir.glob("eval-*.json") if "@" not in p.name)
+    evals = {split: read_eval(run_dir, split) for split in names}
     test = evals["test"]
     if test.get("task") != task:
         raise SkipRun(f"eval-test.json is for task {test.get('task')!r}, the run for "
@@ -160,6 +160,13 @@ def _read_evals(run_dir: Path, task: str) -> dict[str, dict]:
     if "per_sentence" not in test:
         raise SkipRun("eval-test.json has no per-sentence results (run `train.py evaluate "
                       f"{run_dir} --split test` again)")
+    per = test["per_sentence"]
+    columns = [per.get(k) for k in ("gold", "pred", "length", "height")] if isinstance(
+        per, dict) else [None]
+    if not all(isinstance(c, list) and len(c) == len(columns[0]) and all(
+            isinstance(x, int) and not isinstance(x, bool) for x in c) for c in columns):
+        raise SkipRun(f"{run_dir / 'eval-test.json'}: per_sentence is not four lists of "
+                      "integers of one length")
     return evals
 
 

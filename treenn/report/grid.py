@@ -57,7 +57,7 @@ def grid_action(cfg) -> str:
     """``reuse`` (finished), ``resume`` (interrupted or fewer epochs) or ``train`` (new, or
     only the leftovers of a first epoch that never finished: nothing to lose)."""
     from treenn.errors import TreennError
-    from treenn.runs import RunDir, read_metrics, read_run_config
+    from treenn.runs import RunDir, read_metrics, read_run_config, read_train_config
     from treenn.training import TrainConfig
 
     run_dir = Path(cfg.out)
@@ -67,7 +67,7 @@ def grid_action(cfg) -> str:
             raise TreennError(f"{run_dir} holds a run without last.pt (it cannot be resumed); "
                               "remove it or choose another --out")
         return "train"
-    saved = TrainConfig.from_dict(info["train"]).resolved().__dict__
+    saved = read_train_config(run_dir, TrainConfig).resolved().__dict__
     want = cfg.resolved()
     # every setting that makes a different model (as the report groups runs), and the seed;
     # more epochs are what resuming is for
