@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the quick start: tree vs sequence on generated ListOps")
     p.add_argument("--out", type=output_dir, default="runs/demo", metavar="DIR",
                    help="where the two runs go (default: runs/demo)")
-    p.add_argument("--epochs", type=int_in(1, FIELD_BOUNDS["epochs"][1]), default=15)
+    p.add_argument("--epochs", type=int_in(1, FIELD_BOUNDS["epochs"][1]), default=15,
+                   help="training epochs of each model (default: 15)")
     return parser
 
 

@@ -56,7 +56,7 @@ class Range:
     be finite, whatever the bounds.
 
     >>> Range(int, 1, 10).describe(), 5 in Range(int, 1, 10), 0 in Range(int, 1, 10)
-    ('an integer in [1, 10]', True, False)
+    ('an integer >= 1 and <= 10', True, False)
     >>> float("inf") in Range(float, 0)
     False
     """
@@ -68,9 +68,11 @@ class Range:
     high_open: bool = False
 
     def describe(self) -> str:
-        """In words: ``an integer >= 1``, ``a number in [0, 1)``."""
+        """In words: ``an integer >= 1``, ``an integer >= 1 and <= 9``, ``a number in [0, 1)``."""
         what = "an integer" if self.kind is int else "a number"
         low, high = self.low, self.high
+        if low is not None and high is not None and not (self.low_open or self.high_open):
+            return f"{what} >= {_num(low)} and <= {_num(high)}"
         if low is not None and high is not None:
             return (f"{what} in {'(' if self.low_open else '['}{_num(low)}, {_num(high)}"
                     f"{')' if self.high_open else ']'}")
