@@ -308,3 +308,21 @@ def test_a_finished_run_is_never_replaced_without_overwrite(tiny_sst, tmp_path):
         grid_action(_cfg(tiny_sst, run, epochs=1))
     train(_cfg(tiny_sst, run, epochs=1), overwrite=True)
     assert (run / "last.pt").is_file() and not (run / "eval-extra.json").exists()
+
+
+def test_resume_takes_task_and_model_from_the_run_and_refuses_others(tiny_sst, tmp_path):
+    run = tmp_path / "run"
+    train(_cfg(tiny_sst, run, epochs=1))
+    for task, model, needle in (("sst2", None, "--task sst2 does not match the run's task sst5"),
+                                (None, "lstm", "--model lstm does not match the run's model")):
+        with pytest.raises(TreennError, match=needle):
+            train(TrainConfig(task=task, model=model, out=str(run)), resume=True)
+    with pytest.raises(TreennError, match="a new run needs a task and a model"):
+        train(TrainConfig(task=None, model=None, out=str(tmp_path / "new")))
+    from treenn.runs import read_run_config, task_and_model
+
+    assert task_and_model(read_run_config(run)) == ("sst5", "tree-lstm")
+    results = train(TrainConfig(task=None, model=None, out=str(run), epochs=2), resume=True)
+    assert set(results) == {"dev", "test"}
+    assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().split("\n")
+            if x] == [1, 2]

@@ -133,8 +133,8 @@ def read_train_config(run_dir: str | Path, cls: type, **values):
 
 def task_and_model(info: dict) -> tuple[str, str]:
     """A run configuration's ``(task, model)`` (task ``ptb`` for parsers): what it resumes."""
-    return ("ptb" if info.get("kind") == "parser" else info["train"]["task"],
-            info["train"]["model"])
+    train = info["train"]
+    return "ptb" if info.get("kind") == "parser" else train["task"], train["model"]
 
 
 def is_parser_run(run_dir: str | Path) -> bool:
@@ -306,8 +306,7 @@ class RunDir:
             os.close((probe := tempfile.mkstemp(dir=folder, prefix=".write-test-"))[0])
             os.unlink(probe[1])
         except OSError as err:
-            raise TreennError(f"{folder}: cannot write a run here ({err.strerror or err})"
-                              ) from None
+            raise TreennError(f"{folder}: cannot write here ({err.strerror or err})") from None
 
     def start(self, cfg, resume: bool, overwrite: bool = False):
         """Check the directory can be (re)used and return ``(cfg, state)``. A new run never
@@ -344,6 +343,9 @@ class RunDir:
         saved = read_train_config(self.path, type(cfg), out=str(self.path))
         saved.epochs = cfg.epochs or saved.epochs
         read_metrics(self.path)  # damage stops here, before anything is written
+        if self.best.is_file():  # not found after the training
+            check_belongs(load_checkpoint(self.best, {"epoch": int, "name": str}), self.best,
+                          info)
         self.check_writable()
         if not self.last.is_file():
             if self.holds_results():
@@ -353,8 +355,7 @@ class RunDir:
         state = load_checkpoint(self.last, {"epoch": int})
         check_belongs(state, self.last, info)
         if "rng" not in state:  # written before this module: generators under own keys
-            state["rng"] = {k: state[f"{k}_rng"] for k in ("torch", "numpy")
-                            if f"{k}_rng" in state}
+            state["rng"] = {k: state[f"{k}_rng"] for k in ("torch", "numpy") if f"{k}_rng" in state}
         return saved, state
 
     def write_config(self, info: dict) -> None:
@@ -365,8 +366,7 @@ class RunDir:
         atomic_write_text(self.path / "config.json", json.dumps(info, indent=2) + "\n")
 
     def keep_metrics_until(self, epoch: int) -> None:
-        """Drop logged epochs after ``epoch`` (logged before an interruption that happened
-        before their checkpoint); with ``epoch = 0`` start a fresh log."""
+        """Drop logged epochs after ``epoch`` (interrupted before their checkpoint; 0: all)."""
         kept = [m for m in read_metrics(self.path) if m["epoch"] <= epoch]
         atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(m) + "\n"
                                                                for m in kept))
