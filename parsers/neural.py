@@ -113,6 +113,13 @@ class ChartParserBase(nn.Module, Parser):
         damaged or foreign one is a one-line error naming ``path``."""
         check_keys(ckpt, path, {"config": dict, "words": dict, "labels": list,
                                 "state_dict": dict})
+        words = ckpt["words"]
+        names = [ckpt["labels"], words.get("words"), words.get("shapes")]
+        counts = words.get("counts")
+        if not (all(isinstance(x, list) and all(isinstance(n, str) for n in x) for x in names)
+                and isinstance(counts, dict) and all(type(n) is int for n in counts.values())):
+            raise TreennError(f"{path}: not a treenn checkpoint (its labels or words are not "
+                              "lists of names with counts)")
         with checkpoint_errors(path):
             model = cls(config_from_dict(ParserConfig, ckpt["config"], path, section="config"),
                         Words.from_dict(ckpt["words"]), Labels(ckpt["labels"]))

@@ -175,8 +175,8 @@ def _eval_problem(result: object, split: str) -> str | None:
     parser = "labelled" in result or "unlabelled" in result
     names, key = (("labelled", "unlabelled"), "f1") if parser else (("root", "all"), "accuracy")
     if not all(isinstance(result.get(n), dict) and _typed(result[n].get(key), float)
-               for n in names):
-        return f"not a {'parser' if parser else 'classifier'} evaluation (no {key} scores)"
+               and 0 <= result[n][key] <= 1 for n in names):
+        return f"not a {'parser' if parser else 'classifier'} evaluation (no {key} in [0, 1])"
     source, ckpt = result.get("source", {}), result.get("checkpoint", {})
     if not (isinstance(ckpt, dict) and isinstance(source, dict)
             and isinstance(source.get("fingerprint", ""), str)):
@@ -256,7 +256,8 @@ def checkpoint_errors(path: Path) -> Iterator[None]:
         if str(err).startswith(str(path)):
             raise
         raise TreennError(f"{path}: not a treenn checkpoint ({err})") from None
-    except (LookupError, TypeError, ValueError, RuntimeError, AttributeError, SyntaxError) as err:
+    except (LookupError, TypeError, ValueError, RuntimeError, AttributeError, ArithmeticError,
+            SyntaxError) as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         if len(lines) > 1 and lines[0].startswith("Error(s) in loading"):
             lines = lines[1:2]  # load_state_dict's first problem
@@ -381,20 +382,19 @@ class RunDir:
             atomic_save(checkpoint, self.best)
         atomic_save({**checkpoint, **resume_state}, self.last)
 
-    def write_eval(self, result: dict, source: dict, checkpoint: Path, ckpt: dict) -> Path:
+    def write_eval(self, result: dict, source: dict, path: Path, ckpt: dict) -> Path:
         """Write ``result`` with what it scored: ``source`` (``data_dir``, ``fingerprint``;
-        ``own`` is added: the run's own data?) and the ``checkpoint`` file ``ckpt`` came from
-        (name, sha256, epoch), where :func:`eval_path` says. Returns that path."""
+        ``own`` is added: the run's own data?) and the checkpoint file ``path`` that ``ckpt``
+        came from (name, sha256, epoch), where :func:`eval_path` says. Returns that path."""
         info = read_run_config(self.path) or {"train": {}}
         own = info.get("data", {}).get("fingerprints", {}).get(result["split"])
-        theirs = [Path(d).resolve() if isinstance(d, str) else d
-                  for d in (source.get("data_dir"), info["train"].get("data_dir"))]
-        with checkpoint.open("rb") as handle:
+        dirs = [Path(d).resolve() if isinstance(d, str) else d
+                for d in (source.get("data_dir"), info["train"].get("data_dir"))]
+        with path.open("rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
-        result.update(source={**source, "own": own == source["fingerprint"] if own
-                              else theirs[0] == theirs[1]},
-                      checkpoint={"file": checkpoint.name, "sha256": digest,
-                                  "epoch": ckpt.get("epoch")})
-        path = eval_path(self.path, result)
-        atomic_write_text(path, json.dumps(result) + "\n")
-        return path
+        mine = own == source["fingerprint"] if own else dirs[0] == dirs[1]
+        result.update(source={**source, "own": mine},
+                      checkpoint={"file": path.name, "sha256": digest, "epoch": ckpt.get("epoch")})
+        out = eval_path(self.path, result)
+        atomic_write_text(out, json.dumps(result) + "\n")
+        return out

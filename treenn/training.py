@@ -20,7 +20,7 @@ from nltk import Tree
 from treenn import loop, runs
 from treenn.data.graphs import Batch, TreeArrays, collate_arrays, tree_to_arrays
 from treenn.data.listops import ListOpsConfig
-from treenn.data.tasks import Task, get_task
+from treenn.data.tasks import TASKS, Task, get_task
 from treenn.data.vocab import UNK_ID, Vocab, load_embeddings
 from treenn.datasets import Dataset, batches, build_vocab, prepare, to_datasets
 from treenn.errors import DataError, TreennError
@@ -134,6 +134,8 @@ class TrainConfig:
         """Saved settings, each value checked: an error names ``path`` (line in ``text``)."""
         cfg = runs.config_from_dict(cls, values, path, text)
         runs.config_from_dict(ListOpsConfig, cfg.listops or {}, path, text, "listops")
+        if cfg.task not in TASKS or cfg.model not in MODELS:
+            raise TreennError(f"{path}: no task {cfg.task!r} or no model {cfg.model!r}")
         return cfg
 
 
@@ -331,9 +333,6 @@ def check_arity(model: Classifier, arrays: list[TreeArrays], where: str) -> None
                             "or use childsum-tree-lstm")
 
 
-# ----------------------------------------------------------------------------- reuse
-
-
 _PARSER_RUN = ("{0} is a parser run: use `train.py parse {0} --text FILE`, or pass it to "
                "predict/show as --parser")
 
@@ -343,7 +342,7 @@ def run_task(run_dir: str | Path, which: str = "best") -> Task:
     info = read_run_config(run_dir) if Path(run_dir).is_dir() else None
     if info is None or info.get("kind") == "parser":  # load_model says what is wrong
         return get_task(load_model(run_dir, which)[1]["task"])
-    return get_task(info["train"]["task"])
+    return get_task(runs.read_train_config(run_dir, TrainConfig).task)
 
 
 def load_model(run_dir: str | Path, which: str = "best") -> tuple[Classifier, dict]:

@@ -102,21 +102,27 @@ def _is_tree(model: str) -> bool:
 
 def load_run(run_dir: str | Path) -> RunInfo:
     """Read a finished run; raise :class:`SkipRun` saying why it cannot be compared (a
-    damaged run file: the loader's one line, naming the file)."""
+    damaged run file: the loader's one line, naming the file). What the report reads of it
+    is checked here, so that a damaged file skips its run instead of stopping the report."""
     from treenn.errors import TreennError
     from treenn.runs import read_metrics
+    from treenn.training import TrainConfig
 
     run_dir = Path(run_dir)
     try:
         config, epochs = _read_config(run_dir)
+        train = TrainConfig.from_dict(config["train"], run_dir / "config.json")
         metrics = read_metrics(run_dir)
         if len(metrics) < epochs:
             raise SkipRun(f"unfinished: metrics.jsonl has {len(metrics)} of {epochs} epochs")
-        train_cfg, model_cfg = config["train"], config.get("model", {})
-        evals = _read_evals(run_dir, train_cfg["task"])
-        run = RunInfo(run_dir, train_cfg["task"], train_cfg["model"],
-                      model_label(train_cfg, model_cfg), int(train_cfg.get("seed", 0)),
-                      _is_tree(train_cfg["model"]), config, metrics, evals)
+        lacking = [m["epoch"] for m in metrics if not {"dev_root_acc", "train_time_s"} <= set(m)]
+        if lacking:
+            raise SkipRun(f"{run_dir / 'metrics.jsonl'}: epoch {lacking[0]} has no "
+                          "dev_root_acc or train_time_s")
+        evals = _read_evals(run_dir, train.task)
+        run = RunInfo(run_dir, train.task, train.model,
+                      model_label(config["train"], config.get("model", {})), train.seed,
+                      _is_tree(train.model), config, metrics, evals)
         run.variant  # noqa: B018 - settings of another version or damaged: skipped here
     except TreennError as err:
         raise SkipRun(str(err)) from None
@@ -135,9 +141,13 @@ def _read_config(run_dir: Path) -> tuple[dict, int]:
     if config.get("kind") == "parser":
         raise SkipRun("a parser run (compare reads classifier runs; `python -m "
                       "treenn.experiments.seeds RUN...` lists parser runs)")
-    epochs = config["train"].get("epochs")
-    if not isinstance(epochs, int) or isinstance(epochs, bool):
-        raise SkipRun(f"{run_dir / 'config.json'}: train.epochs is not an integer")
+    model, epochs = config.get("model", {}), config["train"].get("epochs")
+    wrong = [key for where, key, kind in ((config, "parameters", int), (model, "layers", int),
+                                          (model, "bidirectional", bool))
+             if type(where.get(key, kind())) is not kind]
+    if type(epochs) is not int or wrong:
+        raise SkipRun(f"{run_dir / 'config.json'}: {', '.join(wrong) or 'train.epochs'} of "
+                      "the wrong type")
     return config, epochs
 
 
@@ -145,10 +155,12 @@ def _read_evals(run_dir: Path, task: str) -> dict[str, dict]:
     """The run's own evaluations by split (``eval-<split>.json``: best.pt on the run's own
     data; ``eval-<split>@....json`` scored other data or checkpoints and is left out);
     :class:`SkipRun` unless the test split's is there, for ``task``, with per-sentence
-    results."""
+    results and a root confusion matrix."""
+    from treenn.data.tasks import get_task
     from treenn.runs import read_eval
 
-    if not (run_dir / "eval-test.json").is_file():
+    path = run_dir / "eval-test.json"
+    if not path.is_file():
         raise SkipRun("unfinished: no eval-test.json (training stopped before the final "
                       "evaluation)")
     names = sorted(p.name[5:-5] for p in run_dir.glob("eval-*.json") if "@" not in p.name)
@@ -160,14 +172,25 @@ def _read_evals(run_dir: Path, task: str) -> dict[str, dict]:
     if "per_sentence" not in test:
         raise SkipRun("eval-test.json has no per-sentence results (run `train.py evaluate "
                       f"{run_dir} --split test` again)")
-    per = test["per_sentence"]
-    columns = [per.get(k) for k in ("gold", "pred", "length", "height")] if isinstance(
-        per, dict) else [None]
-    if not all(isinstance(c, list) and len(c) == len(columns[0]) and all(
-            isinstance(x, int) and not isinstance(x, bool) for x in c) for c in columns):
-        raise SkipRun(f"{run_dir / 'eval-test.json'}: per_sentence is not four lists of "
-                      "integers of one length")
+    per, k = test["per_sentence"], get_task(task).n_classes
+    if not _int_table([per.get(c) for c in ("gold", "pred", "length", "height")]):
+        raise SkipRun(f"{path}: per_sentence is not four lists of integers of one length")
+    confusion = test["root"].get("confusion")
+    if not (_int_table(confusion) and len(confusion) == k == len(confusion[0])):
+        raise SkipRun(f"{path}: root.confusion is not a {k} x {k} table of integers")
+    collapsed = test.get("collapsed", {"root": {"accuracy": 0}, "all": {"accuracy": 0}})
+    if not (isinstance(collapsed, dict) and all(
+            isinstance(collapsed.get(s), dict)
+            and type(collapsed[s].get("accuracy")) in (int, float) for s in ("root", "all"))):
+        raise SkipRun(f"{path}: collapsed has no root and all accuracy")
     return evals
+
+
+def _int_table(rows: object) -> bool:
+    """Whether ``rows`` is a non-empty list of lists of integers, all of one length."""
+    return isinstance(rows, list) and bool(rows) and all(
+        isinstance(row, list) and len(row) == len(rows[0])
+        and all(type(x) is int for x in row) for row in rows)
 
 
 def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
