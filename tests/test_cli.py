@@ -1,6 +1,7 @@
 """The command line's own behaviour: what runs without a command, and the hints it prints."""
 
 import sys
+from pathlib import Path
 
 from treenn import cli
 
@@ -51,10 +52,18 @@ def test_a_flag_the_task_does_not_read_is_refused(tmp_path, capsys):
          "--listops-train: not read by --task sst5 (those flags are for listops)"),
         (["--task", "ptb", "--model", "pcfg", "--engine", "dgl"],
          "--engine: not read by --task ptb (those flags are for classifiers)"),
+        (["--task", "sst5", "--model", "tree-lstm", "--bidirectional"],
+         "--bidirectional: read by sequence models only, not by --model tree-lstm"),
+        (["--task", "listops", "--model", "gru", "--engine", "dgl"],
+         "--engine: read by tree models only, not by --model gru"),
     ]:
         assert cli.main(["train", *argv, "--out", str(tmp_path / "r")]) == 2
         assert needle in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+    # compare's grid: the generator flags without a listops task
+    assert cli.main(["compare", "--tasks", "sst5", "--models", "lstm", "--listops-depth", "3",
+                     "--out", str(tmp_path / "g")]) == 2
+    assert "--listops-depth: not read by --tasks sst5" in capsys.readouterr().err
 
 
 def test_the_python_api_checks_the_same_ranges(tmp_path):
@@ -165,6 +174,9 @@ def test_output_paths_are_checked_before_any_work(tmp_path, monkeypatch, capsys)
         assert cli.main(argv) == 2
         assert needle in _error_line(capsys)
     assert a_file.read_text() == "keep me\n"
+    if Path("/proc").is_dir():  # permissions allow it (root), writing does not
+        assert cli.main(["show", "RUN", *trees, "--out", "/proc/t.html"]) == 2
+        assert "/proc/t.html: cannot write in /proc" in _error_line(capsys)
     monkeypatch.setattr(os, "access", lambda path, mode: False)  # root may write anywhere
     assert cli.main(["train", "--task", "sst5", "--model", "lstm",
                      "--out", str(tmp_path / "new")]) == 2

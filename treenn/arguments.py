@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 from dataclasses import Field, fields
 from pathlib import Path
 
@@ -141,6 +142,12 @@ def _writable_folder(path: Path, text: str) -> None:
         raise argparse.ArgumentTypeError(f"{text}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{text}: no permission to write in {folder}")
+    try:  # permissions are not everything (a read-only mount, /proc, root's os.access)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"{text}: cannot write in {folder} "
+                                         f"({err.strerror})") from None
 
 
 def output_dir(text: str) -> str:
@@ -292,17 +299,22 @@ def add_config_arguments(p: argparse.ArgumentParser, configs: dict[str, type],
 
 
 def config_from_args(cls: type, owner: str, args: argparse.Namespace,
-                     configs: dict[str, type], what: str, **fixed):
+                     configs: dict[str, type], what: str, kind: str | None = None, **fixed):
     """An instance of ``cls`` from the flags given; a flag given that ``cls`` does not read
-    (another owner's) is refused in one line naming ``what`` (e.g. ``--task sst5``)."""
+    (another owner's) is refused in one line naming ``what`` (e.g. ``--task sst5``), and so
+    is one whose field is read by other kinds of model than ``kind`` (its ``kinds``)."""
     values, foreign = dict(fixed), {}
     for flag, owners in config_flags(configs).items():
         if not hasattr(args, dest(flag)):
             continue
-        if owner in owners:
-            values[owners[owner].name] = getattr(args, dest(flag))
-        else:
+        if owner not in owners:
             foreign[flag] = " or ".join(owners)
+            continue
+        kinds = owners[owner].metadata.get("kinds")
+        if kind is not None and kinds and kind not in kinds:
+            raise TreennError(f"{flag}: read by {' and '.join(kinds)} models only, not by "
+                              f"--model {args.model} (a {kind} model)")
+        values[owners[owner].name] = getattr(args, dest(flag))
     if foreign:
         raise TreennError(f"{', '.join(foreign)}: not read by {what} (those flags are for "
                           f"{' and '.join(sorted(set(foreign.values())))})")

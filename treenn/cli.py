@@ -121,10 +121,12 @@ def _cmd_train(args) -> int:
         cfg = config_from_args(ParserTrainConfig, "parsers", args, _train_configs(), what,
                                **common)
         return _train_parser(cfg, args.resume, args.overwrite)
+    from treenn.models import MODELS
     from treenn.training import TrainConfig, train
 
     cfg = config_from_args(TrainConfig, "classifiers", args, _train_configs(), what,
-                           task=args.task, listops=listops, **common)
+                           kind=MODELS[args.model].kind, task=args.task, listops=listops,
+                           **common)
     results = train(cfg, resume=args.resume, overwrite=args.overwrite)
     print(f"run: {args.out}")
     for split, res in results.items():
@@ -166,7 +168,7 @@ def _cmd_parse(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from treenn.runs import is_parser_run
+    from treenn.runs import eval_path, is_parser_run
 
     run_dir = Path(args.run_dir)
     if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
@@ -183,7 +185,7 @@ def _cmd_evaluate(args) -> int:
         print(f"sentences {result['sentences']}, exact match "
               f"{100 * result['exact_match']:.2f}%, length<=40 labelled F1 "
               f"{100 * result['length<=40']['labelled']['f1']:.2f}")
-        print(f"\nwrote {Path(args.run_dir) / f'eval-{args.split}.json'}")
+        print(f"\nwrote {eval_path(args.run_dir, result)}")
         return 0
     from treenn.data.tasks import get_task
     from treenn.metrics import format_summary
@@ -191,7 +193,7 @@ def _cmd_evaluate(args) -> int:
 
     result = evaluate_run(args.run_dir, args.split, args.data_dir, args.engine, args.checkpoint)
     print(format_summary(result, get_task(result["task"]).class_names))
-    print(f"\nwrote {Path(args.run_dir) / f'eval-{args.split}.json'}")
+    print(f"\nwrote {eval_path(args.run_dir, result)}")
     return 0
 
 
@@ -217,7 +219,8 @@ def _cmd_predict(args) -> int:
 def _cmd_demo(args) -> int:
     """Generated ListOps: a Tree-LSTM against an LSTM, then their comparison."""
     from treenn.report import grid_action
-    from treenn.runs import read_eval, read_metrics, read_run_config
+    from treenn.report.collect import SkipRun, load_run
+    from treenn.runs import read_eval
     from treenn.training import TrainConfig, train
 
     out = Path(args.out)
@@ -241,11 +244,13 @@ def _cmd_demo(args) -> int:
             # "train": nothing finished there (grid_action); leftovers of an epoch that never
             # finished are replaced
             results = train(cfg, resume=action == "resume", overwrite=action == "train")
-        metrics = read_metrics(run)
-        config = read_run_config(run)
+        try:  # the report's reader checks what the table needs (a reused run may be damaged)
+            info = load_run(run)
+        except SkipRun as err:
+            raise TreennError(str(err)) from None
         rows.append((model, results, time.perf_counter() - t0,
-                     sum(m["train_time_s"] for m in metrics) / len(metrics),
-                     config["parameters"]))
+                     sum(m["train_time_s"] for m in info.metrics) / len(info.metrics),
+                     info.config["parameters"]))
     print("\nListOps, best epoch by dev accuracy (root = the expression's value):\n")
     print(f"{'model':<11} {'dev':>7} {'test':>7} {'longer':>7} {'s/epoch':>8} "
           f"{'params':>8} {'total s':>8}")

@@ -27,7 +27,8 @@ from treenn.errors import TreennError
 def option(default: Any = MISSING, help: str = "", *, low: float | None = None,
            high: float | None = None, low_open: bool = False, high_open: bool = False,
            choices: tuple | None = None, flag: str | None = None, cli: bool = True,
-           metavar: str | None = None, factory: Any = MISSING) -> Any:
+           metavar: str | None = None, factory: Any = MISSING,
+           kinds: tuple[str, ...] | None = None) -> Any:
     """A dataclass field with what the command line needs to know about it.
 
     Args:
@@ -40,10 +41,12 @@ def option(default: Any = MISSING, help: str = "", *, low: float | None = None,
         cli: ``False`` for fields set by the program, not by a flag.
         metavar: the value's name in ``--help``.
         factory: a ``default_factory`` instead of ``default``.
+        kinds: the kinds of model that read the field (e.g. ``("sequence",)``); a flag
+            given for another kind is refused. ``None``: every model reads it.
     """
     metadata = {"help": help, "low": low, "high": high, "low_open": low_open,
                 "high_open": high_open, "choices": choices, "flag": flag, "cli": cli,
-                "metavar": metavar}
+                "metavar": metavar, "kinds": kinds}
     if factory is not MISSING:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)

@@ -75,16 +75,16 @@ class TrainConfig:
                                    high_open=True)
     x_size: int | None = option(None, "embedding size", low=1)
     h_size: int | None = option(None, "hidden size", low=1)
-    layers: int = option(1, "sequence models: stacked layers", low=1)
-    bidirectional: bool = option(False, "sequence models: read both ways")
+    layers: int = option(1, "sequence models: stacked layers", low=1, kinds=("sequence",))
+    bidirectional: bool = option(False, "sequence models: read both ways", kinds=("sequence",))
     engine: str = option("fast", "tree traversal engine (dgl: the slow reference)",
-                         choices=("fast", "dgl"))
+                         choices=("fast", "dgl"), kinds=("tree",))
     seed: int = option(1, "random seed (initialisation, data order, dropout)")
     #: Sequence models on SST: train on every labelled phrase as its own sequence (as Tai et
     #: al. 2015 do) or on whole sentences only. Tree models always see every labelled node.
     seq_train: str = option("phrases", "sequence models on SST: every labelled phrase as its "
                             "own sequence (Tai et al. 2015), or sentences only",
-                            choices=("phrases", "sentences"))
+                            choices=("phrases", "sentences"), kinds=("sequence",))
     eval_batch_size: int = option(128, low=1, cli=False)
     threads: int | None = option(None, "torch intra-op threads (default: torch's choice)",
                                  low=1)

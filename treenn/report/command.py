@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     for path, reason in skipped:
         print(f"skipped {path}: {reason}")
     if not runs:
-        raise TreennError("no finished runs to compare")
+        why = (f": {skipped[0][1]}" if len(skipped) == 1
+               else f" ({len(skipped)} skipped, see above)" if skipped else "")
+        raise TreennError(f"no finished runs to compare{why}")
     rep, comparisons = build_report(runs, skipped, args.bootstrap)
     md, page = write_report(rep, args.out)
     _print_summary(rep, comparisons)

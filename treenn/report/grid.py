@@ -37,6 +37,10 @@ def grid_configs(args: argparse.Namespace) -> list:
     models = _split_names(args.models or "", list(MODELS), "model")
     listops = {key: getattr(args, dest(flag)) for flag, (key, _) in LISTOPS_FLAGS.items()
                if getattr(args, dest(flag)) is not None}
+    if listops and "listops" not in tasks:
+        given = [flag for flag in LISTOPS_FLAGS if getattr(args, dest(flag)) is not None]
+        raise TreennError(f"{', '.join(given)}: not read by --tasks {','.join(tasks)} (those "
+                          "flags are for listops)")
     out = []
     for task in tasks:
         for model in models:
