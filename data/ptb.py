@@ -134,8 +134,11 @@ def _treebank_reader(data_dir: str | None):
             raise TreennError(f"data directory {data_dir} has no corpora/treebank "
                               "(expected an nltk_data folder)")
         root = str(Path(data_dir).resolve())
-        if root not in nltk.data.path:
-            nltk.data.path.insert(0, root)  # registered, so nltk's reader accepts the path
+        # registered first, so nltk's reader accepts the path and finds this folder's
+        # treebank before one registered earlier in this process
+        if root in nltk.data.path:
+            nltk.data.path.remove(root)
+        nltk.data.path.insert(0, root)
     try:
         # a fresh reader on the root nltk finds (nltk.corpus.treebank would cache the first one)
         root = nltk.data.find("corpora/treebank/combined")

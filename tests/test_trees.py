@@ -181,3 +181,18 @@ def test_data_directory_that_is_a_file_says_so(tmp_path):
         get_task("listops").load(str(path), {})
     with pytest.raises(TreennError, match=r"does not exist$"):
         sst_dir(tmp_path / "nope")
+
+
+def test_load_ptb_reads_the_folder_it_is_given_after_another(tmp_path):
+    """nltk's data path is searched in order: a folder registered earlier in the process
+    must not shadow the one given now."""
+    roots = {}
+    for word in ("alpha", "beta"):
+        root = tmp_path / word / "nltk_data"
+        combined = root / "corpora" / "treebank" / "combined"
+        combined.mkdir(parents=True)
+        for number in (1, 160, 180):
+            (combined / f"wsj_{number:04d}.mrg").write_text(f"( (S (NN {word})) )\n")
+        roots[word] = str(root)
+    for word in ("alpha", "beta", "alpha"):
+        assert load_ptb(roots[word])["test"][0].leaves() == [word]
