@@ -27,7 +27,6 @@ from treenn.loop import (  # WeightAverage and should_halve_lr: re-exported, as 
     data_fingerprint,
     evaluate_splits,
     fit,
-    seed_everything,
     should_halve_lr,
 )
 from treenn.options import check_fields, option
@@ -37,6 +36,7 @@ from treenn.parsers.evalb import Scores
 from treenn.parsers.neural import ParserConfig
 from treenn.parsers.pcfg import PCFG, PCFGConfig
 from treenn.parsers.registry import PARSERS, trainable
+from treenn.randomness import seed_everything
 from treenn.runs import (
     RunDir,
     check_belongs,

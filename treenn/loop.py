@@ -5,29 +5,44 @@ batches), the optimiser step(s), clipping, the plateau schedule, weight averagin
 the progress bar, checkpoints, resuming and evaluation records. A :class:`Trainee` supplies
 what does: the training items and their batches, the loss, how to evaluate a split, which dev
 score selects the best epoch, the fields to log and the checkpoint payload.
+
+Clipping, weight averaging and the plateau schedule live in :mod:`treenn.optimisation`, the
+generators in :mod:`treenn.randomness`.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from treenn.errors import TreennError
+from treenn.optimisation import (
+    WeightAverage,
+    clip_gradients,
+    ema_rate,
+    plateau_from_rule,
+    plateau_schedulers,
+    should_halve_lr,
+)
 from treenn.options import check_fields, option
+from treenn.randomness import epoch_generator, rng_state, set_rng_state
 from treenn.runs import RunDir, checkpoint_errors
+
+# the optimiser's helpers and the random state are re-exported: they were the loop's
+__all__ = ["LoopConfig", "Trainee", "WeightAverage", "clip_gradients", "data_fingerprint",
+           "ema_rate", "evaluate_splits", "fit", "load_weights", "plateau_from_rule",
+           "plateau_schedulers", "rng_state", "set_rng_state", "should_halve_lr",
+           "train_epoch", "train_step"]
 
 log = logging.getLogger(__name__)
 
@@ -95,42 +110,6 @@ class Trainee:
         raise NotImplementedError
 
 
-def rng_state() -> dict:
-    """Every random number generator a run draws from, as checkpoint-safe data."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"torch": torch.get_rng_state(),
-             "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)),
-                       "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
-             "python": repr(random.getstate())}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` saved (generators it does not mention are left)."""
-    torch.set_rng_state(state["torch"])
-    if "numpy" in state:
-        n = state["numpy"]
-        np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
-                             n["has_gauss"], n["gauss"]))
-    if "python" in state:  # the repr of a tuple of ints (and None): no eval needed
-        random.setstate(ast.literal_eval(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The data order of an epoch depends only on (seed, epoch), so a resumed run matches."""
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
-
-
 def load_weights(module: torch.nn.Module, state_dict: dict, path: Path) -> None:
     """``module.load_state_dict`` of a checkpoint's tensors, else one line naming it."""
     own = module.state_dict()
@@ -146,104 +125,6 @@ def load_weights(module: torch.nn.Module, state_dict: dict, path: Path) -> None:
 def data_fingerprint(value: object) -> str:
     """sha256 of a JSON value (file checksums, generator settings, trees): what data was."""
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
-
-
-def clip_gradients(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> None:
-    """``torch.nn.utils.clip_grad_norm_``, which also takes sparse gradients (an embedding
-    table's): those are coalesced first, so repeated rows count once, summed."""
-    params = [p for p in parameters if p.grad is not None]
-    if not any(p.grad.is_sparse for p in params):
-        torch.nn.utils.clip_grad_norm_(params, max_norm)
-        return
-    for p in params:
-        if p.grad.is_sparse:
-            p.grad = p.grad.coalesce()
-    norms = [torch.linalg.vector_norm(p.grad._values() if p.grad.is_sparse else p.grad)
-             for p in params]
-    total = torch.linalg.vector_norm(torch.stack(norms))
-    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    for p in params:
-        p.grad.mul_(coef)
-
-
-def ema_rate(decay: float, step: int) -> float:
-    """How far the average moves to the new weights at ``step`` (1, 2, ...): ``1 - d_t``
-    with ``d_t = min(decay, (1 + t) / (10 + t))``."""
-    return 1 - min(decay, (1 + step) / (10 + step))
-
-
-class WeightAverage:
-    """Exponential moving average of a model's floating-point weights (Polyak and Juditsky
-    1992): after step ``t`` each average moves to the new weights by :func:`ema_rate`, so
-    the first steps, far from where training ends, are not kept for long.
-
-    A ``torch.optim.swa_utils.AveragedModel`` with ``torch._foreach_lerp_`` does the
-    averaging; it counts the starting weights as its first average (``n_averaged`` is
-    ``steps + 1``), because its first ``update_parameters`` would copy rather than lerp.
-    """
-
-    def __init__(self, model: torch.nn.Module, decay: float, steps: int = 0):
-        """Starts from the model's weights, as an average of ``steps`` steps so far."""
-        if any(not b.is_floating_point() for b in model.buffers()):
-            raise TreennError("weight averaging needs a model without integer buffers")
-        self.decay = decay
-        self.averaged = torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=self._lerp, use_buffers=True)
-        self.averaged.n_averaged.fill_(steps + 1)
-
-    def _lerp(self, averaged: list[torch.Tensor], current: list[torch.Tensor],
-              n_averaged: torch.Tensor) -> None:
-        torch._foreach_lerp_(averaged, current, ema_rate(self.decay, int(n_averaged)))
-
-    @property
-    def steps(self) -> int:
-        return int(self.averaged.n_averaged) - 1
-
-    @property
-    def shadow(self) -> dict[str, torch.Tensor]:
-        """The averaged weights, by state-dict name."""
-        return self.averaged.module.state_dict()
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.averaged.update_parameters(model)
-
-    @contextmanager
-    def applied(self, model: torch.nn.Module):
-        """The model holds the averaged weights inside the block, its own ones after."""
-        own = {k: v.clone() for k, v in model.state_dict().items()}
-        model.load_state_dict(self.shadow)
-        try:
-            yield
-        finally:
-            model.load_state_dict(own)
-
-
-def plateau_schedulers(optimizers: list[torch.optim.Optimizer], patience: int
-                       ) -> list[torch.optim.lr_scheduler.ReduceLROnPlateau]:
-    """Halve every rate after ``patience`` epochs without a better score (``> best``, no
-    threshold); ``eps=0`` so that a small rate is halved too. None for ``patience = 0``."""
-    if not patience:
-        return []
-    return [torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=0.5, patience=patience - 1, threshold=0, eps=0.0)
-        for opt in optimizers]
-
-
-def should_halve_lr(epoch: int, best_epoch: int, halved_at: int, patience: int) -> bool:
-    """The plateau rule in one line (the reference the schedulers are tested against, and
-    how checkpoints from before them resume): halve after ``patience`` epochs in a row that
-    did not beat the best dev score, counting from the best epoch or the last halving."""
-    return patience > 0 and epoch - max(best_epoch, halved_at) >= patience
-
-
-def plateau_from_rule(scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau, epoch: int,
-                      best_epoch: int, best: float, halved_at: int) -> None:
-    """Set ``scheduler`` to where :func:`should_halve_lr`'s counts stand after ``epoch``
-    (the state of a run saved before the schedulers, which kept ``halved_at`` instead)."""
-    scheduler.best = best
-    scheduler.num_bad_epochs = epoch - max(best_epoch, halved_at)
-    scheduler.last_epoch = epoch
 
 
 def train_step(trainee: Trainee, batch, clip: float | None,

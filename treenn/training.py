@@ -18,16 +18,18 @@ import torch.nn.functional as F
 from nltk import Tree
 
 from treenn import loop, runs
-from treenn.data.graphs import Batch, TreeArrays, collate_arrays, tree_to_arrays
+from treenn.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_KEYS, check_arity, load_model
+from treenn.data.graphs import Batch, collate_arrays, tree_to_arrays
 from treenn.data.listops import ListOpsConfig
 from treenn.data.tasks import TASKS, Task, get_task
 from treenn.data.vocab import UNK_ID, Vocab, load_embeddings
 from treenn.datasets import Dataset, batches, build_vocab, prepare, to_datasets
-from treenn.errors import DataError, TreennError
+from treenn.errors import TreennError
 from treenn.evaluation import evaluate, predict_nodes
-from treenn.loop import LoopConfig, Trainee, evaluate_splits, fit, seed_everything
+from treenn.loop import LoopConfig, Trainee, evaluate_splits, fit
 from treenn.models import MODELS, Classifier, ModelConfig, count_parameters
 from treenn.options import check_fields, option
+from treenn.randomness import seed_everything
 from treenn.runs import RunDir, read_run_config
 
 __all__ = ["CHECKPOINT_FORMAT", "OPTIMIZERS", "ClassifierTrainee", "Dataset", "TrainConfig",
@@ -36,9 +38,6 @@ __all__ = ["CHECKPOINT_FORMAT", "OPTIMIZERS", "ClassifierTrainee", "Dataset", "T
            "run_task", "to_datasets", "train", "train_step"]
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = 1
-CHECKPOINT_KEYS = {"name": str, "task": str, "config": dict, "vocab": dict, "state_dict": dict}
 
 
 @dataclass
@@ -320,50 +319,12 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
                            trainee.sources, ckpt)
 
 
-def check_arity(model: Classifier, arrays: list[TreeArrays], where: str) -> None:
-    """Refuse trees with wider nodes than the model's cell takes (binary cells)."""
-    cell = getattr(model.encoder, "cell", None)
-    width = getattr(cell, "max_children", None)
-    if width is None:
-        return
-    for i, a in enumerate(arrays):
-        if len(a.pos) and int(a.pos.max()) + 1 > width:
-            raise DataError(f"{where}, tree {i + 1}: a node has {int(a.pos.max()) + 1} children "
-                            f"but {model.cfg.model} takes at most {width}; binarise the trees "
-                            "or use childsum-tree-lstm")
-
-
-_PARSER_RUN = ("{0} is a parser run: use `train.py parse {0} --text FILE`, or pass it to "
-               "predict/show as --parser")
-
-
 def run_task(run_dir: str | Path, which: str = "best") -> Task:
     """A classifier run's task, from its ``config.json`` (else from its checkpoint)."""
     info = read_run_config(run_dir) if Path(run_dir).is_dir() else None
     if info is None or info.get("kind") == "parser":  # load_model says what is wrong
         return get_task(load_model(run_dir, which)[1]["task"])
     return get_task(runs.read_train_config(run_dir, TrainConfig).task)
-
-
-def load_model(run_dir: str | Path, which: str = "best") -> tuple[Classifier, dict]:
-    """Rebuild a model from ``RUN_DIR/<which>.pt`` (``best`` or ``last``), checked."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise TreennError(f"run directory {run_dir} does not exist")
-    path = run_dir / f"{which}.pt"
-    ckpt = runs.load_checkpoint(path)
-    if ckpt.get("kind") == "parser":
-        raise TreennError(_PARSER_RUN.format(run_dir))
-    runs.check_keys(ckpt, path, CHECKPOINT_KEYS)
-    runs.check_belongs(ckpt, path, read_run_config(run_dir))
-    with runs.checkpoint_errors(path):
-        cfg = runs.config_from_dict(ModelConfig, ckpt["config"], path, section="config")
-        sizes = (len(Vocab.from_dict(ckpt["vocab"])), get_task(ckpt["task"]).n_classes)
-        if sizes != (cfg.vocab_size, cfg.n_classes):
-            raise TreennError(f"{path}: its vocabulary and classes {sizes} do not fit its model")
-        model = Classifier(cfg)
-    loop.load_weights(model, ckpt["state_dict"], path)
-    return model.eval(), ckpt
 
 
 def evaluate_run(run_dir: str | Path, split: str, data_dir: str | None = None,
