@@ -36,21 +36,25 @@ class Parser(ABC):
         return [self.parse(tokens) for tokens in sentences]
 
     def parse_many(self, sentences: list[list[str]], batch_size: int = 64,
-                   max_cells: int = 200_000) -> list[Tree]:
+                   max_cells: int = 200_000, shard: tuple[int, int] = (0, 1)
+                   ) -> list[Tree | None]:
         """Parse any number of sentences: sorted by length into batches of at most
         ``batch_size`` sentences and ``max_cells`` chart cells (sentences x longest^2, which
-        bounds a chart parser's memory), results in the input order."""
+        bounds a chart parser's memory), results in the input order. ``shard=(rank, size)``
+        parses batches ``rank``, ``rank + size``, ... only (None for the others' sentences),
+        each in the batch it has without it."""
         order = sorted(range(len(sentences)), key=lambda k: len(sentences[k]))
         out: list[Tree | None] = [None] * len(sentences)
-        start = 0
+        start, number = 0, 0
         while start < len(order):
             end = start + 1
             while (end < len(order) and end - start < batch_size
                    and (end - start + 1) * len(sentences[order[end]]) ** 2 <= max_cells):
                 end += 1
             chunk = order[start:end]
-            for k, tree in zip(chunk, self.parse_all([sentences[k] for k in chunk]),
-                               strict=True):
-                out[k] = tree
-            start = end
+            if number % shard[1] == shard[0]:
+                for k, tree in zip(chunk, self.parse_all([sentences[k] for k in chunk]),
+                                   strict=True):
+                    out[k] = tree
+            start, number = end, number + 1
         return out

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from nltk import Tree
 
+from treenn import distributed
 from treenn.data.ptb import load_ptb
 from treenn.data.trees import to_bracketed
 from treenn.data.vocab import embedding_words, load_embeddings
@@ -32,7 +33,7 @@ from treenn.loop import (  # WeightAverage and should_halve_lr: re-exported, as 
 from treenn.options import check_fields, option
 from treenn.parsers import Parser
 from treenn.parsers.chart import Labels, Words, make_example
-from treenn.parsers.evalb import Scores
+from treenn.parsers.evalb import PRF, Scores
 from treenn.parsers.neural import ParserConfig
 from treenn.parsers.pcfg import PCFG, PCFGConfig
 from treenn.parsers.registry import PARSERS, trainable
@@ -73,6 +74,8 @@ class ParserTrainConfig:
     embeddings: str | None = option(None, "GloVe/word2vec text file, or glove-6b-50d")
     epochs: int | None = option(None, "training epochs (default 10)", low=1)
     batch_size: int = option(16, "sentences per batch", low=1)
+    batch_nodes: int | None = option(None, "batches of sentences up to N words in all instead "
+                                     "of --batch-size sentences", low=1, metavar="N")
     lr: float = option(1e-3, "learning rate (Adam)", low=0, low_open=True)
     #: halve the learning rate after this many epochs in a row without a better dev labelled
     #: F1 (counted from the best epoch or the last halving); 0 keeps it constant
@@ -113,24 +116,43 @@ class ParserTrainConfig:
 
     def loop_config(self) -> LoopConfig:
         """The options of :func:`treenn.loop.fit`."""
-        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size,
+                          batch_nodes=self.batch_nodes, seed=self.seed,
                           clip=self.clip, ema=self.ema, lr_patience=self.lr_patience,
                           progress=self.progress)
 
 
-def evaluate_parser(parser: Parser, trees: list[Tree], split: str, batch_size: int = 32
-                    ) -> dict:
-    """evalb scores of ``parser`` on gold ``trees`` (all sentences, and those of <= 40 words)."""
+def evaluate_parser(parser: Parser, trees: list[Tree], split: str, batch_size: int = 32,
+                    sharded: bool = False) -> dict:
+    """evalb scores of ``parser`` on gold ``trees`` (all sentences, and those of <= 40 words).
+    ``sharded``: in a process group each process parses its share of the batches and the
+    counts are summed, so each gets the result one process gets (the slowest one's time)."""
+    where = distributed.world() if sharded else distributed.World()
     t0 = time.perf_counter()
-    predicted = parser.parse_many([t.leaves() for t in trees], batch_size)
+    predicted = parser.parse_many([t.leaves() for t in trees], batch_size,
+                                  shard=(where.rank, where.size))
     seconds = time.perf_counter() - t0
     every, short = Scores(), Scores()
     for gold, test in zip(trees, predicted, strict=True):
+        if test is None:  # another process's
+            continue
         every.add(gold, test)
         if len(gold.leaves()) <= 40:
             short.add(gold, test)
+    if where.size > 1:
+        every, short = _summed(every), _summed(short)
+        seconds = float(distributed.all_reduce(torch.tensor([seconds]), op="max"))
     return {"task": "ptb", "split": split, **every.to_dict(), "length<=40": short.to_dict(),
             "parse_seconds": seconds, "sentences_per_second": len(trees) / seconds}
+
+
+def _summed(scores: Scores) -> Scores:
+    """``scores``' counts summed over the processes."""
+    parts = (scores.labelled, scores.unlabelled)
+    counts = [x for prf in parts for x in (prf.matched, prf.gold, prf.test)]
+    total = distributed.all_reduce(torch.tensor([*counts, scores.sentences, scores.exact],
+                                                dtype=torch.int64)).tolist()
+    return Scores(PRF(*total[:3]), PRF(*total[3:6]), total[6], total[7])
 
 
 def _build_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]]):
@@ -200,8 +222,11 @@ class ParserTrainee(Trainee):
         loss, stats = self.model.loss(batch)
         return loss, len(batch), {"violations": stats["violations"]}
 
+    def sizes(self) -> list[int]:
+        return [len(e.tokens) for e in self.examples]
+
     def evaluate(self, split: str) -> dict:
-        return evaluate_parser(self.model, self.data[split], split)
+        return evaluate_parser(self.model, self.data[split], split, sharded=True)
 
     def score(self, dev: dict) -> float:
         return dev["labelled"]["f1"]
@@ -225,10 +250,25 @@ def train_parser(cfg: ParserTrainConfig, resume: bool = False, overwrite: bool =
     """Train (or, for the PCFG, estimate) a parser; evaluate the best one on dev and test.
 
     With ``resume`` the run continues from ``last.pt`` with its saved configuration; only
-    ``cfg.epochs`` (when set) may extend it.
+    ``cfg.epochs`` (when set) may extend it. Started by a launcher among several processes, a
+    neural parser trains on all of them (:mod:`treenn.distributed`).
     """
-    run = RunDir(cfg.out)
-    cfg, state = run.start(cfg, resume, overwrite)
+    _check_processes(cfg.model)
+    with distributed.session("cpu"):
+        return _train_parser(cfg, resume, overwrite)
+
+
+def _check_processes(model: str | None) -> None:
+    if distributed.launched_size() > 1 and model in PARSERS and \
+            PARSERS[model].training == "counted":
+        raise TreennError(f"{model}: counted, not trained by gradient: it takes one process "
+                          "(leave out --nproc / torchrun)")
+
+
+def _train_parser(cfg: ParserTrainConfig, resume: bool, overwrite: bool) -> dict:
+    run = RunDir(cfg.out)  # rank 0 reads and writes it; the others are sent what it read
+    cfg, state = distributed.from_main(lambda: run.start(cfg, resume, overwrite))
+    _check_processes(cfg.model)
     check_fields(cfg)
     _check(cfg)
     cfg.epochs = cfg.epochs or DEFAULT_EPOCHS
@@ -293,13 +333,14 @@ def _train_neural(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunD
                           "parameters": sum(p.numel() for p in model.parameters()),
                           "embedding_coverage": coverage, "data": _data(sources)}
     fit(trainee, cfg.loop_config(), run, state)
-    best = load_checkpoint(run.best)
+    best = distributed.from_main(lambda: load_checkpoint(run.best))
     return _final_evaluation(load_parser_checkpoint(best, run.best), data, run, sources, best)
 
 
 def _final_evaluation(parser: Parser, data: dict[str, list[Tree]], run: RunDir,
                       sources: dict[str, dict], best: dict) -> dict:
-    return evaluate_splits(run, lambda split: evaluate_parser(parser, data[split], split),
+    return evaluate_splits(run, lambda split: evaluate_parser(parser, data[split], split,
+                                                              sharded=True),
                            ("dev", "test"), sources, best)
 
 

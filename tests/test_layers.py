@@ -23,11 +23,12 @@ LAYERS = [
     ("core", ("treenn.cells", "treenn.engines", "treenn.encoders", "treenn.models",
               "treenn.datasets", "treenn.evaluation",
               "treenn.training", "treenn.metrics", "treenn.runs", "treenn.loop",
-              "treenn.randomness", "treenn.optimisation", "treenn.checkpoints")),
+              "treenn.randomness", "treenn.optimisation", "treenn.distributed",
+              "treenn.checkpoints")),
     ("parsers", ("treenn.parsers",)),
     ("api", ("treenn.api",)),
     ("application", ("treenn.cli", "treenn.arguments", "treenn.show", "treenn.report",
-                     "treenn.experiments", "treenn.bench")),
+                     "treenn.experiments", "treenn.bench", "treenn.launch")),
     ("facade", ("treenn",)),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}

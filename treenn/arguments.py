@@ -80,7 +80,7 @@ SEED_MAX = 2**32 - 1
 FIELD_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "seed": (0, SEED_MAX),
     "epochs": (None, 100_000),
-    "batch_size": (None, 1_000_000),
+    "batch_size": (None, 1_000_000), "batch_nodes": (None, 1_000_000_000),
     "min_count": (None, 1_000_000_000),
     "x_size": (None, 65_536), "word_dim": (None, 65_536), "h_size": (None, 65_536),
     "layers": (None, 64),

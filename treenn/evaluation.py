@@ -8,6 +8,7 @@ import math
 import torch
 from tqdm import tqdm
 
+from treenn import distributed
 from treenn.data.tasks import Task
 from treenn.datasets import Dataset, batches
 from treenn.metrics import Scores
@@ -16,16 +17,23 @@ from treenn.models import Classifier
 
 @torch.no_grad()
 def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_only: bool,
-                  progress: bool = False) -> list[torch.Tensor]:
+                  progress: bool = False, shard: tuple[int, int] = (0, 1)
+                  ) -> list[torch.Tensor | None]:
     """Class probabilities per tree: ``[n_nodes, n_classes]`` (all nodes of each tree) in
     graph node order. With ``labelled_only``, sequence models skip unlabelled nodes (rows
-    left as NaN) since each node costs them a separate sequence."""
+    left as NaN) since each node costs them a separate sequence. ``shard=(rank, size)``
+    computes batches ``rank``, ``rank + size``, ... only (the trees of the others are None):
+    each tree sits in the same batch as without it, so its numbers are the same."""
     model.eval()
     device = next(model.parameters()).device
-    out: list[torch.Tensor] = []
+    out: list[torch.Tensor | None] = []
+    rank, size = shard
     bar = tqdm(batches(data, batch_size), total=math.ceil(len(data) / batch_size),
                desc="predict", leave=False, disable=not progress, mininterval=0.5)
-    for batch in bar:
+    for b, batch in enumerate(bar):
+        if b % size != rank:
+            out.extend([None] * batch.n_trees)
+            continue
         n = batch.graph.num_nodes()
         if labelled_only and not model.cfg.is_tree:
             nodes = torch.nonzero(batch.labels >= 0).squeeze(1)
@@ -39,54 +47,75 @@ def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_on
     return out
 
 
+def _counts(task: Task, data: Dataset, probs: list[torch.Tensor | None]) -> dict:
+    """The confusion matrices (``[gold, predicted]``) of the trees scored in ``probs`` (the
+    others are None), and each scored tree's predicted root label (0 for the others)."""
+    k = task.n_classes
+    counts = {name: torch.zeros(n, n, dtype=torch.int64)
+              for name, n in (("root", k), ("all", k), ("collapsed_all", 2),
+                              ("collapsed_root", 2))}
+    counts["pred"] = torch.zeros(len(data), dtype=torch.int64)
+    for i, (arrays, p) in enumerate(zip(data.arrays, probs, strict=True)):
+        if p is None:
+            continue
+        labels = torch.from_numpy(arrays.label)
+        mask = labels >= 0
+        pred = p.argmax(-1)
+        root = arrays.n_nodes - 1
+        counts["pred"][i] = pred[root]
+        counts["all"] += _confusion(labels[mask], pred[mask], k)
+        if labels[root] >= 0:
+            counts["root"][labels[root], pred[root]] += 1
+        if task.polarity is not None:  # e.g. SST-5: 0-1 negative, 3-4 positive
+            mid = task.polarity
+            polar = mask & (labels != mid)
+            pos = (p[:, mid + 1:].sum(-1) > p[:, :mid].sum(-1)).long()
+            gold = (labels > mid).long()
+            counts["collapsed_all"] += _confusion(gold[polar], pos[polar], 2)
+            if polar[root]:
+                counts["collapsed_root"][gold[root], pos[root]] += 1
+    return counts
+
+
+def _confusion(gold: torch.Tensor, pred: torch.Tensor, k: int) -> torch.Tensor:
+    """``[k, k]`` counts of (gold, predicted) pairs."""
+    return torch.bincount(gold * k + pred, minlength=k * k).view(k, k)
+
+
 def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
-             batch_size: int = 128, progress: bool = False) -> dict:
+             batch_size: int = 128, progress: bool = False, sharded: bool = False) -> dict:
     """Root and all-node scores for one split (the same code serves dev and test).
 
     Returns a JSON-ready dict with ``task``, ``split``, ``root`` and ``all`` (each with
     ``accuracy``, ``n``, ``confusion``, ``per_class``), ``collapsed`` for 5-class SST, and
     ``per_sentence`` (length, height, gold and predicted root label) for reports.
+
+    ``sharded``: in a process group every process scores its share of the batches and the
+    counts are summed over the processes, so each gets the whole split's result, equal to
+    one process's.
     """
-    probs = predict_nodes(model, data, batch_size, labelled_only=True, progress=progress)
-    gold_all, pred_all, gold_root, pred_root = [], [], [], []
-    coll = {"all": [[], []], "root": [[], []]}
-    per_sentence = {"length": [], "height": [], "gold": [], "pred": []}
-    for arrays, p in zip(data.arrays, probs, strict=True):
-        labels = torch.from_numpy(arrays.label)
-        mask = labels >= 0
-        pred = p.argmax(-1)
-        gold_all.append(labels[mask])
-        pred_all.append(pred[mask])
-        root = arrays.n_nodes - 1
-        per_sentence["length"].append(arrays.n_leaves)
-        per_sentence["height"].append(int(arrays.height[root]) + 1)  # nodes on the longest path
-        per_sentence["gold"].append(int(labels[root]))
-        per_sentence["pred"].append(int(pred[root]))
-        if labels[root] >= 0:
-            gold_root.append(int(labels[root]))
-            pred_root.append(int(pred[root]))
-        if task.polarity is not None:  # e.g. SST-5: 0-1 negative, 3-4 positive
-            mid = task.polarity
-            polar = mask & (labels != mid)
-            pos = p[:, mid + 1:].sum(-1) > p[:, :mid].sum(-1)
-            coll["all"][0].append((labels[polar] > mid).long())
-            coll["all"][1].append(pos[polar].long())
-            if polar[root]:
-                coll["root"][0].append(int(labels[root] > mid))
-                coll["root"][1].append(int(pos[root]))
-    k = task.n_classes
+    where = distributed.world() if sharded else distributed.World()
+    probs = predict_nodes(model, data, batch_size, labelled_only=True, progress=progress,
+                          shard=(where.rank, where.size))
+    counts = _counts(task, data, probs)
+    if where.size > 1:
+        names = list(counts)
+        flat = distributed.all_reduce(torch.cat([counts[n].flatten() for n in names]))
+        counts = dict(zip(names, (part.view_as(counts[n]) for n, part in zip(
+            names, flat.split([counts[n].numel() for n in names]), strict=True)), strict=True))
+    roots = [a.n_nodes - 1 for a in data.arrays]
     result = {
         "task": task.name,
         "split": split,
-        "root": Scores.from_predictions(gold_root, pred_root, k).to_dict(),
-        "all": Scores.from_predictions(torch.cat(gold_all).tolist(),
-                                       torch.cat(pred_all).tolist(), k).to_dict(),
-        "per_sentence": per_sentence,
+        "root": Scores(counts["root"].tolist()).to_dict(),
+        "all": Scores(counts["all"].tolist()).to_dict(),
+        "per_sentence": {
+            "length": [a.n_leaves for a in data.arrays],
+            "height": [int(a.height[r]) + 1 for a, r in zip(data.arrays, roots, strict=True)],
+            "gold": [int(a.label[r]) for a, r in zip(data.arrays, roots, strict=True)],
+            "pred": counts["pred"].tolist()},
     }
-    if coll["all"][0]:
-        result["collapsed"] = {
-            "all": Scores.from_predictions(torch.cat(coll["all"][0]).tolist(),
-                                           torch.cat(coll["all"][1]).tolist(), 2).to_dict(),
-            "root": Scores.from_predictions(coll["root"][0], coll["root"][1], 2).to_dict(),
-        }
+    if task.polarity is not None and len(data):
+        result["collapsed"] = {"all": Scores(counts["collapsed_all"].tolist()).to_dict(),
+                               "root": Scores(counts["collapsed_root"].tolist()).to_dict()}
     return result

@@ -6,8 +6,10 @@ the progress bar, checkpoints, resuming and evaluation records. A :class:`Traine
 what does: the training items and their batches, the loss, how to evaluate a split, which dev
 score selects the best epoch, the fields to log and the checkpoint payload.
 
-Clipping, weight averaging and the plateau schedule live in :mod:`treenn.optimisation`, the
-generators in :mod:`treenn.randomness`.
+The same loop trains on several processes (:mod:`treenn.distributed`): each computes its part
+of every batch, DDP averages the gradients, rank 0 logs and writes. Clipping, weight averaging
+and the plateau schedule live in :mod:`treenn.optimisation`, the generators in
+:mod:`treenn.randomness`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
@@ -25,6 +26,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from treenn import distributed
+from treenn.distributed import DataParallel, Step
 from treenn.errors import TreennError
 from treenn.optimisation import (
     WeightAverage,
@@ -35,7 +38,7 @@ from treenn.optimisation import (
     should_halve_lr,
 )
 from treenn.options import check_fields, option
-from treenn.randomness import epoch_generator, rng_state, set_rng_state
+from treenn.randomness import rng_state, seed_rank_epoch, set_rng_state
 from treenn.runs import RunDir, checkpoint_errors
 
 # the optimiser's helpers and the random state are re-exported: they were the loop's
@@ -62,6 +65,8 @@ class LoopConfig:
     #: halve every learning rate after this many epochs in a row without a better dev score
     #: (counted from the best epoch or the last halving); 0 keeps the rates constant
     lr_patience: int = option(0, low=0)
+    #: batches of items up to this many nodes (tokens) instead of ``batch_size`` items
+    batch_nodes: int | None = option(None, low=1)
     progress: bool = True
 
 
@@ -81,6 +86,11 @@ class Trainee:
 
     def collate(self, index: list[int]):
         """The batch of training items ``index`` (in that order)."""
+        raise NotImplementedError
+
+    def sizes(self) -> list[int]:
+        """Each training item's nodes (tokens): what ``batch_nodes`` counts, and what is
+        balanced between processes."""
         raise NotImplementedError
 
     def loss(self, batch) -> tuple[torch.Tensor, int, dict[str, int]]:
@@ -127,42 +137,62 @@ def data_fingerprint(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def train_step(trainee: Trainee, batch, clip: float | None,
-               average: WeightAverage | None = None) -> tuple[float, int, dict]:
-    """One optimiser step (every optimiser of the trainee) on ``batch``."""
-    loss, n, stats = trainee.loss(batch)
+def train_step(trainee: Trainee, step: Step, clip: float | None,
+               average: WeightAverage | None = None, parallel: DataParallel | None = None
+               ) -> tuple[float, int, dict]:
+    """One optimiser step (every optimiser of the trainee) on a global batch, of which this
+    process computes ``step.index`` (all of it without ``parallel``). Returns this process's
+    summed loss, items and stats."""
+    if parallel is None:
+        loss, n, stats = trainee.loss(trainee.collate(step.index))
+        weighted = loss
+    else:
+        loss, weighted, n, stats = parallel.loss(step, trainee.collate)
     for opt in trainee.optimizers:
         opt.zero_grad(set_to_none=True)
-    loss.backward()
+    weighted.backward()
+    if parallel is not None:
+        parallel.after_backward()
     if clip:
         clip_gradients(trainee.model.parameters(), clip)
     for opt in trainee.optimizers:
         opt.step()
     if average is not None:
         average.update(trainee.model)
-    return loss.item(), n, stats
+    return loss.item() * n, n, stats
 
 
 def train_epoch(trainee: Trainee, cfg: LoopConfig, epoch: int,
-                average: WeightAverage | None = None) -> tuple[float, dict]:
-    """One pass over the training items in the order ``(seed, epoch)`` draws; returns the
-    mean loss per item and the summed stats."""
+                average: WeightAverage | None = None, parallel: DataParallel | None = None
+                ) -> tuple[float, dict]:
+    """One pass over the training items in the order ``(seed, epoch)`` draws (with
+    ``parallel``, this process's part of each batch); returns the mean loss per item and the
+    summed stats (over every process)."""
     trainee.model.train()
-    order = torch.randperm(trainee.n_items(), generator=epoch_generator(cfg.seed, epoch))
-    order = order.tolist()
+    where = distributed.world() if parallel is not None else distributed.World()
+    if where.size > 1:  # each rank its own dropout masks, the same after a resume
+        seed_rank_epoch(cfg.seed, epoch, where.rank)
+    sizes = trainee.sizes() if cfg.batch_nodes or where.size > 1 else None
+    steps = distributed.epoch_steps(trainee.n_items(), cfg.seed, epoch, cfg.batch_size,
+                                    cfg.batch_nodes, sizes, where)
     total, items, stats = 0.0, 0, {}
-    bar = tqdm(range(0, len(order), cfg.batch_size),
-               total=math.ceil(len(order) / cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
-               leave=False, disable=not cfg.progress, mininterval=0.5, dynamic_ncols=True)
-    for start in bar:
-        batch = trainee.collate(order[start:start + cfg.batch_size])
-        loss, n, batch_stats = train_step(trainee, batch, cfg.clip, average)
-        total += loss * n
+    bar = tqdm(steps, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
+               disable=not (cfg.progress and where.rank == 0), mininterval=0.5,
+               dynamic_ncols=True)
+    for step in bar:
+        loss, n, batch_stats = train_step(trainee, step, cfg.clip, average, parallel)
+        total += loss
         items += n
         for key, value in batch_stats.items():
             stats[key] = stats.get(key, 0) + value
-        bar.set_postfix(loss=f"{total / items:.3f}", refresh=False)
+        bar.set_postfix(loss=f"{total / max(items, 1):.3f}", refresh=False)
     trainee.model.eval()
+    if where.size > 1:
+        keys = sorted(stats)
+        summed = distributed.all_reduce(torch.tensor([total, items, *(stats[k] for k in keys)],
+                                                     dtype=torch.float64)).tolist()
+        total, items = summed[0], int(summed[1])
+        stats = {k: type(stats[k])(v) for k, v in zip(keys, summed[2:], strict=True)}
     return total / max(items, 1), stats
 
 
@@ -228,43 +258,61 @@ def fit(trainee: Trainee, cfg: LoopConfig, run: RunDir, state: dict | None = Non
     """Train ``trainee`` for ``cfg.epochs`` (from ``state``, a ``last.pt``, when resuming),
     logging each epoch and saving ``last.pt`` and, when the dev score improved, ``best.pt``;
     ``config.json`` is written once ``state`` is restored (a damaged one changes nothing).
+    In a process group (:mod:`treenn.distributed`) every rank trains its part of each batch
+    and evaluates its part of dev; rank 0 alone logs and writes.
 
     Returns the best epoch: ``{"epoch", trainee.best_key}``.
     """
     check_fields(cfg)  # the configs that build it were checked by the same field ranges
     with checkpoint_errors(run.last) if state else nullcontext():
         loop = _State(trainee, cfg, state)
-    if state:
+    where, main = distributed.world(), distributed.is_main()
+    if state and main:
         log.info("resuming %s at epoch %d", run.path, loop.start)
-    if trainee.run_config is not None:
-        run.write_config(trainee.run_config)
-    run.keep_metrics_until(loop.start - 1)
-    for epoch in range(loop.start, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        loss, stats = train_epoch(trainee, cfg, epoch, loop.average)
-        record = {"epoch": epoch, "train_loss": loss, "train_time_s": time.perf_counter() - t0,
-                  **stats}
-        dev, fields, payload = _evaluate_epoch(trainee, loop.average)
-        record.update(fields, eval_time_s=time.perf_counter() - t0 - record["train_time_s"])
-        score = trainee.score(dev)
-        improved = score > loop.best[trainee.best_key]
-        if improved:
-            loop.best = {"epoch": epoch, trainee.best_key: score}
-        record["lr"] = trainee.optimizers[0].param_groups[0]["lr"]
-        log.info("epoch %d: loss %.4f, %s (%.1fs)%s", epoch, loss, trainee.summary(dev),
-                 record["train_time_s"], "  *best*" if improved else "")
-        _step_plateau(loop.plateau, score)
-        run.log_epoch(record)
-        run.save_epoch({**payload, "epoch": epoch, "best": loop.best}, improved,
-                       loop.resume_state())
+    if main:
+        if trainee.run_config is not None:
+            run.write_config(trainee.run_config)
+        run.keep_metrics_until(loop.start - 1)
+    parallel = DataParallel(trainee.model, trainee.loss, where) if where.size > 1 else None
+    try:
+        for epoch in range(loop.start, cfg.epochs + 1):
+            _epoch(trainee, cfg, run, loop, epoch, parallel)
+    finally:
+        if parallel is not None:
+            parallel.close()
     return loop.best
 
 
-def _step_plateau(schedulers: list, score: float) -> None:
+def _epoch(trainee: Trainee, cfg: LoopConfig, run: RunDir, loop: _State, epoch: int,
+           parallel: DataParallel | None) -> None:
+    """Train one epoch, evaluate it, step the schedule; rank 0 logs and saves it."""
+    t0 = time.perf_counter()
+    loss, stats = train_epoch(trainee, cfg, epoch, loop.average, parallel)
+    record = {"epoch": epoch, "train_loss": loss, "train_time_s": time.perf_counter() - t0,
+              **stats}
+    dev, fields, payload = _evaluate_epoch(trainee, loop.average)
+    record.update(fields, eval_time_s=time.perf_counter() - t0 - record["train_time_s"])
+    score = trainee.score(dev)  # the same on every rank: dev's counts are summed
+    improved = score > loop.best[trainee.best_key]
+    if improved:
+        loop.best = {"epoch": epoch, trainee.best_key: score}
+    record["lr"] = trainee.optimizers[0].param_groups[0]["lr"]
+    main = distributed.is_main()
+    if main:
+        log.info("epoch %d: loss %.4f, %s (%.1fs)%s", epoch, loss, trainee.summary(dev),
+                 record["train_time_s"], "  *best*" if improved else "")
+    _step_plateau(loop.plateau, score, main)
+    if main:
+        run.log_epoch(record)
+        run.save_epoch({**payload, "epoch": epoch, "best": loop.best}, improved,
+                       loop.resume_state())
+
+
+def _step_plateau(schedulers: list, score: float, main: bool = True) -> None:
     before = [s.optimizer.param_groups[0]["lr"] for s in schedulers]
     for scheduler in schedulers:
         scheduler.step(score)
-    if schedulers and schedulers[0].optimizer.param_groups[0]["lr"] != before[0]:
+    if main and schedulers and schedulers[0].optimizer.param_groups[0]["lr"] != before[0]:
         log.info("no better dev score for %d epochs: learning rate halved to %g",
                  schedulers[0].patience + 1, schedulers[0].optimizer.param_groups[0]["lr"])
 
@@ -275,6 +323,7 @@ def evaluate_splits(run: RunDir, evaluate: Callable[[str], dict], splits: Iterab
     write ``eval-<split>.json`` with what it scored (the data ``sources[split]``)."""
     results = {}
     for split in splits:
-        results[split] = evaluate(split)
-        run.write_eval(results[split], sources[split], run.best, best)
+        results[split] = evaluate(split)  # every rank scores its part
+        if distributed.is_main():
+            run.write_eval(results[split], sources[split], run.best, best)
     return results

@@ -50,3 +50,9 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """The data order of an epoch depends only on (seed, epoch), so a resumed run matches."""
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
+
+def seed_rank_epoch(seed: int, epoch: int, rank: int) -> None:
+    """Seed every generator of one process of a data-parallel run for one epoch, from
+    ``(seed, epoch, rank)`` only: ranks draw different dropout masks, and a run resumed on
+    the same number of processes draws the same ones as an uninterrupted run."""
+    seed_everything(((seed * 100_003 + epoch) * 1_009 + rank + 1) % 2**32)  # numpy's range

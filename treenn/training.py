@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from nltk import Tree
 
-from treenn import loop, runs
+from treenn import distributed, loop, runs
 from treenn.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_KEYS, check_arity, load_model
 from treenn.data.graphs import Batch, collate_arrays, tree_to_arrays
 from treenn.data.listops import ListOpsConfig
@@ -63,6 +63,8 @@ class TrainConfig:
                             "a pretrained vector)", low=1)
     epochs: int | None = option(None, "training epochs", low=1)
     batch_size: int | None = option(None, "trees per batch", low=1)
+    batch_nodes: int | None = option(None, "batches of trees up to N nodes in all instead of "
+                                     "--batch-size trees", low=1, metavar="N")
     optimizer: str | None = option(None, "optimiser of the dense parameters (the embedding "
                                    "table gets its sparse counterpart)",
                                    choices=("adagrad", "adam"))
@@ -123,7 +125,8 @@ class TrainConfig:
 
     def loop_config(self) -> LoopConfig:
         """The options of :func:`treenn.loop.fit` (of a resolved config)."""
-        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size,
+                          batch_nodes=self.batch_nodes, seed=self.seed,
                           clip=self.clip, ema=self.ema, lr_patience=self.lr_patience,
                           progress=self.progress)
 
@@ -194,8 +197,12 @@ def training_nodes(batch: Batch, model: Classifier, cfg: TrainConfig) -> torch.T
 
 
 def resolve_device(name: str) -> torch.device:
+    """The device ``name`` (``cuda`` in one of several processes: its local rank's GPU)."""
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise TreennError(f"--device {name}: this torch build has no CUDA device available")
+    where = distributed.world()
+    if name.startswith("cuda") and where.size > 1:
+        return torch.device("cuda", where.local_rank)
     return torch.device(name)
 
 
@@ -234,6 +241,9 @@ class ClassifierTrainee(Trainee):
     def n_items(self) -> int:
         return len(self.data["train"])
 
+    def sizes(self) -> list[int]:
+        return [a.n_nodes for a in self.data["train"].arrays]
+
     def collate(self, index: list[int]) -> Batch:
         arrays = self.data["train"].arrays
         return collate_arrays([arrays[i] for i in index], index).to(self.device)
@@ -242,7 +252,8 @@ class ClassifierTrainee(Trainee):
         return self.tree_loss(self.model, batch, self.cfg), batch.n_trees, {}
 
     def evaluate(self, split: str) -> dict:
-        return evaluate(self.model, self.task, self.data[split], split, self.cfg.eval_batch_size)
+        return evaluate(self.model, self.task, self.data[split], split, self.cfg.eval_batch_size,
+                        sharded=True)
 
     def score(self, dev: dict) -> float:
         return dev["root"]["accuracy"]
@@ -272,7 +283,8 @@ def _setup(cfg: TrainConfig, state: dict | None, run: RunDir) -> ClassifierTrain
         runs.check_keys(state, run.last, CHECKPOINT_KEYS)
     with runs.checkpoint_errors(run.last):
         vocab = Vocab.from_dict(state["vocab"]) if state else None
-    task, vocab, data = prepare(cfg, vocab)
+    with distributed.main_first():  # one process fills the dataset cache, the others read it
+        task, vocab, data = prepare(cfg, vocab)
     device = resolve_device(cfg.device)
     model = make_model(cfg, task, vocab)
     for split, dataset in data.items():
@@ -306,13 +318,33 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
     """Train, keep the best epoch by dev root accuracy, evaluate it on every split and return
     those results. ``resume`` continues ``last.pt`` with the run's settings (``cfg.task`` and
     ``model`` may be None; ``cfg.epochs`` may extend it), data order and random state. Run
-    files in ``cfg.out`` stop a new run unless ``overwrite`` (they are deleted)."""
-    run = RunDir(cfg.out)
-    cfg, state = run.start(cfg, resume, overwrite)
+    files in ``cfg.out`` stop a new run unless ``overwrite`` (they are deleted).
+
+    Started by a launcher among several processes (``torchrun``, ``train --nproc``), each
+    process trains its part of every batch (:mod:`treenn.distributed`)."""
+    with distributed.session(_device(cfg, resume)):
+        return _train(cfg, resume, overwrite)
+
+
+def _device(cfg: TrainConfig, resume: bool) -> str:
+    """The device the run trains on, for the process group (a resumed run's own, when this
+    process sees its ``config.json``)."""
+    if resume and distributed.launched_size() > 1:
+        try:
+            saved = (read_run_config(cfg.out) or {}).get("train", {}).get("device")
+        except TreennError:  # rank 0 says what is wrong with it
+            saved = None
+        return saved if isinstance(saved, str) else cfg.device
+    return cfg.device
+
+
+def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict:
+    run = RunDir(cfg.out)  # rank 0 reads and writes it; the others are sent what it read
+    cfg, state = distributed.from_main(lambda: run.start(cfg, resume, overwrite))
     cfg = cfg.resolved()
     trainee = _setup(cfg, state, run)
     fit(trainee, cfg.loop_config(), run, state)
-    best, ckpt = load_model(run.path, "best")
+    best, ckpt = distributed.from_main(lambda: load_model(run.path, "best"))
     best.set_engine(cfg.engine)
     trainee.model = best.to(trainee.device)
     return evaluate_splits(run, trainee.evaluate, [s for s in trainee.data if s != "train"],
