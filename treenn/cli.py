@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from treenn import report, show
+from treenn import distributed, launch, report, show
 from treenn.arguments import (
     FIELD_BOUNDS,
     LISTOPS_FLAGS,
@@ -89,6 +89,9 @@ def _add_train(sub) -> None:
     run.add_argument("--overwrite", action="store_true",
                      help="replace the run already in RUN_DIR (its files are deleted first); "
                      "without it, existing run files stop train")
+    p.add_argument("--nproc", type=int_in(1, 1024), default=1, metavar="N",
+                   help="train on N processes of this machine (data-parallel, the same "
+                   "result as one; each with --threads or cores/N threads; default: 1)")
     add_config_arguments(p, _train_configs(), _task_defaults())
     add_listops_arguments(p.add_argument_group("ListOps generator (used without --data-dir)"))
 
@@ -120,14 +123,21 @@ def _cmd_train(args) -> int:
     if parsing:
         cfg = config_from_args(ParserTrainConfig, "parsers", args, _train_configs(), what,
                                **common)
-        return _train_parser(cfg, args.resume, args.overwrite)
+        launched = _processes(args)
+        return launched if launched is not None else _train_parser(cfg, args.resume,
+                                                                   args.overwrite)
     from treenn.models import MODELS
     from treenn.training import TrainConfig, train
 
     cfg = config_from_args(TrainConfig, "classifiers", args, _train_configs(), what,
                            kind=MODELS[args.model].kind, task=args.task, listops=listops,
                            **common)
+    launched = _processes(args)
+    if launched is not None:
+        return launched
     results = train(cfg, resume=args.resume, overwrite=args.overwrite)
+    if distributed.launched_rank():
+        return 0  # rank 0 prints the results
     print(f"run: {args.out}")
     for split, res in results.items():
         print(f"{split:>7}: root accuracy {100 * res['root']['accuracy']:.2f}%  "
@@ -135,10 +145,29 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _processes(args) -> int | None:
+    """``--nproc N``: the exit status of N processes running this command (None: train here,
+    in this process, alone or as one of a launch's)."""
+    if args.nproc == 1 or launch.in_worker():
+        return None
+    if distributed.launched_size() > 1:
+        raise TreennError("--nproc: this process is one of torchrun's already (WORLD_SIZE="
+                          f"{distributed.launched_size()}); leave --nproc out")
+    from treenn.parsers.registry import PARSERS
+
+    if args.model in PARSERS and PARSERS[args.model].training == "counted":
+        raise TreennError(f"--nproc {args.nproc}: {args.model} is counted, not trained by "
+                          "gradient; it takes one process")
+    threads = getattr(args, "threads", None) or max(1, (os.cpu_count() or 1) // args.nproc)
+    return launch.launch(main, args.argv, args.nproc, threads, args.debug)
+
+
 def _train_parser(cfg, resume: bool, overwrite: bool) -> int:
     from treenn.parsers.training import train_parser
 
     results = train_parser(cfg, resume=resume, overwrite=overwrite)
+    if distributed.launched_rank():
+        return 0  # rank 0 prints the results
     print(f"run: {cfg.out}")
     for split, res in results.items():
         print(f"{split:>5}: labelled F1 {100 * res['labelled']['f1']:.2f}  unlabelled F1 "
@@ -349,11 +378,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return exit_.code
     log_to_stderr(args.verbose)
+    args.argv = argv  # what each process of train --nproc runs
     try:
-        return run_main(lambda: COMMANDS[args.command](args), debug=args.debug)
+        return run_main(lambda: COMMANDS[args.command](args), debug=args.debug,
+                        report=launch.error_reporter())
     except KeyboardInterrupt:
-        print("\ninterrupted; finished epochs are saved (continue with train --resume --out "
-              "RUN_DIR)", file=sys.stderr)
+        if launch.interrupted_message():
+            print(f"\n{launch.interrupted_message()}", file=sys.stderr)
         return 130
 
 

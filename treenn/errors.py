@@ -21,15 +21,22 @@ class DataError(TreennError):
         return cls(f"{where}: {message}")
 
 
-def run_main(main: Callable[[], int], debug: bool = False) -> int:
+def _print(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def run_main(main: Callable[[], int], debug: bool = False,
+             report: Callable[[str], None] | None = None) -> int:
     """Run a command's ``main`` inside the error boundary: a :class:`TreennError` (bad input)
     becomes ``error: ...`` and status 2; any other exception (a bug, or a failure this
     program did not foresee) becomes one ``error: internal error ...`` line and status 1,
-    with the traceback only under ``debug`` (``--debug``)."""
+    with the traceback only under ``debug`` (``--debug``). The line goes to ``report``
+    (default: standard error)."""
+    report = report or _print
     try:
         return main()
     except TreennError as err:
-        print(f"error: {err}", file=sys.stderr)
+        report(f"error: {err}")
         return 2
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -37,6 +44,6 @@ def run_main(main: Callable[[], int], debug: bool = False) -> int:
         if debug:
             raise
         text = " ".join(str(err).split())
-        print(f"error: internal error: {type(err).__name__}: {text[:300]} (rerun with "
-              "--debug for the traceback)", file=sys.stderr)
+        report(f"error: internal error: {type(err).__name__}: {text[:300]} (rerun with "
+               "--debug for the traceback)")
         return 1
