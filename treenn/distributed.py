@@ -245,7 +245,8 @@ class DataParallel:
                     module.sparse = False  # dense gradients, all-reduced as such
                     self.densified.append(module)
         self.ddp = nn.parallel.DistributedDataParallel(_Loss(model, loss),
-                                                       find_unused_parameters=True)
+                                                       find_unused_parameters=True,
+                                                       gradient_as_bucket_view=True)
 
     def loss(self, step: Step, collate: Callable) -> tuple[torch.Tensor, torch.Tensor, int,
                                                            dict]:
