@@ -87,3 +87,16 @@ def tiny_ptb(tmp_path_factory):
         trees = [rng.choice(PTB_SENTENCES) for _ in range(6)]
         (combined / f"wsj_{number:04d}.mrg").write_text("".join(f"( {t} )\n\n" for t in trees))
     return root
+
+
+@pytest.fixture(scope="session")
+def finished_sst_run(tiny_sst, tmp_path_factory):
+    """A finished one-epoch Tree-LSTM run on ``tiny_sst``, trained once per session; tests
+    that damage or modify a run work on copies of it."""
+    from treenn.training import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    train(TrainConfig(task="sst5", model="tree-lstm", out=str(out), data_dir=str(tiny_sst),
+                      epochs=1, x_size=8, h_size=8, batch_size=8, seed=3, progress=False,
+                      threads=1))
+    return out

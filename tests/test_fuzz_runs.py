@@ -26,13 +26,9 @@ VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 300),
                    st.dictionaries(st.text(max_size=3), st.integers(0, 3), max_size=2))
 
 
-@pytest.fixture(scope="module")
-def pristine(tiny_sst, tmp_path_factory):
-    out = tmp_path_factory.mktemp("fuzz") / "run"
-    train(TrainConfig(task="sst5", model="tree-lstm", out=str(out), data_dir=str(tiny_sst),
-                      epochs=1, x_size=8, h_size=8, batch_size=8, seed=3, progress=False,
-                      threads=1))
-    return out
+@pytest.fixture
+def pristine(finished_sst_run):
+    return finished_sst_run
 
 
 @pytest.fixture(scope="module")

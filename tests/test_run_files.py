@@ -13,17 +13,12 @@ import torch
 
 from treenn import cli
 from treenn.errors import TreennError
-from treenn.training import TrainConfig, evaluate_run, train
+from treenn.training import evaluate_run
 
 
-@pytest.fixture(scope="module")
-def finished(tiny_sst, tmp_path_factory):
-    """A finished tiny SST run, trained once for the module (tests change copies of it)."""
-    out = tmp_path_factory.mktemp("finished") / "run"
-    train(TrainConfig(task="sst5", model="tree-lstm", out=str(out), data_dir=str(tiny_sst),
-                      epochs=1, x_size=8, h_size=8, batch_size=8, seed=3, progress=False,
-                      threads=1))
-    return out
+@pytest.fixture
+def finished(finished_sst_run):
+    return finished_sst_run
 
 
 @pytest.fixture
