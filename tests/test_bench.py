@@ -12,8 +12,12 @@ def test_engine_benchmark_reports_ratios_memory_and_heights(tiny_sst, tmp_path):
                        "--height-trees", "1", "--json", str(out)]) == 0
     figures = json.loads(out.read_text())
     assert {"train_speedup", "infer_speedup", "fast_over_lstm_epoch"} <= set(figures)
+    new = ("train_speedup_vs_dgl_example", "infer_speedup_vs_dgl_example", "train_over_floor",
+           "infer_over_floor", "dgl_example_epoch_seconds")
+    for key in new:
+        assert isinstance(figures[key], float) and figures[key] > 0, key
     rows = figures["engines"]["rows"]
-    assert set(rows) == {"dgl", "fast", "lstm", "floor"}
+    assert set(rows) == {"dgl-example", "dgl", "fast", "lstm", "floor"}
     for name, row in rows.items():
         for mode in ("train", "infer"):
             assert row[mode]["trees_per_s"] > 0
@@ -21,6 +25,8 @@ def test_engine_benchmark_reports_ratios_memory_and_heights(tiny_sst, tmp_path):
     train = {name: rows[name]["train"]["seconds"] for name in rows}
     assert figures["train_speedup"] == train["dgl"] / train["fast"]
     assert figures["floor_train_speedup"] == train["dgl"] / train["floor"]
+    assert figures["train_speedup_vs_dgl_example"] == train["dgl-example"] / train["fast"]
+    assert figures["train_over_floor"] == train["fast"] / train["floor"]
     assert rows["floor"]["infer"]["gflop_per_s"] > 0
     assert [r["height"] for r in figures["heights"] if r["shape"] == "chain"][-1] == 1024
     assert figures["long_chain"]["nodes"] == 10001 and figures["long_chain"]["grad_finite"]

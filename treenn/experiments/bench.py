@@ -3,14 +3,17 @@
 In one process and on the same batches of SST train it times
 
 * training steps (forward, backward, optimiser step) and inference of a binary Tree-LSTM with
-  the DGL reference engine and with the fast engine, and
+  DGL's own Tree-LSTM example as users would run it (``dgl-example``, re-implemented in
+  :mod:`treenn.experiments.dgl_example`), with our DGL reference engine and with the fast
+  engine, and
 * an ``nn.LSTM`` classifier of the same sizes on the same sentences,
 
-then prints trees/s, ms per batch, peak memory and each ratio to the DGL engine, next to the
-same batches' matrix products alone (:func:`matmul_floor`, a bound on any engine). Settings
-follow Tai et al. (2015): x=300, h=150, batch 25, dropout 0.5, Adagrad. It also times the
-fast engine on synthetic trees (balanced trees and left-branching chains) to show how the cost
-per node depends on tree height, and runs one 10,000-node chain forward and backward.
+then prints trees/s, ms per batch, peak memory, each speedup over the DGL engine and the DGL
+example, and each time over the floor: the same batches' matrix products alone
+(:func:`matmul_floor`, a bound on any engine). Settings follow Tai et al. (2015): x=300,
+h=150, batch 25, dropout 0.5, Adagrad. It also times the fast engine on synthetic trees
+(balanced trees and left-branching chains) to show how the cost per node depends on tree
+height, and runs one 10,000-node chain forward and backward.
 
 Peak memory on the CPU is how far the resident set of a fresh Python process grows while it
 runs the same workload (same data, batches, weights and optimiser) after setting it up; a
@@ -38,6 +41,7 @@ from treenn.arguments import ArgumentParser, device_name, int_in, output_file
 from treenn.cells import NaryTreeLSTMCell
 from treenn.data.vocab import Vocab
 from treenn.errors import run_main
+from treenn.experiments.dgl_example import example_batch, example_step, make_example
 from treenn.experiments.shapes import height_table, long_chain_check
 from treenn.experiments.tools import REPEATS, THREADS
 from treenn.training import (
@@ -120,10 +124,15 @@ def _memory_child(spec_json: str) -> None:
     task, vocab, data = prepare(cfg)
     batch_list = list(batches(data["train"], cfg.batch_size))[:spec["batches"]]
     tree, lstm, lstm_cfg = _models(cfg, task, vocab)
-    model, mcfg = (lstm, lstm_cfg) if spec["name"] == "lstm" else (tree, cfg)
-    if spec["name"] != "lstm":
-        model.set_engine(spec["name"])
-    step = _step_fn(model, mcfg, make_optimizers(model, mcfg), spec["mode"] == "train")
+    train = spec["mode"] == "train"
+    if spec["name"] == "dgl-example":
+        model, opt, batch_list = _example_workload(cfg, tree, batch_list)
+        step = example_step(model, opt, train)
+    else:
+        model, mcfg = (lstm, lstm_cfg) if spec["name"] == "lstm" else (tree, cfg)
+        if spec["name"] != "lstm":
+            model.set_engine(spec["name"])
+        step = _step_fn(model, mcfg, make_optimizers(model, mcfg), train)
 
     base, peak, done = _rss_bytes(), [0], threading.Event()
 
@@ -155,6 +164,23 @@ def _models(cfg: TrainConfig, task, vocab: Vocab):
     return tree, lstm, lstm_cfg
 
 
+def _example_workload(cfg: TrainConfig, tree, batch_list: list) -> tuple:
+    """The dgl-example row's model and optimiser (initialised as the example does, with our
+    tree model's word vectors) and its view of the batches."""
+    torch.manual_seed(cfg.seed)
+    model, opt = make_example(tree.embedding.weight.detach().cpu(), cfg.h_size,
+                              tree.cfg.n_classes, cfg.dropout)
+    return model, opt, [example_batch(b) for b in batch_list]
+
+
+def _measure(step: Callable, data: list, repeats: int, n_trees: int, device: torch.device,
+             cfg: TrainConfig, name: str, mode: str) -> dict:
+    seconds = _time(step, data, repeats)
+    return {"seconds": seconds, "trees_per_s": n_trees / seconds,
+            "ms_per_batch": 1000 * seconds / len(data),
+            "peak_mb": _peak_memory_mb(step, data[:40], device, cfg, name, mode)}
+
+
 def engine_table(cfg: TrainConfig, data: Dataset, n_batches: int | None, repeats: int,
                  device: torch.device, task, vocab) -> dict:
     batch_list = [b.to(device) for b in batches(data, cfg.batch_size)][:n_batches]
@@ -163,6 +189,11 @@ def engine_table(cfg: TrainConfig, data: Dataset, n_batches: int | None, repeats
     tree.to(device)
     lstm.to(device)
     rows = {}
+    if device.type == "cpu":  # DGL from PyPI is CPU-only
+        model, opt, data = _example_workload(cfg, tree, batch_list)
+        rows["dgl-example"] = {
+            mode: _measure(example_step(model, opt, mode == "train"), data, repeats, n_trees,
+                           device, cfg, "dgl-example", mode) for mode in ("train", "infer")}
     for name, model, mcfg, engine in (("dgl", tree, cfg, "dgl"), ("fast", tree, cfg, "fast"),
                                       ("lstm", lstm, lstm_cfg, None)):
         if engine == "dgl" and device.type != "cpu":
@@ -173,12 +204,8 @@ def engine_table(cfg: TrainConfig, data: Dataset, n_batches: int | None, repeats
         opts = make_optimizers(model, mcfg)
         row = {}
         for mode, train in (("train", True), ("infer", False)):
-            step = _step_fn(model, mcfg, opts, train)
-            seconds = _time(step, batch_list, repeats)
-            row[mode] = {"seconds": seconds, "trees_per_s": n_trees / seconds,
-                         "ms_per_batch": 1000 * seconds / len(batch_list),
-                         "peak_mb": _peak_memory_mb(step, batch_list[:40], device, cfg,
-                                                    name, mode)}
+            row[mode] = _measure(_step_fn(model, mcfg, opts, train), batch_list, repeats,
+                                 n_trees, device, cfg, name, mode)
             model.load_state_dict(state)  # every variant starts from the same weights
         rows[name] = row
     floor = matmul_floor(tree.encoder.cell, batch_list, repeats, device)
@@ -259,26 +286,38 @@ def loading_times(cfg: TrainConfig) -> tuple[dict, tuple]:
 
 
 def _print_engine_rows(rows: dict) -> None:
-    ref = rows.get("dgl")
-    print(f"{'':22}{'trees/s':>10}{'ms/batch':>10}{'peak MB':>9}{'vs dgl':>8}")
+    """One line per engine and mode: speedups over dgl and dgl-example, time over floor."""
+    print(f"{'':27}{'trees/s':>10}{'ms/batch':>10}{'peak MB':>9}{'vs dgl':>9}"
+          f"{'vs dgl-ex':>10}{'/ floor':>9}")
     for name, row in rows.items():
         for mode in ("train", "infer"):
             r = row[mode]
-            ratio = (f"{ref[mode]['seconds'] / r['seconds']:7.2f}x" if ref else "     n/a")
-            label = {"dgl": "Tree-LSTM dgl", "fast": "Tree-LSTM fast",
-                     "lstm": "nn.LSTM", "floor": "matmuls only"}[name]
+            ratios = [f"{rows[ref][mode]['seconds'] / r['seconds']:.2f}x" if ref in rows
+                      else "n/a" for ref in ("dgl", "dgl-example")]
+            ratios.append(f"{r['seconds'] / rows['floor'][mode]['seconds']:.2f}")
+            label = {"dgl-example": "Tree-LSTM dgl-example", "dgl": "Tree-LSTM dgl",
+                     "fast": "Tree-LSTM fast", "lstm": "nn.LSTM", "floor": "matmuls only"}[name]
             peak = "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
-            print(f"{label + ' ' + mode:<22}{r['trees_per_s']:10.0f}{r['ms_per_batch']:10.2f}"
-                  f"{peak:>9} {ratio}")
+            print(f"{label + ' ' + mode:<27}{r['trees_per_s']:10.0f}{r['ms_per_batch']:10.2f}"
+                  f"{peak:>9}{ratios[0]:>9}{ratios[1]:>10}{ratios[2]:>9}")
 
 
-def _summary(rows: dict, loading: dict) -> dict:
+def _summary(rows: dict, loading: dict, trees: int) -> dict:
     """The ratios printed after the table (and the JSON's top-level keys)."""
     summary = {
         "fast_over_lstm_epoch": rows["fast"]["train"]["seconds"] / rows["lstm"]["train"]["seconds"],
         "cold_load_seconds": loading["cold_train_seconds"],
         "cached_load_seconds": loading["cached_all_splits_seconds"],
     }
+    fast, floor, example = rows["fast"], rows["floor"], rows.get("dgl-example")
+    for mode in ("train", "infer"):
+        summary[f"{mode}_over_floor"] = fast[mode]["seconds"] / floor[mode]["seconds"]
+        if example:
+            summary[f"{mode}_speedup_vs_dgl_example"] = (example[mode]["seconds"]
+                                                         / fast[mode]["seconds"])
+    if example:  # the example's training time for one pass over all of SST train
+        summary["dgl_example_epoch_seconds"] = (example["train"]["seconds"] / trees
+                                                * loading["train_trees"])
     ref = rows.get("dgl")
     if ref:
         summary["train_speedup"] = ref["train"]["seconds"] / rows["fast"]["train"]["seconds"]
@@ -317,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{cfg.batch_size}; x={cfg.x_size} h={cfg.h_size}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {device}")
     _print_engine_rows(table["rows"])
-    summary = _summary(table["rows"], loading)
+    summary = _summary(table["rows"], loading, table["trees"])
     print("\n" + "  ".join(f"{k}={v:.2f}" for k, v in summary.items()))
     floor = table["rows"]["floor"]
     print(f"(matmuls only: the leaf and composition products of the same batches, each batch "
