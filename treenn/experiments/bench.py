@@ -190,10 +190,11 @@ def engine_table(cfg: TrainConfig, data: Dataset, n_batches: int | None, repeats
     lstm.to(device)
     rows = {}
     if device.type == "cpu":  # DGL from PyPI is CPU-only
-        model, opt, data = _example_workload(cfg, tree, batch_list)
+        model, opt, example_batches = _example_workload(cfg, tree, batch_list)
         rows["dgl-example"] = {
-            mode: _measure(example_step(model, opt, mode == "train"), data, repeats, n_trees,
-                           device, cfg, "dgl-example", mode) for mode in ("train", "infer")}
+            mode: _measure(example_step(model, opt, mode == "train"), example_batches, repeats,
+                           n_trees, device, cfg, "dgl-example", mode)
+            for mode in ("train", "infer")}
     for name, model, mcfg, engine in (("dgl", tree, cfg, "dgl"), ("fast", tree, cfg, "fast"),
                                       ("lstm", lstm, lstm_cfg, None)):
         if engine == "dgl" and device.type != "cpu":
