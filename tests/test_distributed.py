@@ -388,7 +388,11 @@ def test_kill_9_of_a_rank_leaves_a_resumable_run(uneven_sst, tmp_path):
     assert launcher.returncode == 1, err
     lines = [line for line in err.splitlines()  # besides rank 0's epoch lines
              if line.strip() and not line.startswith("INFO treenn.loop: epoch")]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "resume" in lines[0], err
+    # The launcher's one error line comes last. Before it, the surviving process may abort
+    # inside gloo when its peer vanishes ("terminate called without an active exception"
+    # and Python's fault dump): torch's output, seen in one CI run of several.
+    assert lines and lines[-1].startswith("error: ") and "resume" in lines[-1], err
+    assert sum(line.startswith("error: ") for line in lines) == 1, err
     done = torch.load(run / "last.pt", weights_only=True)["epoch"]
     train(TrainConfig(task=None, model=None, out=str(run), epochs=done + 1, progress=False),
           resume=True)
