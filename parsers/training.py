@@ -21,15 +21,8 @@ from treenn.data.ptb import load_ptb
 from treenn.data.trees import to_bracketed
 from treenn.data.vocab import embedding_words, load_embeddings
 from treenn.errors import TreennError
-from treenn.loop import (  # WeightAverage and should_halve_lr: re-exported, as before
-    LoopConfig,
-    Trainee,
-    WeightAverage,
-    data_fingerprint,
-    evaluate_splits,
-    fit,
-    should_halve_lr,
-)
+from treenn.loop import LoopConfig, Trainee, data_fingerprint, evaluate_splits, fit
+from treenn.optimisation import WeightAverage, should_halve_lr
 from treenn.options import check_fields, option
 from treenn.parsers import Parser
 from treenn.parsers.chart import Labels, Words, make_example

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from treenn.loop import (
+from treenn.optimisation import (
     WeightAverage,
     clip_gradients,
     ema_rate,

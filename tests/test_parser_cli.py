@@ -232,7 +232,7 @@ def test_crossdomain_scores_parsers_against_sst_trees(tiny_sst, tmp_path):
 
 
 def test_plateau_schedule_halves_the_rate_and_resumes_through_it(tiny_ptb, tmp_path):
-    from treenn.parsers.training import should_halve_lr
+    from treenn.optimisation import should_halve_lr
 
     # patience 2: epochs 3 and 4 miss the best of epoch 2 -> halve after 4; after 6 again
     assert [e for e in range(1, 8) if should_halve_lr(e, 2, 0, 2)] == [4, 5, 6, 7]

@@ -268,7 +268,7 @@ def test_demo_trains_both_models_prints_the_table_and_reuses_finished_runs(tmp_p
 def test_resume_reads_generator_state_of_checkpoints_from_before_treenn_runs(tmp_path):
     import numpy as np
 
-    from treenn.loop import rng_state, set_rng_state
+    from treenn.randomness import rng_state, set_rng_state
     from treenn.runs import RunDir
 
     cfg = TrainConfig(task="sst5", model="tree-lstm", out=str(tmp_path), epochs=3)

@@ -32,20 +32,15 @@ from treenn.errors import TreennError
 from treenn.optimisation import (
     WeightAverage,
     clip_gradients,
-    ema_rate,
     plateau_from_rule,
     plateau_schedulers,
-    should_halve_lr,
 )
 from treenn.options import check_fields, option
 from treenn.randomness import rng_state, seed_rank_epoch, set_rng_state
 from treenn.runs import RunDir, checkpoint_errors
 
-# the optimiser's helpers and the random state are re-exported: they were the loop's
-__all__ = ["LoopConfig", "Trainee", "WeightAverage", "clip_gradients", "data_fingerprint",
-           "ema_rate", "evaluate_splits", "fit", "load_weights", "plateau_from_rule",
-           "plateau_schedulers", "rng_state", "set_rng_state", "should_halve_lr",
-           "train_epoch", "train_step"]
+__all__ = ["LoopConfig", "Trainee", "data_fingerprint", "evaluate_splits", "fit",
+           "load_weights", "train_epoch", "train_step"]
 
 log = logging.getLogger(__name__)
 
