@@ -55,7 +55,9 @@ def epoch_time(model: str, data_dir: str, out: Path, nproc: int, threads: int) -
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{' '.join(argv)} failed:\n{done.stderr}")
-    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    from treenn.runs import read_metrics
+
+    metrics = read_metrics(out)
     return {"train_time_s": metrics[-1]["train_time_s"], "wall_s": time.perf_counter() - t0,
             "command": " ".join(argv[1:]).replace(str(REPO) + "/", "")}
 
