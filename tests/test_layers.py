@@ -21,7 +21,7 @@ LAYERS = [
     ("base", ("treenn.errors", "treenn.options")),
     ("data", ("treenn.data",)),
     ("core", ("treenn.cells", "treenn.engines", "treenn.encoders", "treenn.models",
-              "treenn.datasets", "treenn.evaluation",
+              "treenn.datasets", "treenn.evaluation", "treenn.latent", "treenn.induced",
               "treenn.training", "treenn.metrics", "treenn.runs", "treenn.loop",
               "treenn.randomness", "treenn.optimisation", "treenn.distributed",
               "treenn.checkpoints")),

@@ -15,13 +15,15 @@ from treenn.data.vocab import PAD_ID
 from treenn.encoders import SequenceEncoder, TreeEncoder
 from treenn.engines import ENGINES
 from treenn.errors import TreennError
+from treenn.latent import BeamTreeLSTM, GumbelTreeLSTM, LatentEncoder
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a model name means: a tree cell or a recurrent layer, plus fixed settings."""
+    """What a model name means: a tree cell, a recurrent layer or a latent-tree encoder (which
+    builds its own trees over the words), plus fixed settings."""
 
-    kind: str  # "tree" or "sequence"
+    kind: str  # "tree", "sequence" or "latent"
     cls: type[nn.Module]
     fixed: dict = field(default_factory=dict)
 
@@ -35,6 +37,8 @@ MODELS: dict[str, ModelSpec] = {
     "lstm": ModelSpec("sequence", nn.LSTM),
     "gru": ModelSpec("sequence", nn.GRU),
     "bilstm": ModelSpec("sequence", nn.LSTM, {"bidirectional": True}),
+    "gumbel-tree-lstm": ModelSpec("latent", GumbelTreeLSTM),
+    "beam-tree-lstm": ModelSpec("latent", BeamTreeLSTM),
 }
 
 
@@ -62,13 +66,21 @@ class ModelConfig:
 
     @property
     def is_tree(self) -> bool:
+        """A gold-tree model (reads the dataset's trees); latent-tree models do not."""
         return MODELS[self.model].kind == "tree"
 
+    @property
+    def is_latent(self) -> bool:
+        """A latent-tree model: reads the words only and induces its own trees."""
+        return MODELS[self.model].kind == "latent"
 
-def build_encoder(cfg: ModelConfig) -> TreeEncoder | SequenceEncoder:
+
+def build_encoder(cfg: ModelConfig) -> TreeEncoder | SequenceEncoder | LatentEncoder:
     spec = MODELS[cfg.model]
     if spec.kind == "tree":
         return TreeEncoder(spec.cls(cfg.x_size, cfg.h_size), engine=cfg.engine)
+    if spec.kind == "latent":
+        return LatentEncoder(spec.cls(cfg.x_size, cfg.h_size))
     rnn = spec.cls(cfg.x_size, cfg.h_size, num_layers=cfg.layers, batch_first=True,
                    bidirectional=cfg.bidirectional,
                    dropout=cfg.dropout if cfg.layers > 1 else 0.0)

@@ -1,0 +1,272 @@
+"""Latent-tree encoders (treenn.latent) against plain per-sentence references.
+
+The references below read one sentence at a time and compose one pair at a time, with the
+same equations and the same cell and query parameters; the batched modules must agree on the
+root, the node states, the chosen merges and every gradient.
+"""
+
+import pytest
+import torch
+
+from treenn.latent import (
+    BeamTreeLSTM,
+    GumbelTreeLSTM,
+    LatentEncoder,
+    merges_to_spans,
+    merges_to_tree,
+    sample_gumbel_noise,
+)
+
+X, H = 6, 5
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _pair(cell, hs, cs, i):
+    """Compose positions ``i`` and ``i + 1`` alone: ``(h [H], c [H])``."""
+    h, c = cell.compose(torch.stack([hs[i], hs[i + 1]])[None],
+                        torch.stack([cs[i], cs[i + 1]])[None])
+    return h[0], c[0]
+
+
+def reference_gumbel(model, x, noise=None):
+    """One sentence ``x [n, X]``: ``(root, merges, nodes)``; ``noise`` per step ``[n - t]``."""
+    n = x.shape[0]
+    h, c = model.cell.leaf(x)
+    hs, cs = list(h), list(c)
+    merges, nodes = [], list(hs)
+    for t in range(1, n):
+        cands = [_pair(model.cell, hs, cs, i) for i in range(len(hs) - 1)]
+        scores = torch.stack([torch.dot(ch, model.query) for ch, _ in cands])
+        if noise is None:
+            k = int(scores.argmax())
+            y = [torch.tensor(1.0 if i == k else 0.0) for i in range(len(cands))]
+        else:
+            logits = (scores + noise[t - 1]) / model.tau
+            soft = logits.softmax(0)
+            k = int(logits.argmax())
+            y = [(1.0 if i == k else 0.0) - soft[i].detach() + soft[i] for i in range(len(cands))]
+        new_h, new_c, run = [], [], 0.0
+        for i, (ch, cc) in enumerate(cands):
+            run = run + y[i]
+            left, right = 1 - run, run - y[i]
+            new_h.append(left * hs[i] + y[i] * ch + right * hs[i + 1])
+            new_c.append(left * cs[i] + y[i] * cc + right * cs[i + 1])
+        nodes.append(sum(y[i] * ch for i, (ch, _) in enumerate(cands)))
+        merges.append(k)
+        hs, cs = new_h, new_c
+    return hs[0], merges, nodes
+
+
+def reference_beam(model, x):
+    """One sentence, beams as a list of dicts: ``(root, best merges, best nodes)``."""
+    n = x.shape[0]
+    h, c = model.cell.leaf(x)
+    beams = [{"score": x.new_zeros(()), "hs": list(h), "cs": list(c), "merges": [],
+              "nodes": list(h)}]
+    for _ in range(1, n):
+        expanded = []
+        for beam in beams:
+            cands = [_pair(model.cell, beam["hs"], beam["cs"], i)
+                     for i in range(len(beam["hs"]) - 1)]
+            logp = torch.stack([torch.dot(ch, model.query) for ch, _ in cands]).log_softmax(0)
+            expanded += [(beam["score"] + logp[k], beam, k, cands[k]) for k in range(len(cands))]
+        expanded.sort(key=lambda e: -float(e[0].detach()))
+        beams = []
+        for score, beam, k, (ch, cc) in expanded[:model.beam]:
+            hs, cs = beam["hs"], beam["cs"]
+            beams.append({"score": score, "hs": hs[:k] + [ch] + hs[k + 2:],
+                          "cs": cs[:k] + [cc] + cs[k + 2:], "merges": beam["merges"] + [k],
+                          "nodes": beam["nodes"] + [ch]})
+    weights = torch.stack([b["score"] for b in beams]).softmax(0)
+    root = sum(w * b["hs"][0] for w, b in zip(weights, beams, strict=True))
+    return root, beams[0]["merges"], beams[0]["nodes"]
+
+
+def _batch(seed, lengths):
+    torch.manual_seed(seed)
+    lengths = torch.tensor(lengths)
+    x = torch.randn(len(lengths), int(lengths.max()), X)
+    x[torch.arange(x.shape[1])[None] >= lengths[:, None]] = 0.0  # padding, as the encoder pads
+    return x.requires_grad_(), lengths
+
+
+def _grads(model, x, loss):
+    model.zero_grad()
+    x.grad = None
+    loss.backward()
+    return ([torch.zeros_like(p) if p.grad is None else p.grad.clone()
+             for p in model.parameters()], x.grad.clone())
+
+
+def _compare(model, reference, x, lengths, noise=None):
+    """Batched vs reference: roots, node states, merges, gradients (params and x)."""
+    t_max = x.shape[1]
+    torch.manual_seed(1)
+    w_root, w_node = torch.randn(len(lengths), H), torch.randn(len(lengths), 2 * t_max - 1, H)
+    out = model(x, lengths) if noise is None else model(x, lengths, noise)
+    grads, x_grad = _grads(model, x, (out.root_h * w_root).sum() + (out.node_h * w_node).sum())
+    loss, roots = 0.0, []
+    for b, n in enumerate(lengths.tolist()):
+        sent_noise = None if noise is None else [g[b, :n - t] for t, g in enumerate(noise, 1)]
+        args = (model, x[b, :n]) if reference is reference_beam else (model, x[b, :n], sent_noise)
+        root, merges, nodes = reference(*args)
+        assert out.merges[b].tolist() == merges + [-1] * (t_max - n)
+        node_ids = list(range(n)) + [t_max + s for s in range(n - 1)]
+        torch.testing.assert_close(out.node_h[b, node_ids], torch.stack(nodes), atol=1e-5, rtol=0)
+        others = [i for i in range(2 * t_max - 1) if i not in node_ids]
+        assert not out.node_h[b, others].any()
+        loss = loss + (root * w_root[b]).sum() + (torch.stack(nodes) * w_node[b, node_ids]).sum()
+        roots.append(root)
+    torch.testing.assert_close(out.root_h, torch.stack(roots), atol=1e-5, rtol=0)
+    ref_grads, ref_x_grad = _grads(model, x, loss)
+    for got, want in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    torch.testing.assert_close(x_grad, ref_x_grad, atol=1e-5, rtol=0)
+    padded = torch.arange(t_max)[None] >= lengths[:, None]
+    assert not x_grad[padded].any()
+
+
+LENGTHS = [[3, 7, 1, 5, 2], [4, 4, 4, 4], [1], [6, 2, 7, 7, 3, 1]]
+
+
+@pytest.mark.parametrize("seed, lengths", list(enumerate(LENGTHS)))
+def test_gumbel_eval_matches_reference(seed, lengths):
+    torch.manual_seed(seed)
+    model = GumbelTreeLSTM(X, H).eval()
+    _compare(model, reference_gumbel, *_batch(seed, lengths))
+
+
+@pytest.mark.parametrize("seed, lengths", list(enumerate(LENGTHS)))
+def test_gumbel_training_matches_reference_with_replayed_noise(seed, lengths):
+    torch.manual_seed(seed)
+    model = GumbelTreeLSTM(X, H, tau=0.7).train()
+    x, lengths = _batch(seed, lengths)
+    noise = sample_gumbel_noise(len(lengths), x.shape[1])
+    _compare(model, reference_gumbel, x, lengths, noise=noise)
+
+
+@pytest.mark.parametrize("beam", [1, 3, 5])
+@pytest.mark.parametrize("seed, lengths", list(enumerate(LENGTHS)))
+def test_beam_matches_reference(seed, lengths, beam):
+    torch.manual_seed(seed)
+    model = BeamTreeLSTM(X, H, beam=beam)
+    _compare(model, reference_beam, *_batch(seed, lengths))
+
+
+@pytest.mark.parametrize("cls", [GumbelTreeLSTM, BeamTreeLSTM])
+def test_padding_does_not_change_a_sentence(cls):
+    torch.manual_seed(0)
+    model = cls(X, H).eval()
+    x, lengths = _batch(5, [4, 9, 2, 7])
+    with torch.no_grad():
+        together = model(x, lengths)
+        for b, n in enumerate(lengths.tolist()):
+            alone = model(x[b:b + 1, :n], lengths[b:b + 1])
+            torch.testing.assert_close(together.root_h[b], alone.root_h[0], atol=1e-6, rtol=0)
+            assert together.merges[b, :n - 1].tolist() == alone.merges[0].tolist()
+
+
+@pytest.mark.parametrize("cls", [GumbelTreeLSTM, BeamTreeLSTM])
+def test_a_one_word_sentence_is_its_leaf(cls):
+    torch.manual_seed(0)
+    model = cls(X, H).eval()
+    x = torch.randn(2, 1, X)
+    out = model(x, torch.tensor([1, 1]))
+    torch.testing.assert_close(out.root_h, model.cell.leaf(x[:, 0])[0])
+    assert out.merges.shape == (2, 0) and out.node_h.shape == (2, 1, H)
+
+
+def test_eval_merges_the_best_scoring_pair():
+    """Replay the chosen merges from ``node_h`` and recompute every candidate's score."""
+    torch.manual_seed(3)
+    model = GumbelTreeLSTM(X, H).eval()
+    x, lengths = _batch(3, [7, 5, 6])
+    with torch.no_grad():
+        out = model(x, lengths)
+        t_max = x.shape[1]
+        for b, n in enumerate(lengths.tolist()):
+            h, c = model.cell.leaf(x[b, :n])
+            hs, cs = list(h), list(c)
+            for step, k in enumerate(out.merges[b, :n - 1].tolist()):
+                cands = [_pair(model.cell, hs, cs, i) for i in range(len(hs) - 1)]
+                scores = torch.stack([ch @ model.query for ch, _ in cands])
+                assert int(scores.argmax()) == k
+                chosen = out.node_h[b, t_max + step]
+                assert float(chosen @ model.query) == pytest.approx(float(scores.max()), abs=1e-5)
+                hs[k:k + 2], cs[k:k + 2] = [cands[k][0]], [cands[k][1]]
+
+
+def test_a_beam_of_one_is_the_greedy_argmax_tree():
+    torch.manual_seed(4)
+    greedy = GumbelTreeLSTM(X, H).eval()
+    beam = BeamTreeLSTM(X, H, beam=1)
+    beam.load_state_dict(greedy.state_dict())
+    x, lengths = _batch(4, [6, 3, 8, 1])
+    with torch.no_grad():
+        a, b = greedy(x, lengths), beam(x, lengths)
+    assert torch.equal(a.merges, b.merges)
+    torch.testing.assert_close(a.root_h, b.root_h, atol=1e-6, rtol=0)
+    torch.testing.assert_close(a.node_h, b.node_h, atol=1e-6, rtol=0)
+
+
+def test_training_draws_noise_and_trains_the_scorer():
+    torch.manual_seed(5)
+    model = GumbelTreeLSTM(X, H).train()
+    x, lengths = _batch(5, [7, 6, 7])
+    draws = {tuple(model(x, lengths).merges.flatten().tolist()) for _ in range(20)}
+    assert len(draws) > 1  # Gumbel noise changes the trees
+    model(x, lengths).root_h.sum().backward()
+    assert model.query.grad is not None and model.query.grad.abs().sum() > 0
+
+
+def test_spans_and_tree_of_a_hand_worked_example():
+    # "the film is good": merge (the film) -> [NP, is, good]; (is good) -> [NP, VP]; root
+    merges = torch.tensor([0, 1, 0, -1])  # padded to T = 5
+    assert merges_to_spans(merges, 4) == [(0, 2), (2, 4), (0, 4)]
+    words = ["the", "film", "is", "good"]
+    assert str(merges_to_tree(words, merges)) == \
+        "(X (X (XX the) (XX film)) (X (XX is) (XX good)))"
+    tree = merges_to_tree(words, merges, labels=["NP", "VP", "S"])
+    assert str(tree) == "(S (NP (XX the) (XX film)) (VP (XX is) (XX good)))"
+    tree = merges_to_tree(words, merges, labels=["D", "N", "V", "A", "NP", "VP", "S"])
+    assert str(tree) == "(S (NP (D the) (N film)) (VP (V is) (A good)))"
+    assert merges_to_spans([], 1) == [] and str(merges_to_tree(["hi"], [])) == "(XX hi)"
+    # right-branching: always merge the last pair
+    assert merges_to_spans([2, 1, 0], 4) == [(2, 4), (1, 4), (0, 4)]
+    with pytest.raises(ValueError):
+        merges_to_tree(words, merges, labels=["S"])
+
+
+@pytest.mark.parametrize("name", ["gumbel-tree-lstm", "beam-tree-lstm"])
+def test_registry_and_encoder_read_the_words_only(name):
+    from treenn.api import trees_to_batch
+    from treenn.data.vocab import Vocab
+    from treenn.models import Classifier, ModelConfig
+
+    trees = ["(3 (2 a) (3 (3 good) (2 film)))", "(1 (1 bad))", "(2 (2 (2 a) (2 b)) (2 c))"]
+    vocab = Vocab.build([["a", "good", "film", "bad", "b", "c"]])
+    batch = trees_to_batch(trees, vocab)
+    cfg = ModelConfig(name, vocab_size=len(vocab), n_classes=5, x_size=X, h_size=H)
+    assert cfg.is_latent and not cfg.is_tree
+    model = Classifier(cfg).eval()
+    assert isinstance(model.encoder, LatentEncoder) and model.encoder.out_size == H
+    logits = model(batch, batch.roots)
+    assert logits.shape == (3, 5)
+    # the same as running the tree module on the embedded words directly
+    words = [vocab.encode(ws) for ws in (["a", "good", "film"], ["bad"], ["a", "b", "c"])]
+    x = torch.zeros(3, 3, X)
+    for b, ids in enumerate(words):
+        x[b, :len(ids)] = model.embedding(torch.tensor(ids))
+    direct = model.encoder.tree(x, torch.tensor([3, 1, 3]))
+    parsed = model.encoder.parse(batch, model.embed, batch.roots)
+    torch.testing.assert_close(parsed.root_h, direct.root_h)
+    assert torch.equal(parsed.merges, direct.merges)
+    model.train()
+    model(batch, batch.roots).sum().backward()
