@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import random
 import statistics
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nltk import Tree
 
 from treenn.data.trees import int_label, leaves, read_lines, shown
 from treenn.errors import DataError
-from treenn.options import option
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"
@@ -242,90 +239,6 @@ def write_tsv(trees: list[Tree], path: str | Path) -> None:
             handle.write(f"{tree.label()}\t{expr}\n")
 
 
-@dataclass
-class ListOpsConfig:
-    """Generator settings. Lengths count tokens (operators, digits and ``]``)."""
-
-    n_train: int = option(30000, "number of training expressions", low=1,
-                          flag="--listops-train")
-    n_dev: int = option(1000, "dev expressions", low=1)
-    n_test: int = option(2000, "test expressions", low=1)
-    n_extrap: int = option(1000, "extrapolation expressions", low=1)
-    max_depth: int = option(5, "maximum nesting depth", low=1, flag="--listops-depth")
-    max_args: int = option(5, "maximum arguments per operator", low=2,
-                           flag="--listops-args")
-    min_length: int = option(10, "minimum tokens per expression", low=1)
-    max_length: int = option(60, "maximum tokens per training expression", low=1,
-                             flag="--listops-max-length")
-    extrap_max_depth: int = option(8, "maximum depth of the extrapolation split", low=1)
-    extrap_max_length: int = option(120, "maximum tokens of the extrapolation split", low=1)
-    #: chance that an argument is itself an operator (0.25 in the paper)
-    op_p: float = option(0.25, "chance that an argument is an operator", low=0, high=1,
-                         high_open=True)
-    seed: int = option(1234, "generator seed", flag="--listops-seed")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _random_expression(rng: random.Random, max_depth: int, max_args: int, op_p: float
-                       ) -> list[str]:
-    """Tokens of a random expression; the top level is always an operator.
-
-    Iterative, drawing from ``rng`` in the order of the recursive definition: an argument at
-    depth ``d`` is an operator with chance ``op_p`` while ``d < max_depth``, each operator
-    having ``randint(2, max_args)`` arguments.
-    """
-    toks = [rng.choice(OPERATORS)]
-    remaining = [rng.randint(2, max_args)]  # arguments still to draw, per open operator
-    while remaining:
-        if remaining[-1] == 0:
-            remaining.pop()
-            toks.append(END)
-            continue
-        remaining[-1] -= 1
-        depth = len(remaining) + 1  # of the argument drawn now
-        if depth >= max_depth or rng.random() >= op_p:
-            toks.append(rng.choice(DIGITS))
-        else:
-            toks.append(rng.choice(OPERATORS))
-            remaining.append(rng.randint(2, max_args))
-    return toks
-
-
-def _sample(rng: random.Random, n: int, lo: int, hi: int, max_depth: int, max_args: int,
-            op_p: float, seen: set[str]) -> Iterator[Tree]:
-    made = tries = 0
-    while made < n:
-        tries += 1
-        if tries > 50 * n + 20000:
-            raise ValueError(f"could not draw {n} distinct expressions of length {lo}-{hi}; "
-                             "widen the length range or the depth")
-        toks = _random_expression(rng, max_depth, max_args, op_p)
-        key = " ".join(toks)
-        if not lo <= len(toks) <= hi or key in seen:
-            continue
-        seen.add(key)
-        made += 1
-        yield parse_expression(key)
-
-
-def generate(cfg: ListOpsConfig) -> dict[str, list[Tree]]:
-    """Distinct expressions for train/dev/test, plus ``extrap``: longer and deeper ones.
-
-    Deterministic for a given config (Python's ``random.Random(seed)``).
-    """
-    rng = random.Random(cfg.seed)
-    seen: set[str] = set()
-    splits = {}
-    for name, n in (("train", cfg.n_train), ("dev", cfg.n_dev), ("test", cfg.n_test)):
-        splits[name] = list(_sample(rng, n, cfg.min_length, cfg.max_length, cfg.max_depth,
-                                    cfg.max_args, cfg.op_p, seen))
-    splits["extrap"] = list(_sample(rng, cfg.n_extrap, cfg.max_length + 1, cfg.extrap_max_length,
-                                    cfg.extrap_max_depth, cfg.max_args, cfg.op_p, seen))
-    return splits
-
-
 def find_split_files(folder: Path) -> dict[str, Path]:
     """Map split names to the TSV files of a published ListOps folder.
 
@@ -343,3 +256,16 @@ def find_split_files(folder: Path) -> dict[str, Path]:
                                     f"look like the {split} split")
                 found[split] = path
     return found
+
+
+def hold_out_dev(data: dict[str, list[Tree]]) -> dict[str, list[Tree]]:
+    """Split 5% of ``train`` off as ``dev``, always the same (seeded) trees: Nangia &
+    Bowman's release has no dev split, and the ``nb`` generator preset mirrors that."""
+    train = data["train"]
+    order = list(range(len(train)))
+    random.Random(0).shuffle(order)
+    cut = max(1, len(train) // 20)
+    rest = {k: v for k, v in data.items() if k not in ("train", "dev")}
+    return {"train": [train[i] for i in order[cut:]], "dev": [train[i] for i in order[:cut]],
+            **rest}
+

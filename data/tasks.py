@@ -13,13 +13,12 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nltk import Tree
 
-from treenn.data import listops, ptb, sst
+from treenn.data import listops, listops_generator, ptb, sst
 from treenn.data.prepared import file_fingerprint
 from treenn.data.trees import data_folder, int_label, parse_tree, read_input_lines
 from treenn.errors import DataError, TreennError
@@ -129,7 +128,7 @@ class ListOpsTask(Task):
 
     def source(self, data_dir, options):
         if data_dir is None:
-            cfg = listops.ListOpsConfig(**options.get("listops", {}))
+            cfg = listops_generator.config(options.get("listops", {}))
             check_fields(cfg)
             return {"generate": cfg.to_dict()}
         folder = data_folder(data_dir)
@@ -137,9 +136,9 @@ class ListOpsTask(Task):
 
     def load(self, data_dir, options):
         if data_dir is None:
-            cfg = listops.ListOpsConfig(**options.get("listops", {}))
+            cfg = listops_generator.config(options.get("listops", {}))
             try:
-                return listops.generate(cfg)
+                return listops_generator.generate(cfg)
             except ValueError as err:
                 raise TreennError(f"ListOps generator: {err}") from None
         folder = data_folder(data_dir)
@@ -152,12 +151,7 @@ class ListOpsTask(Task):
         data = {split: listops.read_tsv(path) for split, path in files.items()}
         if "dev" not in data and "train" in data:
             # The original release has no dev split: hold out 5% of train, always the same.
-            train = data["train"]
-            order = list(range(len(train)))
-            random.Random(0).shuffle(order)
-            cut = max(1, len(train) // 20)
-            data["dev"] = [train[i] for i in order[:cut]]
-            data["train"] = [train[i] for i in order[cut:]]
+            data = listops.hold_out_dev(data)
         return data
 
     def parse_line(self, line, label_first: bool = True):

@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import PTB_SENTENCES, SST_LINES
 from tests.reference import random_tree
-from treenn.data.listops import ListOpsConfig, evaluate, generate, read_tsv, write_tsv
+from treenn.data.listops import evaluate, read_tsv, write_tsv
+from treenn.data.listops_generator import ListOpsConfig, generate
 from treenn.data.ptb import clean, load_ptb, read_mrg
 from treenn.data.sst import read_sst
 from treenn.data.tasks import get_task

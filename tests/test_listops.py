@@ -7,17 +7,16 @@ import sys
 import pytest
 
 from treenn.data.listops import (
-    ListOpsConfig,
-    _random_expression,
     evaluate,
     evaluate_tokens,
     find_split_files,
-    generate,
     parse_expression,
     read_tsv,
     tokens,
     write_tsv,
 )
+from treenn.data.listops_generator import ListOpsConfig, generate
+from treenn.data.listops_generator import random_expression as _random_expression
 from treenn.data.trees import height, to_bracketed
 from treenn.errors import DataError
 

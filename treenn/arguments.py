@@ -10,10 +10,11 @@ import logging
 import os
 import sys
 import tempfile
-from dataclasses import Field, fields
+from dataclasses import Field, asdict, fields
 from pathlib import Path
 
-from treenn.data.listops import ListOpsConfig
+from treenn.data.listops_generator import ListOpsConfig
+from treenn.data.listops_generator import config as listops_config
 from treenn.errors import TreennError
 from treenn.options import Range, field_range, field_type, flag_name
 
@@ -348,8 +349,8 @@ def resume_settings(args: argparse.Namespace, configs: dict[str, type]) -> None:
     if any(hasattr(args, dest(flag)) for flag in LISTOPS_FLAGS):
         saved_listops = train.get("listops") if isinstance(train.get("listops"), dict) else {}
         known = {f.name for f in fields(ListOpsConfig)}
-        listops = ListOpsConfig(**{k: v for k, v in saved_listops.items() if k in known}
-                                ).to_dict()
+        listops = asdict(listops_config({k: v for k, v in saved_listops.items()
+                                         if k in known}))
         given.update({flag: (listops, key) for flag, (key, _) in LISTOPS_FLAGS.items()
                       if hasattr(args, dest(flag))})
     differ = [f"{flag} {getattr(args, dest(flag))} (the run's: {where.get(key)})"
