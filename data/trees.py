@@ -331,3 +331,30 @@ def read_input_lines(path: str, what: str = "tree") -> list[tuple[int, str]]:
         if not line.strip():
             raise DataError.at(name, lineno, f"empty line (expected one {what} per line)")
     return lines
+
+
+def relabel_uniform(tree: Tree | str, inner: str = "X", tag: str = "XX") -> Tree:
+    """A copy of ``tree`` with every preterminal labelled ``tag`` and every other node
+    ``inner``; a bare word becomes ``(tag word)``. (Bracket scoring then compares shapes
+    only.)"""
+    return rebuild(tree, lambda node: tag, lambda node: inner)
+
+
+def rebuild(tree: Tree | str, leaf_label, inner_label) -> Tree:
+    """A copy of ``tree`` built bottom-up without recursion (induced trees of long inputs are
+    deeper than Python's recursion limit); words end under preterminals."""
+    if isinstance(tree, str):
+        return Tree(leaf_label(tree), [tree])
+    done: dict[int, Tree] = {}
+    stack = [(tree, False)]
+    while stack:
+        node, ready = stack.pop()
+        if len(node) == 1 and isinstance(node[0], str):
+            done[id(node)] = Tree(leaf_label(node), [node[0]])
+        elif ready:  # a bare word (the same str object may occur twice) gets a new node
+            done[id(node)] = Tree(inner_label(node), [
+                done[id(c)] if isinstance(c, Tree) else Tree(leaf_label(c), [c]) for c in node])
+        else:
+            stack.append((node, True))
+            stack.extend((child, False) for child in node if isinstance(child, Tree))
+    return done[id(tree)]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from nltk import Tree
 
-from treenn.data.trees import is_preterminal, iter_subtrees
+from treenn.data.trees import is_preterminal, iter_subtrees, relabel_uniform
 
 PUNCTUATION_TAGS = {",", ":", "``", "''", "."}
 DELETED_LABELS = {"TOP", "ROOT", "", "-NONE-"}
@@ -141,7 +141,6 @@ def binary_unlabelled(gold: Tree, test: Tree) -> tuple[int, int, int]:
 
 
 def _unlabel(tree: Tree) -> Tree:
-    out = tree.copy(deep=True)
-    for node in iter_subtrees(out):
-        node.set_label("w" if is_preterminal(node) else "X")
-    return out
+    """A copy with only the shape (built without recursion: induced trees of long inputs
+    are deeper than Python's recursion limit)."""
+    return relabel_uniform(tree, inner="X", tag="w")

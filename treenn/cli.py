@@ -218,10 +218,17 @@ def _cmd_evaluate(args) -> int:
         return 0
     from treenn.data.tasks import get_task
     from treenn.metrics import format_summary
+    from treenn.parsers.latent import induced_tree_scores
     from treenn.training import evaluate_run
 
-    result = evaluate_run(args.run_dir, args.split, args.data_dir, args.engine, args.checkpoint)
+    result = evaluate_run(args.run_dir, args.split, args.data_dir, args.engine, args.checkpoint,
+                          extra=induced_tree_scores)
     print(format_summary(result, get_task(result["task"]).class_names))
+    if "induced_trees" in result:
+        scores = result["induced_trees"]
+        print("induced trees, unlabelled F1 against the gold trees: " + ", ".join(
+            f"{name} {100 * scores[name]['f1']:.2f}"
+            for name in ("induced", "right-branching", "left-branching")))
     print(f"\nwrote {eval_path(args.run_dir, result)}")
     return 0
 
@@ -229,11 +236,11 @@ def _cmd_evaluate(args) -> int:
 def _cmd_predict(args) -> int:
     from treenn.data.graphs import relabel
     from treenn.data.trees import to_bracketed
-    from treenn.training import predict_trees, run_task
+    from treenn.induced import predict_with_trees
+    from treenn.training import run_task
 
     task = run_task(args.run_dir, args.checkpoint)
-    trees = input_trees(task, args)
-    _, probs = predict_trees(args.run_dir, trees, args.checkpoint)
+    trees, probs = predict_with_trees(args.run_dir, input_trees(task, args), args.checkpoint)
     for tree, p in zip(trees, probs, strict=True):
         pred = p.argmax(-1).tolist()
         if args.probabilities:

@@ -20,7 +20,7 @@ from nltk import Tree
 from treenn import distributed, loop, runs
 from treenn.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_KEYS, check_arity, load_model
 from treenn.data.graphs import Batch, collate_arrays, tree_to_arrays
-from treenn.data.listops import ListOpsConfig
+from treenn.data.listops_generator import ListOpsConfig
 from treenn.data.tasks import TASKS, Task, get_task
 from treenn.data.vocab import UNK_ID, Vocab, load_embeddings
 from treenn.datasets import Dataset, batches, build_vocab, prepare, to_datasets
@@ -93,7 +93,8 @@ class TrainConfig:
     #: CPU and their index tensors move); the dgl engine is CPU-only.
     device: str = option("cpu", "cpu or cuda[:N] (fast engine, sequence models)")
     progress: bool = option(True, cli=False)
-    #: ListOps generator settings (see ``treenn.data.listops.ListOpsConfig``); unused for SST.
+    #: ListOps generator settings given (``treenn.data.listops_generator.config`` adds the
+    #: preset's and the defaults); unused for SST.
     listops: dict = option(help="", factory=dict, cli=False)
     #: rescale each step's gradient to at most this L2 norm (None: no clipping)
     clip: float | None = option(None, "rescale each step's gradient to at most this norm "
@@ -189,8 +190,9 @@ def make_optimizers(model: Classifier, cfg: TrainConfig) -> list[torch.optim.Opt
 
 def training_nodes(batch: Batch, model: Classifier, cfg: TrainConfig) -> torch.Tensor:
     """Which nodes the loss sees: every labelled node, or labelled roots for sentence-only
-    sequence training."""
-    if not model.cfg.is_tree and cfg.seq_train == "sentences":
+    sequence training and for latent-tree models (whose trees are not the gold ones)."""
+    if MODELS[model.cfg.model].kind == "latent" or (not model.cfg.is_tree
+                                                    and cfg.seq_train == "sentences"):
         roots = batch.roots
         return roots[batch.labels[roots] >= 0]
     return torch.nonzero(batch.labels >= 0).squeeze(1)
@@ -360,9 +362,11 @@ def run_task(run_dir: str | Path, which: str = "best") -> Task:
 
 
 def evaluate_run(run_dir: str | Path, split: str, data_dir: str | None = None,
-                 engine: str | None = None, which: str = "best") -> dict:
+                 engine: str | None = None, which: str = "best", extra=None) -> dict:
     """Score ``<which>.pt`` on ``split`` of the run's data (or ``data_dir``'s) and write the
-    result where :func:`treenn.runs.eval_path` says (an unwritable run stops before)."""
+    result where :func:`treenn.runs.eval_path` says (an unwritable run stops before).
+    ``extra(model, dataset) -> dict``: more scores to add to the result before it is written.
+    """
     model, ckpt = load_model(run_dir, which)
     path, run = Path(run_dir) / f"{which}.pt", RunDir(run_dir)
     run.check_writable()
@@ -377,6 +381,7 @@ def evaluate_run(run_dir: str | Path, split: str, data_dir: str | None = None,
         raise TreennError(f"task {task.name} has no {split!r} split here; "
                           f"choose from {', '.join(data)}")
     result = evaluate(model, task, data[split], split, cfg.eval_batch_size, progress=True)
+    result.update(extra(model, data[split]) if extra else {})
     run.write_eval(result, data_sources(task, cfg, [split])[split], path, ckpt)
     return result
 

@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     """``train.py show``: predict every node of the input trees and draw them."""
     from treenn.arguments import input_trees
     from treenn.errors import TreennError
-    from treenn.training import predict_trees, run_task
+    from treenn.induced import predict_with_trees
+    from treenn.training import run_task
 
     run_dir = Path(args.run_dir)
     fmt = _check_format(args)
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     for k in range(1, n_files + 1) if out is not None else ():
         if _numbered(out, k, n_files).is_dir():
             raise TreennError(f"--out {out}: {_numbered(out, k, n_files)} is a folder")
-    _, probs = predict_trees(run_dir, trees, args.checkpoint)
+    trees, probs = predict_with_trees(run_dir, trees, args.checkpoint)
     shown = [build_shown_tree(task, t, p) for t, p in zip(trees, probs, strict=True)]
     if fmt == "term":
         _write(_term(shown, args, out), out)

@@ -1,0 +1,119 @@
+"""Induced trees of latent-tree runs: built right, scored right, drawn like any tree."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from nltk import Tree
+
+from treenn.data.graphs import tree_to_arrays
+from treenn.data.listops import parse_expression
+from treenn.data.trees import leaves, parse_tree, relabel_uniform
+from treenn.data.vocab import Vocab
+from treenn.datasets import Dataset, batches
+from treenn.induced import _build, gold_shape, induce
+from treenn.parsers.baselines import LeftBranching, RightBranching
+from treenn.parsers.latent import LatentTreeParser, score_induced
+from treenn.training import TrainConfig, load_model, train
+
+EXPRESSIONS = ["[MAX 2 9 [MIN 4 7 ] 0 ]", "[SM 1 2 ]", "[MED 3 [MAX 1 8 ] 5 ]"]
+
+
+@pytest.fixture(scope="module")
+def latent_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "gumbel"
+    train(TrainConfig(task="listops", model="gumbel-tree-lstm", out=str(out), epochs=1,
+                      listops={"n_train": 200, "n_dev": 30, "n_test": 30, "n_extrap": 10},
+                      h_size=16, x_size=8, threads=1, progress=False))
+    return out
+
+
+def test_build_numbers_nodes_as_the_encoder_does():
+    # padded to 5 words: merge nodes are 5, 6, ...; graph order is leaves then post-order
+    tree, order = _build(["a", "b", "c"], [0, 0], first_merge=5)
+    assert str(tree) == "(6 (5 (0 a) (1 b)) (2 c))"
+    assert order == [0, 1, 2, 5, 6]
+    tree, order = _build(["a", "b", "c", "d"], [2, 0, 0], first_merge=4)
+    assert order == [0, 1, 2, 3, 5, 4, 6]  # (a b) is finished before (c d) in post-order
+
+
+@pytest.mark.parametrize("text", ["(3 (2 a) (4 (2 b) (1 c)))", "(1 (2 (2 a) (2 b)) (3 c))",
+                                  "(2 x)"])
+def test_gold_shape_keeps_every_bracket(text):
+    tree = parse_tree(text)
+    shape = gold_shape(tree_to_arrays(tree, Vocab.build([["a", "b", "c", "x"]]), int))
+    words = [str(i) for i in range(len(leaves(tree)))]
+    scores = score_induced([shape], [relabel_uniform(shape)])
+    assert leaves(shape) == words
+    assert scores["induced"]["f1"] == (1.0 if scores["induced"]["gold"] else 0.0)
+
+
+def test_gold_shape_of_a_listops_expression():
+    tree = parse_expression("[MAX 2 9 [MIN 4 7 ] 0 ]")
+    shape = gold_shape(tree_to_arrays(tree, Vocab.build([leaves(tree)]), lambda label: -1))
+    assert len(leaves(shape)) == 9
+    right = RightBranching().parse(leaves(shape))
+    left = LeftBranching().parse(leaves(shape))
+    scores = score_induced([shape, shape], [right, left])
+    # gold spans of >= 2 words, whole sentence left out: ([MAX 2) (+9) ([MIN 4) (+7) (+])
+    # ([MAX..[MIN..]) (+0) = (0,2) (0,3) (3,5) (3,6) (3,7) (0,7) (0,8): 7 per sentence
+    assert scores["induced"]["gold"] == 14
+    # left-branching matches (0,2) (0,3) (0,7) (0,8); right-branching, ending at 9, none
+    assert scores["induced"]["matched"] == 0 + 4
+    assert scores["right-branching"]["matched"] == 0
+    assert scores["left-branching"]["matched"] == 8
+    assert scores["left-branching"]["f1"] == pytest.approx(8 / 14)
+
+
+def test_induced_trees_agree_with_the_classifier(latent_run):
+    model, ckpt = load_model(latent_run)
+    vocab = Vocab.from_dict(ckpt["vocab"])
+    trees = [parse_expression(e) for e in EXPRESSIONS]
+    data = Dataset([tree_to_arrays(t, vocab, lambda label: -1) for t in trees], trees)
+    induced, probs = induce(model, data, root_labels=[t.label() for t in trees])
+    model.eval()
+    batch = next(batches(data, 64))
+    with torch.no_grad():
+        root_probs = torch.softmax(model(batch, batch.roots), -1)
+    for tree, got, p, want in zip(trees, induced, probs, root_probs, strict=True):
+        assert leaves(got) == leaves(tree)
+        assert got.label() == tree.label()  # the gold value on the root, nowhere else
+        assert all(t.label() == "" for t in got.subtrees() if t is not got)
+        assert all(len(t) in (1, 2) for t in got.subtrees())
+        n = len(leaves(tree))
+        assert p.shape == (2 * n - 1, 10)
+        torch.testing.assert_close(p[-1], want, atol=1e-6, rtol=0)  # the root, last
+
+
+def test_latent_parser_parses_words_it_never_saw(latent_run):
+    parser = LatentTreeParser.from_run(latent_run)
+    trees = parser.parse_all([["[MAX", "2", "9", "]"], ["unseen", "words", "here"]])
+    assert [leaves(t) for t in trees] == [["[MAX", "2", "9", "]"], ["unseen", "words", "here"]]
+    assert all(isinstance(t, Tree) and t.label() == "X" for t in trees)
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "train.py", *args], capture_output=True, text=True)
+
+
+def test_evaluate_predict_and_show_use_the_induced_trees(latent_run, tmp_path):
+    done = cli("evaluate", str(latent_run), "--split", "test")
+    assert done.returncode == 0, done.stderr
+    assert "induced trees, unlabelled F1" in done.stdout
+    result = json.loads((latent_run / "eval-test.json").read_text())
+    scores = result["induced_trees"]
+    assert scores["sentences"] == 30
+    assert {"induced", "right-branching", "left-branching"} <= set(scores)
+    assert 0 <= scores["induced"]["f1"] <= 1
+    (tmp_path / "x.txt").write_text("\n".join(EXPRESSIONS) + "\n")
+    done = cli("predict", str(latent_run), "--trees", str(tmp_path / "x.txt"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3
+    for line, expr in zip(lines, EXPRESSIONS, strict=True):
+        assert leaves(Tree.fromstring(line)) == expr.split()
+    done = cli("show", str(latent_run), "--trees", str(tmp_path / "x.txt"), "--limit", "1")
+    assert done.returncode == 0, done.stderr
+    assert "[MAX" in done.stdout
