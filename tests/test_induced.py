@@ -117,3 +117,13 @@ def test_evaluate_predict_and_show_use_the_induced_trees(latent_run, tmp_path):
     done = cli("show", str(latent_run), "--trees", str(tmp_path / "x.txt"), "--limit", "1")
     assert done.returncode == 0, done.stderr
     assert "[MAX" in done.stdout
+
+
+def test_compare_puts_latent_runs_beside_the_others(latent_run, tmp_path):
+    done = cli("evaluate", str(latent_run), "--split", "test")
+    assert done.returncode == 0, done.stderr
+    done = cli("compare", str(latent_run), "--out", str(tmp_path / "report"))
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| Gumbel Tree-LSTM (latent trees) | latent |" in report
+    assert "## Induced trees" in report

@@ -21,7 +21,9 @@ def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_on
                   ) -> list[torch.Tensor | None]:
     """Class probabilities per tree: ``[n_nodes, n_classes]`` (all nodes of each tree) in
     graph node order. With ``labelled_only``, sequence models skip unlabelled nodes (rows
-    left as NaN) since each node costs them a separate sequence. ``shard=(rank, size)``
+    left as NaN) since each node costs them a separate sequence, and latent-tree models
+    score labelled roots only (a phrase would cost them its own O(n^2) search; their "all"
+    scores are then over sentences). ``shard=(rank, size)``
     computes batches ``rank``, ``rank + size``, ... only (the trees of the others are None):
     each tree sits in the same batch as without it, so its numbers are the same."""
     model.eval()
@@ -35,7 +37,9 @@ def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_on
             out.extend([None] * batch.n_trees)
             continue
         n = batch.graph.num_nodes()
-        if labelled_only and not model.cfg.is_tree:
+        if labelled_only and model.cfg.is_latent:  # sentences only: each phrase is O(n^2)
+            nodes = batch.roots[batch.labels[batch.roots] >= 0]
+        elif labelled_only and not model.cfg.is_tree:
             nodes = torch.nonzero(batch.labels >= 0).squeeze(1)
         else:
             nodes = torch.arange(n)
@@ -59,7 +63,7 @@ def _counts(task: Task, data: Dataset, probs: list[torch.Tensor | None]) -> dict
         if p is None:
             continue
         labels = torch.from_numpy(arrays.label)
-        mask = labels >= 0
+        mask = (labels >= 0) & ~p[:, 0].isnan()  # latent models score their roots only
         pred = p.argmax(-1)
         root = arrays.n_nodes - 1
         counts["pred"][i] = pred[root]

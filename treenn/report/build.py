@@ -37,6 +37,7 @@ def build_report(runs: Sequence[RunInfo], skipped: Sequence[tuple[str, str]],
     comparisons = _add_significance(rep, groups, task_keys, n_boot)
     for key in task_keys:
         _add_task(rep, key, [g for g in groups if g.task_key == key], plots)
+    _add_induced(rep, groups)
     rep.add("h2", "Runs")
     rep.add("table", ["run", "task", "model", "seed", "epochs", "test root acc"],
             [[str(r.path), r.task, r.label, r.seed, len(r.metrics),
@@ -68,7 +69,7 @@ def _add_summary(rep: Report, groups: Sequence[Group]) -> None:
     rows = []
     for g in groups:
         c = _group_cells(g)
-        rows.append([g.task_key, g.label, "tree" if g.is_tree else "sequence", len(g.runs),
+        rows.append([g.task_key, g.label, _kind(g), len(g.runs),
                      c["root"], c["all"], c["binary root"], c["binary all"], c["s/epoch"],
                      c["parameters"]])
     if rows:
@@ -204,11 +205,41 @@ def _extrap(r: RunInfo) -> float | None:
     return r.evals["extrap"]["root"]["accuracy"] if "extrap" in r.evals else None
 
 
+def _kind(g: Group) -> str:
+    """tree (gold trees), latent (its own trees) or sequence."""
+    from treenn.models import MODELS
+
+    spec = MODELS.get(g.runs[0].model)
+    return spec.kind if spec else ("tree" if g.is_tree else "sequence")
+
+
+def _add_induced(rep: Report, groups: Sequence[Group]) -> None:
+    """Latent-tree models: their trees against the gold trees of the test split."""
+    rows = []
+    for g in groups:
+        scored = [r for r in g.runs if "induced_trees" in r.test]
+        if _kind(g) != "latent" or not scored:
+            continue
+        cells = [_pm(g.stat(lambda r, k=k: r.test["induced_trees"][k]["f1"]
+                            if "induced_trees" in r.test else None), len(scored))
+                 for k in ("induced", "right-branching", "left-branching")]
+        rows.append([g.task_key, g.label, len(scored), *cells])
+    if rows:
+        rep.add("h2", "Induced trees")
+        rep.add("table", ["task", "model", "runs", "unlabelled F1", "right-branching",
+                          "left-branching"], rows)
+        rep.add("p", "Unlabelled F1 of the trees latent-tree models build, against the test "
+                "split's gold trees: spans of two or more words, the whole sentence left out, "
+                "summed over the split (`train.py evaluate RUN --split test` writes it).")
+
+
 def _group_cells(g: Group) -> dict[str, str]:
     """The table cells a group has in both the summary and its task's table."""
     n = len(g.runs)
     return {"root": _pm(g.stat(lambda r: r.test["root"]["accuracy"]), n),
-            "all": _pm(g.stat(lambda r: r.test["all"]["accuracy"]), n),
+            # latent-tree models are scored on sentences only: no all-phrase figure
+            "all": "\u2013" if _kind(g) == "latent" else _pm(
+                g.stat(lambda r: r.test["all"]["accuracy"]), n),
             "binary root": _pm(g.stat(lambda r: _collapsed(r, "root")), n),
             "binary all": _pm(g.stat(lambda r: _collapsed(r, "all")), n),
             "s/epoch": _pm(g.stat(lambda r: r.seconds_per_epoch), n, 1, 2),

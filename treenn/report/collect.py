@@ -14,7 +14,8 @@ import numpy as np
 #: How the report names models.
 DISPLAY_NAMES = {"tree-lstm": "Tree-LSTM", "childsum-tree-lstm": "Child-Sum Tree-LSTM",
                  "recnn": "RecNN", "rntn": "RNTN", "rnn": "RNN", "lstm": "LSTM", "gru": "GRU",
-                 "bilstm": "BiLSTM"}
+                 "bilstm": "BiLSTM", "gumbel-tree-lstm": "Gumbel Tree-LSTM (latent trees)",
+                 "beam-tree-lstm": "Beam Tree-LSTM (latent trees)"}
 
 #: Training settings that do not make runs different models (seeds are what is averaged).
 NOT_VARIANT = ("out", "seed", "progress", "threads", "device", "eval_batch_size", "data_dir")
@@ -95,9 +96,10 @@ def model_label(train_cfg: dict, model_cfg: dict) -> str:
 
 
 def _is_tree(model: str) -> bool:
+    """A recursive model (on gold trees or its own): compared against sequence models."""
     from treenn.models import MODELS
 
-    return model in MODELS and MODELS[model].kind == "tree"
+    return model in MODELS and MODELS[model].kind in ("tree", "latent")
 
 
 def load_run(run_dir: str | Path) -> RunInfo:
