@@ -270,3 +270,72 @@ def test_registry_and_encoder_read_the_words_only(name):
     assert torch.equal(parsed.merges, direct.merges)
     model.train()
     model(batch, batch.roots).sum().backward()
+
+
+def _random_batch(seed, batch=8, longest=30):
+    torch.manual_seed(seed)
+    lengths = torch.randint(1, longest + 1, (batch,))
+    lengths[seed % batch] = 1  # always a one-word sentence
+    x = torch.randn(batch, int(lengths.max()), X)
+    x[torch.arange(x.shape[1])[None] >= lengths[:, None]] = 0.0
+    return x, lengths
+
+
+MODELS = [(GumbelTreeLSTM, {}), (BeamTreeLSTM, {"beam": 1}), (BeamTreeLSTM, {"beam": 3}),
+          (BeamTreeLSTM, {"beam": 5})]
+
+
+@pytest.mark.parametrize("cls, kw", MODELS)
+@pytest.mark.parametrize("seed", range(6))
+def test_incremental_path_matches_the_full_path(cls, kw, seed):
+    torch.manual_seed(seed)
+    model = cls(X, H, **kw).eval()
+    x, lengths = _random_batch(seed)
+    with torch.no_grad():
+        fast = model(x, lengths)
+        model._incremental = False
+        full = model(x, lengths)
+    assert torch.equal(fast.merges, full.merges)
+    torch.testing.assert_close(fast.root_h, full.root_h, atol=1e-6, rtol=0)
+    torch.testing.assert_close(fast.node_h, full.node_h, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("cls, kw", MODELS)
+def test_incremental_path_matches_the_reference(cls, kw):
+    torch.manual_seed(7)
+    model = cls(X, H, **kw).eval()
+    x, lengths = _random_batch(7, longest=12)
+    t_max = x.shape[1]
+    reference = reference_gumbel if cls is GumbelTreeLSTM else reference_beam
+    with torch.no_grad():
+        out = model(x, lengths)
+        for b, n in enumerate(lengths.tolist()):
+            root, merges, nodes = reference(model, x[b, :n])
+            assert out.merges[b].tolist() == merges + [-1] * (t_max - n)
+            node_ids = list(range(n)) + [t_max + s for s in range(n - 1)]
+            torch.testing.assert_close(out.node_h[b, node_ids], torch.stack(nodes),
+                                       atol=1e-5, rtol=0)
+            torch.testing.assert_close(out.root_h[b], root, atol=1e-5, rtol=0)
+            others = [i for i in range(2 * t_max - 1) if i not in node_ids]
+            assert not out.node_h[b, others].any()
+
+
+@pytest.mark.parametrize("cls, kw", MODELS)
+def test_incremental_path_is_used_only_in_eval_without_gradient(cls, kw, monkeypatch):
+    """After the first (all pairs) call, each step composes <= 2 pairs per sequence."""
+    torch.manual_seed(8)
+    model = cls(X, H, **kw)
+    x, lengths = _random_batch(8, longest=20)
+    sizes = []
+    compose = model.cell.compose
+    monkeypatch.setattr(model.cell, "compose", lambda h, c: sizes.append(len(h)) or compose(h, c))
+    per_step = 2 * len(lengths) * kw.get("beam", 1)
+    with torch.no_grad():
+        model.eval()(x, lengths)
+        assert max(sizes[1:]) <= per_step and len(sizes) <= x.shape[1]
+        sizes.clear()
+        model.train()(x, lengths)  # training mode: the full path
+        assert max(sizes) > per_step
+    sizes.clear()
+    model.eval()(x, lengths)  # with a gradient: the full path
+    assert max(sizes) > per_step

@@ -32,6 +32,7 @@ from torch import nn
 
 from treenn.cells import NaryTreeLSTMCell
 from treenn.data.graphs import Batch, sequence_view
+from treenn.latent_fast import beam_search, gumbel_greedy
 
 Embed = Callable[[torch.Tensor], torch.Tensor]
 NEG_INF = float("-inf")
@@ -107,6 +108,13 @@ def _leaves(cell: NaryTreeLSTMCell, x: torch.Tensor, lengths: torch.Tensor):
 class _LatentTree(nn.Module):
     """The parameters both encoders share: a binary Tree-LSTM cell and the query vector."""
 
+    #: Use :mod:`treenn.latent_fast` in eval mode without a gradient (False: always the full
+    #: path, which tests and benchmarks compare against).
+    _incremental = True
+
+    def _fast(self) -> bool:
+        return self._incremental and not self.training and not torch.is_grad_enabled()
+
     def __init__(self, x_size: int, h_size: int):
         super().__init__()
         self.cell = NaryTreeLSTMCell(x_size, h_size)
@@ -128,7 +136,11 @@ class GumbelTreeLSTM(_LatentTree):
     shapes); drawn afresh when ``None``, ignored in eval mode.
 
     Cost: step ``t`` makes one ``cell.compose`` call on at most ``B x (T - t)`` pairs (those of
-    unfinished sentences within their length), so ``O(sum_b n_b^2)`` compositions in all.
+    unfinished sentences within their length), so ``O(sum_b n_b^2)`` compositions in all. In
+    eval mode under ``torch.no_grad()`` the incremental path of :mod:`treenn.latent_fast` is
+    used instead (same merges, same states up to float rounding): step ``t`` composes only the
+    ``<= 2`` pairs next to each sentence's new node (``<= 2B`` compositions in one call, plus
+    ``O(B x T)`` index work), so ``O(sum_b n_b)`` compositions in all.
     """
 
     def __init__(self, x_size: int, h_size: int, tau: float = 1.0):
@@ -139,6 +151,9 @@ class GumbelTreeLSTM(_LatentTree):
                 noise: list[torch.Tensor] | None = None) -> LatentOutput:
         b, t_max, _ = x.shape
         h, c, leaves = _leaves(self.cell, x, lengths)
+        if self._fast():
+            root, merges, nodes = gumbel_greedy(self.cell, self.query, h, c, lengths)
+            return LatentOutput(root, merges, torch.cat([leaves, nodes], 1))
         if self.training and noise is None:
             noise = sample_gumbel_noise(b, t_max, like=x)
         merges, nodes = [], [leaves]
@@ -192,7 +207,10 @@ class BeamTreeLSTM(_LatentTree):
     best beam.
 
     Cost: step ``t`` makes one ``cell.compose`` call on at most ``B x beam x (T - t)`` pairs
-    (``beam`` times the Gumbel encoder's); states are held as ``[B, beam, L, H]``.
+    (``beam`` times the Gumbel encoder's); states are held as ``[B, beam, L, H]``. In eval mode
+    under ``torch.no_grad()`` the incremental path of :mod:`treenn.latent_fast` is used: step
+    ``t`` composes ``<= 2 x B x beam`` pairs and copies each kept beam's ``O(T)`` index tables
+    (not its states) from its parent.
     """
 
     def __init__(self, x_size: int, h_size: int, beam: int = 5):
@@ -202,6 +220,9 @@ class BeamTreeLSTM(_LatentTree):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> LatentOutput:
         b, t_max, _ = x.shape
         h, c, leaves = _leaves(self.cell, x, lengths)
+        if self._fast():
+            root, best, history = beam_search(self.cell, self.query, h, c, lengths, self.beam)
+            return LatentOutput(root, *_backtrack(best, history, leaves))
         k = self.beam
         h = h[:, None].expand(b, k, t_max, self.h_size)
         c = c[:, None].expand(b, k, t_max, self.h_size)
