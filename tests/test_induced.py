@@ -127,3 +127,30 @@ def test_compare_puts_latent_runs_beside_the_others(latent_run, tmp_path):
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| Gumbel Tree-LSTM (latent trees) | latent |" in report
     assert "## Induced trees" in report
+
+
+def test_induction_on_the_treebank_scores_the_baselines_as_the_parser_table(latent_run,
+                                                                            tiny_ptb, tmp_path):
+    from treenn.experiments.induction import induce_on_ptb, main
+
+    scores = induce_on_ptb(str(latent_run), "test", str(tiny_ptb))
+    assert scores["sentences"] == 6 and scores["metric"] == "evalb"
+    # every tiny-PTB word is unknown to a ListOps run
+    assert scores["unknown_token_share"] == 1.0
+    for name in ("induced", "right-branching", "left-branching"):
+        assert 0 <= scores[name]["f1"] <= 1 and scores[name]["gold"] > 0
+    assert main([str(latent_run), "--nltk-data", str(tiny_ptb), "--json",
+                 str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["right-branching"] == \
+        scores["right-branching"]
+
+
+def test_latent_bench_runs_on_a_few_batches(tiny_sst, tmp_path):
+    from treenn.experiments.latent_bench import main
+
+    assert main(["--data-dir", str(tiny_sst), "--batches", "1", "--json",
+                 str(tmp_path / "b.json")]) == 0
+    rows = json.loads((tmp_path / "b.json").read_text())["models"]
+    assert set(rows) == {"tree-lstm", "gumbel-tree-lstm", "beam-tree-lstm"}
+    assert rows["tree-lstm"]["epoch_over_tree_lstm"] == 1.0
+    assert all(r["epoch_seconds"] > 0 and r["batches_timed"] == 1 for r in rows.values())
