@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, fields
 from nltk import Tree
 
 from treenn.data.listops import DIGITS, END, OPERATORS, hold_out_dev, parse_expression
+from treenn.data.trees import leaves
 from treenn.options import option
 
 #: Settings of each preset that differ from the ``ListOpsConfig`` defaults.
@@ -82,12 +83,18 @@ class ListOpsConfig:
                           flag="--listops-lengths", metavar="A-B,...")
     arg_counts: str = option("", "extra test sets whose operators take 2-K arguments, such as "
                              "10,15", flag="--listops-arg-counts", metavar="K,...")
+    #: latent-tree models cost O(n^2) per expression: the long tail of the nb distribution
+    #: (up to ~1,100 tokens) would dominate their training
+    train_max_length: int = option(0, "drop training expressions longer than N tokens, "
+                                   "generated or read (0: keep all; the other splits keep "
+                                   "theirs)", low=0, flag="--listops-train-max-length",
+                                   metavar="N")
 
     def to_dict(self) -> dict:
         """The settings; the preset and extra-set fields only when set, so that a default
         config has the same dict (and dataset cache key) as before they existed."""
         out = asdict(self)
-        for key in ("preset", "lengths", "arg_counts"):
+        for key in ("preset", "lengths", "arg_counts", "train_max_length"):
             if out[key] == _DEFAULTS[key]:
                 del out[key]
         return out
@@ -207,4 +214,12 @@ def generate(cfg: ListOpsConfig) -> dict[str, list[Tree]]:
         depth = min(cfg.max_depth, ARG_SET_DEPTH)
         splits[f"args{k}"] = list(_sample(rng, cfg.n_extrap, *ARG_SET_LENGTHS, depth, k,
                                           cfg.op_p, seen, tries, True))
-    return splits if cfg.n_dev else hold_out_dev(splits)
+    return shorten_train(splits if cfg.n_dev else hold_out_dev(splits), cfg.train_max_length)
+
+
+def shorten_train(splits: dict[str, list[Tree]], max_length: int) -> dict[str, list[Tree]]:
+    """``splits`` with the training expressions longer than ``max_length`` tokens left out
+    (0: all kept). The other splits, and the draws of every split, are unchanged."""
+    if not max_length or "train" not in splits:
+        return splits
+    return {**splits, "train": [t for t in splits["train"] if len(leaves(t)) <= max_length]}

@@ -132,7 +132,9 @@ class ListOpsTask(Task):
             check_fields(cfg)
             return {"generate": cfg.to_dict()}
         folder = data_folder(data_dir)
-        return {k: file_fingerprint(v) for k, v in listops.find_split_files(folder).items()}
+        source = {k: file_fingerprint(v) for k, v in listops.find_split_files(folder).items()}
+        cut = listops_generator.config(options.get("listops", {})).train_max_length
+        return {**source, "train_max_length": cut} if cut and "train" in source else source
 
     def load(self, data_dir, options):
         if data_dir is None:
@@ -152,7 +154,8 @@ class ListOpsTask(Task):
         if "dev" not in data and "train" in data:
             # The original release has no dev split: hold out 5% of train, always the same.
             data = listops.hold_out_dev(data)
-        return data
+        cut = listops_generator.config(options.get("listops", {})).train_max_length
+        return listops_generator.shorten_train(data, cut)
 
     def parse_line(self, line, label_first: bool = True):
         """``expression`` or ``label<TAB>expression`` (``expression<TAB>label`` for LRA's

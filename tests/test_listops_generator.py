@@ -178,3 +178,27 @@ def test_bad_counts_are_refused(text):
 def test_digits_and_operators_are_the_published_ones():
     assert OPERATORS == ("[MIN", "[MAX", "[MED", "[SM")
     assert DIGITS == tuple("0123456789")
+
+
+def test_train_max_length_drops_long_training_expressions_only(tmp_path):
+    options = {"preset": "nb", "n_train": 300, "n_test": 50, "n_extrap": 3,
+               "lengths": "40-50", "arg_counts": ""}
+    full = generate(config(options))
+    cut = generate(config({**options, "train_max_length": 20}))
+    assert {k: v for k, v in cut.items() if k != "train"} == \
+        {k: v for k, v in full.items() if k != "train"}
+    assert cut["train"] == [t for t in full["train"] if len(expression_tokens(t)) <= 20]
+    assert 0 < len(cut["train"]) < len(full["train"])
+    assert "train_max_length" not in config(options).to_dict()
+    # published files: the same cut, and the dataset cache tells the two apart
+    from treenn.data.listops import write_tsv
+    from treenn.data.tasks import get_task
+
+    for split in ("train", "test"):
+        write_tsv(full[split], tmp_path / f"{split}.tsv")
+    task = get_task("listops")
+    read = task.load(str(tmp_path), {"listops": {"train_max_length": 20}})
+    assert all(len(expression_tokens(t)) <= 20 for t in read["train"])
+    assert read["test"] == full["test"]
+    assert task.source(str(tmp_path), {"listops": {"train_max_length": 20}}) != \
+        task.source(str(tmp_path), {})
