@@ -24,7 +24,7 @@ LAYERS = [
               "treenn.datasets", "treenn.evaluation", "treenn.latent", "treenn.induced",
               "treenn.training", "treenn.metrics", "treenn.runs", "treenn.loop",
               "treenn.randomness", "treenn.optimisation", "treenn.distributed",
-              "treenn.checkpoints", "treenn.latent_fast")),
+              "treenn.checkpoints", "treenn.latent_fast", "treenn.latent_train")),
     ("parsers", ("treenn.parsers",)),
     ("api", ("treenn.api",)),
     ("application", ("treenn.cli", "treenn.arguments", "treenn.show", "treenn.report",

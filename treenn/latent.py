@@ -33,6 +33,7 @@ from torch import nn
 from treenn.cells import NaryTreeLSTMCell
 from treenn.data.graphs import Batch, sequence_view
 from treenn.latent_fast import beam_search, gumbel_greedy
+from treenn.latent_train import gumbel_full
 
 Embed = Callable[[torch.Tensor], torch.Tensor]
 NEG_INF = float("-inf")
@@ -135,8 +136,9 @@ class GumbelTreeLSTM(_LatentTree):
     ``noise``: the Gumbel noise to use in training (see :func:`sample_gumbel_noise` for its
     shapes); drawn afresh when ``None``, ignored in eval mode.
 
-    Cost: step ``t`` makes one ``cell.compose`` call on at most ``B x (T - t)`` pairs (those of
-    unfinished sentences within their length), so ``O(sum_b n_b^2)`` compositions in all. In
+    Cost: step ``t`` composes, in one call, at most ``B x (T - t)`` pairs (those of
+    unfinished sentences within their length), so ``O(sum_b n_b^2)`` compositions in all;
+    :mod:`treenn.latent_train` runs this full path with few kernels per step. In
     eval mode under ``torch.no_grad()`` the incremental path of :mod:`treenn.latent_fast` is
     used instead (same merges, same states up to float rounding): step ``t`` composes only the
     ``<= 2`` pairs next to each sentence's new node (``<= 2B`` compositions in one call, plus
@@ -156,13 +158,9 @@ class GumbelTreeLSTM(_LatentTree):
             return LatentOutput(root, merges, torch.cat([leaves, nodes], 1))
         if self.training and noise is None:
             noise = sample_gumbel_noise(b, t_max, like=x)
-        merges, nodes = [], [leaves]
-        for t in range(1, t_max):
-            h, c, k, node = self._step(h, c, lengths, t, noise[t - 1] if self.training else None)
-            merges.append(k)
-            nodes.append(node[:, None])
-        merges = torch.stack(merges, 1) if merges else lengths.new_zeros(b, 0)
-        return LatentOutput(h[:, 0], merges.long(), torch.cat(nodes, 1))
+        root, merges, nodes = gumbel_full(self.cell, self.query, self._select, h, c, lengths,
+                                          noise if self.training else None)
+        return LatentOutput(root, merges, torch.cat([leaves, nodes], 1))
 
     def _select(self, scores: torch.Tensor, noise: torch.Tensor | None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,22 +173,6 @@ class GumbelTreeLSTM(_LatentTree):
         k = logits.argmax(1)
         y_hard = F.one_hot(k, scores.shape[1]).to(scores.dtype)
         return y_hard - y_soft.detach() + y_soft, k
-
-    def _step(self, h, c, lengths, t, noise):
-        """One merge for every sentence: ``h, c: [B, L, H] -> [B, L-1, H]``, plus the merged
-        pair ``k [B]`` (-1 where finished) and the new node's state ``[B, H]``."""
-        valid, active = _valid_pairs(lengths, t, h.shape[1] - 1)  # [B, L-1], [B]
-        cand_h, cand_c = _compose_pairs(self.cell, h, c, valid & active[:, None])  # [B, L-1, H]
-        scores = cand_h @ self.query  # [B, L-1]
-        y, k = self._select(scores.masked_fill(~valid, NEG_INF), noise)
-        cum = y.cumsum(1)
-        left, right, y = (1 - cum)[..., None], (cum - y)[..., None], y[..., None]
-        new_h = left * h[:, :-1] + y * cand_h + right * h[:, 1:]
-        new_c = left * c[:, :-1] + y * cand_c + right * c[:, 1:]
-        keep = active[:, None, None]
-        node = torch.where(active[:, None], (y * cand_h).sum(1), 0.0)
-        return (torch.where(keep, new_h, h[:, :-1]), torch.where(keep, new_c, c[:, :-1]),
-                torch.where(active, k, -1), node)
 
 
 class BeamTreeLSTM(_LatentTree):
