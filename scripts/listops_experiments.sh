@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The ListOps runs behind docs/listops.md: Tree-LSTM, LSTM and BiLSTM, three seeds each, on
-# the default generated data (treenn.data.listops.ListOpsConfig: 30,000 training expressions).
+# the default generated data (treenn.data.listops_generator.ListOpsConfig: 30,000 training expressions).
 # Usage: scripts/listops_experiments.sh [OUT=runs/listops] [JOBS=2]
 set -euo pipefail
 OUT=${1:-runs/listops}; JOBS=${2:-2}
