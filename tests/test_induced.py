@@ -154,3 +154,15 @@ def test_latent_bench_runs_on_a_few_batches(tiny_sst, tmp_path):
     assert set(rows) == {"tree-lstm", "gumbel-tree-lstm", "beam-tree-lstm"}
     assert rows["tree-lstm"]["epoch_over_tree_lstm"] == 1.0
     assert all(r["epoch_seconds"] > 0 and r["batches_timed"] == 1 for r in rows.values())
+
+
+def test_the_python_api_predicts_on_the_induced_trees(latent_run):
+    import treenn
+
+    clf = treenn.TreeClassifier.from_pretrained(latent_run)
+    got = clf.predict(EXPRESSIONS)
+    for p, expr in zip(got, EXPRESSIONS, strict=True):
+        n = len(expr.split())
+        assert leaves(p.tree) == expr.split()
+        assert p.probabilities.shape == (2 * n - 1, 10) and len(p.node_labels) == 2 * n - 1
+        assert p.label == clf.class_names[int(p.tree.label())]

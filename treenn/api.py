@@ -27,6 +27,7 @@ from treenn.data.tasks import Task, get_task
 from treenn.data.trees import parse_tree
 from treenn.data.vocab import Vocab
 from treenn.errors import TreennError
+from treenn.induced import induce
 from treenn.models import Classifier
 from treenn.parsers import Parser as ParserBase
 from treenn.parsers.pipeline import binarize, load_parser
@@ -81,7 +82,8 @@ class Prediction:
 
     Attributes:
         tree: the input tree with every node labelled by its predicted class id (words
-            under preterminals), as SST writes its labels.
+            under preterminals), as SST writes its labels; for a latent-tree model
+            (``gumbel-tree-lstm``, ``beam-tree-lstm``) the tree it built over the words.
         label: the root's predicted class name.
         node_labels: predicted class name per node, in the batch numbering of
             :func:`trees_to_batch` (leaves left to right, then inner nodes, root last).
@@ -174,8 +176,12 @@ class TreeClassifier:
         trees = self.to_trees(inputs, parser)
         data = Dataset([tree_to_arrays(t, self.vocab, self.task.gold_or_none) for t in trees],
                        trees)
-        check_arity(self.model, data.arrays, "the input")
-        probs = _predict_nodes(self.model, data, batch_size, labelled_only=False)
+        if self.model.cfg.is_latent:  # it reads the words and labels the tree it builds
+            trees, probs = induce(self.model, data, batch_size,
+                                  root_labels=[t.label() for t in trees])
+        else:
+            check_arity(self.model, data.arrays, "the input")
+            probs = _predict_nodes(self.model, data, batch_size, labelled_only=False)
         names = self.class_names
         out = []
         for tree, p in zip(trees, probs, strict=True):
