@@ -222,4 +222,8 @@ def shorten_train(splits: dict[str, list[Tree]], max_length: int) -> dict[str, l
     (0: all kept). The other splits, and the draws of every split, are unchanged."""
     if not max_length or "train" not in splits:
         return splits
-    return {**splits, "train": [t for t in splits["train"] if len(leaves(t)) <= max_length]}
+    kept = [t for t in splits["train"] if len(leaves(t)) <= max_length]
+    if not kept:
+        raise ValueError(f"no training expression has <= {max_length} tokens "
+                         "(--listops-train-max-length)")
+    return {**splits, "train": kept}

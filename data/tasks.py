@@ -155,7 +155,10 @@ class ListOpsTask(Task):
             # The original release has no dev split: hold out 5% of train, always the same.
             data = listops.hold_out_dev(data)
         cut = listops_generator.config(options.get("listops", {})).train_max_length
-        return listops_generator.shorten_train(data, cut)
+        try:
+            return listops_generator.shorten_train(data, cut)
+        except ValueError as err:
+            raise TreennError(f"{folder}: {err}") from None
 
     def parse_line(self, line, label_first: bool = True):
         """``expression`` or ``label<TAB>expression`` (``expression<TAB>label`` for LRA's

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from nltk import Tree
 
-from treenn.data.trees import is_preterminal, iter_subtrees, relabel_uniform
+from treenn.data.trees import is_preterminal, iter_subtrees, leaves, relabel_uniform
 
 PUNCTUATION_TAGS = {",", ":", "``", "''", "."}
 DELETED_LABELS = {"TOP", "ROOT", "", "-NONE-"}
@@ -100,7 +100,7 @@ class Scores:
     exact: int = 0
 
     def add(self, gold: Tree, test: Tree) -> None:
-        words_gold, words_test = gold.leaves(), test.leaves()
+        words_gold, words_test = leaves(gold), leaves(test)
         if words_gold != words_test:
             raise ValueError(f"the trees have different words: {words_gold[:5]}... vs "
                              f"{words_test[:5]}...")
@@ -129,7 +129,7 @@ def binary_unlabelled(gold: Tree, test: Tree) -> tuple[int, int, int]:
 
     Returns ``(matched, gold, test)`` span counts for corpus-level F1.
     """
-    keep = [True] * len(gold.leaves())
+    keep = [True] * len(leaves(gold))
     n = len(keep)
 
     def spans(tree):

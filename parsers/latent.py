@@ -79,7 +79,7 @@ def induced_tree_scores(model: Classifier, data: Dataset) -> dict:
     if not is_latent(model.cfg.model):
         return {}
     gold = [gold_shape(a) for a in data.arrays]
-    induced, _ = induce(model, data, words=[leaves(t) for t in gold])
+    induced, _ = induce(model, data, 128, words=[leaves(t) for t in gold])
     return {"induced_trees": score_induced(gold, induced)}
 
 

@@ -55,9 +55,14 @@ def _load_run(spec: str, beam: int | None) -> Parser:
             raise TreennError(f"parser {spec!r}: an empty entry in the comma-separated list")
         return load_ensemble(parts, beam)
     if path.is_dir() and (path / "config.json").is_file():
+        from treenn.parsers.latent import LatentTreeParser
         from treenn.parsers.training import load_trained_parser
+        from treenn.runs import is_parser_run
 
-        return load_trained_parser(path)
+        # a classifier run parses only if it builds its own trees (else LatentTreeParser
+        # says why not)
+        return load_trained_parser(path) if is_parser_run(path) else \
+            LatentTreeParser.from_run(path)
     raise TreennError(f"unknown parser {spec!r}: give {', '.join(baselines())}, the run "
                       "directory of a trained parser, or rnn-parser run directories joined "
                       "by commas")

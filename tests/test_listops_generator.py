@@ -6,6 +6,7 @@ distribution against their exact values, computed here from the definition alone
 recursion over depth), not by running the generator.
 """
 
+import hashlib
 import itertools
 import random
 
@@ -23,6 +24,7 @@ from treenn.data.listops_generator import (
     parse_ranges,
     random_expression,
 )
+from treenn.errors import TreennError
 
 NB = PRESETS["nb"]
 N_DRAWS = 20000
@@ -159,8 +161,17 @@ def test_default_preset_is_unchanged():
     assert "preset" not in cfg.to_dict() and "lengths" not in cfg.to_dict()
     assert config({"preset": "nb", "n_train": 7}).n_train == 7  # a flag beats the preset
     assert config({"preset": "nb"}).n_train == 90000
-    data = generate(config({"n_train": 50, "n_dev": 5, "n_test": 5, "n_extrap": 5}))
+    data = generate(config({"n_train": 200, "n_dev": 20, "n_test": 20, "n_extrap": 10}))
     assert list(data) == ["train", "dev", "test", "extrap"]
+    # the draws of the generator before the presets existed (data/listops.py at 619d522)
+    text = "\n".join(f"{k}\t{' '.join(expression_tokens(t))}" for k, v in data.items()
+                     for t in v)
+    assert hashlib.sha256(text.encode()).hexdigest() == (
+        "e802a5fdafdcbedc901b9fb650f9b415e313f0e34c7f59e4bad6d46c7b680cae")
+    assert cfg.to_dict() == {  # the dataset cache key's part, as before
+        "n_train": 30000, "n_dev": 1000, "n_test": 2000, "n_extrap": 1000, "max_depth": 5,
+        "max_args": 5, "min_length": 10, "max_length": 60, "extrap_max_depth": 8,
+        "extrap_max_length": 120, "op_p": 0.25, "seed": 1234}
 
 
 @pytest.mark.parametrize("text", ["200", "300-200", "0-5", "a-b", "1-2-3", "２-3"])
@@ -202,3 +213,7 @@ def test_train_max_length_drops_long_training_expressions_only(tmp_path):
     assert read["test"] == full["test"]
     assert task.source(str(tmp_path), {"listops": {"train_max_length": 20}}) != \
         task.source(str(tmp_path), {})
+    with pytest.raises(ValueError, match="no training expression has <= 3 tokens"):
+        generate(config({**options, "train_max_length": 3}))
+    with pytest.raises(TreennError, match="no training expression has <= 3 tokens"):
+        task.load(str(tmp_path), {"listops": {"train_max_length": 3}})

@@ -85,7 +85,7 @@ class Prediction:
             under preterminals), as SST writes its labels; for a latent-tree model
             (``gumbel-tree-lstm``, ``beam-tree-lstm``) the tree it built over the words.
         label: the root's predicted class name.
-        node_labels: predicted class name per node, in the batch numbering of
+        node_labels: predicted class name per node of ``tree``, in the batch numbering of
             :func:`trees_to_batch` (leaves left to right, then inner nodes, root last).
         probabilities: ``[n_nodes, n_classes]`` class distribution per node, same order.
     """

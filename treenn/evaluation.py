@@ -21,9 +21,10 @@ def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_on
                   ) -> list[torch.Tensor | None]:
     """Class probabilities per tree: ``[n_nodes, n_classes]`` (all nodes of each tree) in
     graph node order. With ``labelled_only``, sequence models skip unlabelled nodes (rows
-    left as NaN) since each node costs them a separate sequence, and latent-tree models
-    score labelled roots only (a phrase would cost them its own O(n^2) search; their "all"
-    scores are then over sentences). ``shard=(rank, size)``
+    left as NaN) since each node costs them a separate sequence. Latent-tree models score
+    roots only (labelled ones with ``labelled_only``; a phrase would cost them its own
+    O(n^2) search; their "all" scores are then over sentences, and their per-node
+    predictions come from :func:`treenn.induced.induce`). ``shard=(rank, size)``
     computes batches ``rank``, ``rank + size``, ... only (the trees of the others are None):
     each tree sits in the same batch as without it, so its numbers are the same."""
     model.eval()
@@ -37,8 +38,9 @@ def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_on
             out.extend([None] * batch.n_trees)
             continue
         n = batch.graph.num_nodes()
-        if labelled_only and model.cfg.is_latent:  # sentences only: each phrase is O(n^2)
-            nodes = batch.roots[batch.labels[batch.roots] >= 0]
+        if model.cfg.is_latent:  # sentences only: each phrase would be its own O(n^2) search
+            roots = batch.roots
+            nodes = roots[batch.labels[roots] >= 0] if labelled_only else roots
         elif labelled_only and not model.cfg.is_tree:
             nodes = torch.nonzero(batch.labels >= 0).squeeze(1)
         else:
@@ -51,7 +53,8 @@ def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_on
     return out
 
 
-def _counts(task: Task, data: Dataset, probs: list[torch.Tensor | None]) -> dict:
+def _counts(task: Task, data: Dataset, probs: list[torch.Tensor | None],
+            roots_only: bool = False) -> dict:
     """The confusion matrices (``[gold, predicted]``) of the trees scored in ``probs`` (the
     others are None), and each scored tree's predicted root label (0 for the others)."""
     k = task.n_classes
@@ -63,7 +66,9 @@ def _counts(task: Task, data: Dataset, probs: list[torch.Tensor | None]) -> dict
         if p is None:
             continue
         labels = torch.from_numpy(arrays.label)
-        mask = (labels >= 0) & ~p[:, 0].isnan()  # latent models score their roots only
+        mask = labels >= 0
+        if roots_only:  # latent-tree models: the other rows are unscored (NaN)
+            mask &= ~p[:, 0].isnan()
         pred = p.argmax(-1)
         root = arrays.n_nodes - 1
         counts["pred"][i] = pred[root]
@@ -101,7 +106,7 @@ def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
     where = distributed.world() if sharded else distributed.World()
     probs = predict_nodes(model, data, batch_size, labelled_only=True, progress=progress,
                           shard=(where.rank, where.size))
-    counts = _counts(task, data, probs)
+    counts = _counts(task, data, probs, roots_only=model.cfg.is_latent)
     if where.size > 1:
         names = list(counts)
         flat = distributed.all_reduce(torch.cat([counts[n].flatten() for n in names]))

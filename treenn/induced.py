@@ -77,6 +77,9 @@ def induce(model: Classifier, data: Dataset, batch_size: int = 64,
         roots = batch.roots.to(device)
         out = model.encoder.parse(batch.to(device), model.embed, roots)
         node_probs = torch.softmax(model.head(out.node_h), dim=-1).float().cpu()
+        # the prediction is the root state's (for the beam model the beams' weighted sum,
+        # not the best beam's root): the same as evaluation's
+        root_probs = torch.softmax(model.head(out.root_h), dim=-1).float().cpu()
         merges = out.merges.cpu().tolist()
         for row, i in enumerate(batch.index):
             n = len(words[i])
@@ -85,7 +88,9 @@ def induce(model: Classifier, data: Dataset, batch_size: int = 64,
             if root_labels is not None:
                 tree.set_label(root_labels[i])
             trees.append(tree)
-            probs.append(node_probs[row, torch.tensor(order)])
+            p = node_probs[row, torch.tensor(order)]
+            p[-1] = root_probs[row]
+            probs.append(p)
     return trees, probs
 
 
@@ -108,23 +113,14 @@ def predict_with_trees(run_dir, trees: list[Tree], which: str = "best"
     """What ``predict`` and ``show`` draw: the input trees, or for a latent-tree run the
     trees it induces over their words (root labelled as the input's root), with the class
     probabilities of every node."""
-    from treenn.training import load_model, predict_trees
-
-    model, _ = load_model(run_dir, which)
-    if not is_latent(model.cfg.model):
-        return trees, predict_trees(run_dir, trees, which)[1]
-    return induce_for(run_dir, trees, which)
-
-
-def induce_for(run_dir, trees: list[Tree], which: str = "best"
-               ) -> tuple[list[Tree], list[torch.Tensor]]:
-    """A latent-tree run's induced trees over the words of ``trees``."""
     from treenn.data.graphs import tree_to_arrays
     from treenn.data.tasks import get_task
     from treenn.data.vocab import Vocab
-    from treenn.training import load_model
+    from treenn.training import load_model, predict_trees
 
     model, ckpt = load_model(run_dir, which)
+    if not is_latent(model.cfg.model):
+        return trees, predict_trees(run_dir, trees, which)[1]
     task, vocab = get_task(ckpt["task"]), Vocab.from_dict(ckpt["vocab"])
     data = Dataset([tree_to_arrays(t, vocab, task.gold_or_none) for t in trees], trees)
     return induce(model, data, 64, root_labels=[t.label() for t in trees])

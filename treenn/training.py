@@ -388,7 +388,8 @@ def evaluate_run(run_dir: str | Path, split: str, data_dir: str | None = None,
 
 def predict_trees(run_dir: str | Path, trees: list[Tree], which: str = "best"
                   ) -> tuple[Task, list[torch.Tensor]]:
-    """Class probabilities ``[n_nodes, n_classes]`` for every node of every tree."""
+    """Class probabilities ``[n_nodes, n_classes]`` for every node of every tree (a
+    latent-tree run: roots only, NaN elsewhere; ``treenn.induced`` gives its own trees)."""
     model, ckpt = load_model(run_dir, which)
     task = get_task(ckpt["task"])
     vocab = Vocab.from_dict(ckpt["vocab"])

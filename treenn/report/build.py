@@ -241,6 +241,7 @@ def _group_cells(g: Group) -> dict[str, str]:
             "all": "\u2013" if _kind(g) == "latent" else _pm(
                 g.stat(lambda r: r.test["all"]["accuracy"]), n),
             "binary root": _pm(g.stat(lambda r: _collapsed(r, "root")), n),
-            "binary all": _pm(g.stat(lambda r: _collapsed(r, "all")), n),
+            "binary all": "\u2013" if _kind(g) == "latent" else _pm(
+                g.stat(lambda r: _collapsed(r, "all")), n),
             "s/epoch": _pm(g.stat(lambda r: r.seconds_per_epoch), n, 1, 2),
             "parameters": f"{int(np.mean([r.config.get('parameters', 0) for r in g.runs])):,}"}
