@@ -6,7 +6,8 @@ Here they become a binary tree over the words (:func:`treenn.latent.merges_to_tr
 form every tree of treenn has: a word sits under a preterminal, ``(label word)``, so
 pictures, ``relabel`` and the graph conversion treat induced trees as they treat treebank
 trees. Each node's class probabilities come from the classifier's head applied to that
-node's state.
+node's state; the root's are the model's output (for the beam model, the beams' weighted
+root rather than the best beam's).
 """
 
 from __future__ import annotations
