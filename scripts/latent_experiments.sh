@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The runs behind docs/latent.md: ListOps on Nangia & Bowman's distribution (--listops-preset
+# nb) with the gold-tree Tree-LSTM, an LSTM and the Gumbel Tree-LSTM (latent trees, trained on
+# expressions of <= 100 tokens: it costs O(n^2) per expression), and SST-5 with the Gumbel
+# Tree-LSTM (the gold-tree SST-5 runs are scripts/sst_experiments.sh's). Then `evaluate`
+# scores each latent run's induced trees against the gold trees of every split, and the
+# SST-5 latent run parses the PTB sample's test split (NLTK_DATA must hold the sample).
+# Usage: scripts/latent_experiments.sh SST_DIR [OUT=runs/latent] [JOBS=2] [SEEDS="1 2 3"]
+# (docs/latent.md reports seed 1 only so far.)
+set -euo pipefail
+SST=${1:?SST folder}; OUT=${2:-runs/latent}; JOBS=${3:-2}; SEEDS=${4:-1 2 3}
+NB="--task listops --listops-preset nb"
+
+runs() {
+  for s in $SEEDS; do
+    echo "nb-tree-lstm-s$s|$NB --model tree-lstm --epochs 12 --seed $s"
+    echo "nb-tree-lstm-plateau-s$s|$NB --model tree-lstm --epochs 16 --lr-patience 1 --seed $s"
+    echo "nb-lstm-s$s|$NB --model lstm --epochs 8 --seed $s"
+    echo "nb-gumbel-tree-lstm-s$s|$NB --listops-train-max-length 100 --model gumbel-tree-lstm --epochs 4 --seed $s"
+    echo "sst5-gumbel-tree-lstm-s$s|--task sst5 --model gumbel-tree-lstm --data-dir $SST --seed $s"
+  done
+}
+
+source "$(dirname "$0")/queue.sh"
+runs | run_queue "$OUT" "$JOBS"
+
+for run in "$OUT"/*gumbel-tree-lstm-s*/; do
+  for split in $(ls "$run" | sed -n 's/^eval-\([^@]*\)\.json$/\1/p'); do
+    "$PY" train.py -q evaluate "$run" --split "$split" > "$run/evaluate-$split.txt"
+  done
+done
+for run in "$OUT"/sst5-gumbel-tree-lstm-s*/; do
+  "$PY" -m treenn.experiments.induction "$run" --json "$run/induction-ptb-test.json"
+done
+"$PY" -m treenn.experiments.latent_bench --data-dir "$SST" --batches 100 --json docs/bench-latent.json
