@@ -15,7 +15,7 @@ runs() {
   for s in $SEEDS; do
     echo "nb-tree-lstm-s$s|$NB --model tree-lstm --epochs 12 --seed $s"
     echo "nb-tree-lstm-plateau-s$s|$NB --model tree-lstm --epochs 16 --lr-patience 1 --seed $s"
-    echo "nb-lstm-s$s|$NB --model lstm --epochs 8 --seed $s"
+    echo "nb-lstm-s$s|$NB --model lstm --epochs 6 --seed $s"
     echo "nb-gumbel-tree-lstm-s$s|$NB --listops-train-max-length 100 --model gumbel-tree-lstm --epochs 4 --seed $s"
     echo "sst5-gumbel-tree-lstm-s$s|--task sst5 --model gumbel-tree-lstm --data-dir $SST --seed $s"
   done
