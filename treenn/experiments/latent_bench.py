@@ -57,6 +57,7 @@ def _inference(model, dev_batches: list) -> float:
 
 def measure(data_dir: str, models: list[str], limit: int | None, threads: int) -> dict:
     torch.set_num_threads(threads)
+    torch.sparse.check_sparse_tensor_invariants.disable()  # as training does (no warning)
     base = TrainConfig(task="sst5", model="tree-lstm", out="", data_dir=data_dir, seed=1,
                        progress=False).resolved()
     task, vocab, data = prepare(base)
