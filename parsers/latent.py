@@ -21,7 +21,7 @@ from treenn.data.trees import leaves, relabel_uniform
 from treenn.data.vocab import Vocab
 from treenn.datasets import Dataset
 from treenn.errors import TreennError
-from treenn.induced import gold_shape, induce, is_latent
+from treenn.induced import gold_shape, induce
 from treenn.models import Classifier
 from treenn.parsers import Parser
 from treenn.parsers.baselines import LeftBranching, RightBranching
@@ -35,7 +35,7 @@ class LatentTreeParser(Parser):
     name = "latent"
 
     def __init__(self, model: Classifier, vocab: Vocab, batch_size: int = 64):
-        if not is_latent(model.cfg.model):
+        if not model.cfg.is_latent:
             raise TreennError(f"a {model.cfg.model} run reads given trees; only latent-tree "
                               "runs (gumbel-tree-lstm, beam-tree-lstm) parse")
         self.model, self.vocab, self.batch_size = model, vocab, batch_size
@@ -76,7 +76,7 @@ def score_induced(gold: list[Tree], induced: list[Tree], evalb: bool = False) ->
 def induced_tree_scores(model: Classifier, data: Dataset) -> dict:
     """``{"induced_trees": score_induced(...)}`` of a latent-tree model on a split, against
     the split's gold trees (``{}`` for other models: they induce no tree)."""
-    if not is_latent(model.cfg.model):
+    if not model.cfg.is_latent:
         return {}
     gold = [gold_shape(a) for a in data.arrays]
     induced, _ = induce(model, data, 128, words=[leaves(t) for t in gold])

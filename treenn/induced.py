@@ -20,12 +20,7 @@ from treenn.data.trees import leaves, rebuild
 from treenn.datasets import Dataset, batches
 from treenn.errors import TreennError
 from treenn.latent import merges_to_tree
-from treenn.models import MODELS, Classifier
-
-
-def is_latent(model_name: str) -> bool:
-    """Does the model build its own trees (and read only the words)?"""
-    return model_name in MODELS and MODELS[model_name].kind == "latent"
+from treenn.models import Classifier
 
 
 def _build(words: list[str], merges: list[int], first_merge: int) -> tuple[Tree, list[int]]:
@@ -64,7 +59,7 @@ def induce(model: Classifier, data: Dataset, batch_size: int = 64,
     (the gold label of the sentence: no other node of an induced tree has one).
     ``words``: the sentences' words (default: the leaves of ``data.trees``).
     """
-    if not is_latent(model.cfg.model):
+    if not model.cfg.is_latent:
         raise TreennError(f"{model.cfg.model} reads given trees; it induces none")
     if words is None:
         if data.trees is None:
@@ -117,11 +112,12 @@ def predict_with_trees(run_dir, trees: list[Tree], which: str = "best"
     from treenn.data.graphs import tree_to_arrays
     from treenn.data.tasks import get_task
     from treenn.data.vocab import Vocab
-    from treenn.training import load_model, predict_trees
+    from treenn.training import check_arity, load_model, predict_nodes
 
-    model, ckpt = load_model(run_dir, which)
-    if not is_latent(model.cfg.model):
-        return trees, predict_trees(run_dir, trees, which)[1]
+    model, ckpt = load_model(run_dir, which)  # once, for either kind of model
     task, vocab = get_task(ckpt["task"]), Vocab.from_dict(ckpt["vocab"])
     data = Dataset([tree_to_arrays(t, vocab, task.gold_or_none) for t in trees], trees)
+    if not model.cfg.is_latent:
+        check_arity(model, data.arrays, "the input")
+        return trees, predict_nodes(model, data, 64, labelled_only=False)
     return induce(model, data, 64, root_labels=[t.label() for t in trees])

@@ -191,8 +191,7 @@ def make_optimizers(model: Classifier, cfg: TrainConfig) -> list[torch.optim.Opt
 def training_nodes(batch: Batch, model: Classifier, cfg: TrainConfig) -> torch.Tensor:
     """Which nodes the loss sees: every labelled node, or labelled roots for sentence-only
     sequence training and for latent-tree models (whose trees are not the gold ones)."""
-    if MODELS[model.cfg.model].kind == "latent" or (not model.cfg.is_tree
-                                                    and cfg.seq_train == "sentences"):
+    if model.cfg.is_latent or (not model.cfg.is_tree and cfg.seq_train == "sentences"):
         roots = batch.roots
         return roots[batch.labels[roots] >= 0]
     return torch.nonzero(batch.labels >= 0).squeeze(1)
