@@ -22,7 +22,9 @@ run_queue() {
   OUT=$1; shift 2
   mkdir -p "$OUT"
   # arrays do not cross into the xargs shells: pass the common arguments as a quoted string
-  COMMON_Q=$(printf '%q ' "$@")
+  # (none given: printf would still print '' once, an empty argument train.py refuses)
+  COMMON_Q=""
+  [ $# -gt 0 ] && COMMON_Q=$(printf '%q ' "$@")
   export OUT PY COMMON_Q THREADS
   export -f _queue_one
   xargs -P "$jobs" -I{} bash -c 'eval "COMMON=($COMMON_Q)"; _queue_one "$1"' _ {}
