@@ -190,11 +190,23 @@ class LevelSchedule:
 
     ``levels[k] = (nodes, children)`` for height ``k + 1``: ``nodes`` ``[n_k]`` and
     ``children`` ``[n_k, K_k]``, where a missing child points at the padding row ``n_nodes``.
+
+    The same schedule in *level-major* layout, for engines that keep states in one buffer
+    whose rows are the nodes sorted by height (leaves first, then each level in turn):
+    ``order`` ``[N]`` is the node id at each row and ``rank`` ``[N]`` each node's row;
+    ``bounds[k]`` is where height ``k + 1`` starts (``bounds[0]`` = the number of leaves,
+    ``bounds[-1]`` = ``n_nodes``), so a level's states are the slice
+    ``bounds[k]:bounds[k + 1]``; ``packed_kids[k]`` is ``children`` as rows (padding: row
+    ``n_nodes``).
     """
 
     n_nodes: int
     leaf_ids: torch.Tensor
     levels: list[tuple[torch.Tensor, torch.Tensor]]
+    order: torch.Tensor | None = None
+    rank: torch.Tensor | None = None
+    bounds: list[int] = field(default_factory=list)
+    packed_kids: list[torch.Tensor] = field(default_factory=list)
 
     @classmethod
     def from_graph(cls, graph: dgl.DGLGraph) -> LevelSchedule:
@@ -214,17 +226,25 @@ class LevelSchedule:
         np.maximum.at(arity, dst, pos + 1)
         order = np.argsort(hgt, kind="stable")
         bounds = np.cumsum(np.bincount(hgt, minlength=1))
-        levels = []
+        rank = np.empty(n + 1, dtype=np.int64)  # row of each node; the padding row stays n
+        rank[order] = np.arange(n)
+        rank[n] = n
+        levels, packed = [], []
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             nodes = order[lo:hi]
-            k = int(arity[nodes].max())
-            levels.append((torch.from_numpy(nodes), torch.from_numpy(child[nodes, :k].copy())))
-        return cls(n, torch.from_numpy(order[: bounds[0]].copy()), levels)
+            kids = child[nodes, : int(arity[nodes].max())]
+            levels.append((torch.from_numpy(nodes), torch.from_numpy(kids.copy())))
+            packed.append(torch.from_numpy(rank[kids]))
+        return cls(n, torch.from_numpy(order[: bounds[0]].copy()), levels,
+                   torch.from_numpy(order), torch.from_numpy(rank[:n].copy()),
+                   bounds.tolist(), packed)
 
     def to(self, device: torch.device | str) -> LevelSchedule:
         return LevelSchedule(
             self.n_nodes, self.leaf_ids.to(device),
-            [(nodes.to(device), kids.to(device)) for nodes, kids in self.levels])
+            [(nodes.to(device), kids.to(device)) for nodes, kids in self.levels],
+            self.order.to(device), self.rank.to(device), self.bounds,
+            [kids.to(device) for kids in self.packed_kids])
 
 
 @dataclass

@@ -67,6 +67,22 @@ def test_level_schedule_covers_every_internal_node_once_after_its_children():
     assert pairs == set(zip(*(t.tolist() for t in batch.graph.edges()), strict=True))
 
 
+def test_level_major_layout_is_the_schedule_sorted_by_height():
+    rng = random.Random(4)
+    trees = [random_tree(rng, rng.randint(1, 15), 3, unary_p=0.2) for _ in range(20)]
+    s = collate([tree_to_graph(t, VOCAB, int) for t in trees]).schedule
+    n = s.n_nodes
+    assert sorted(s.order.tolist()) == list(range(n))
+    assert torch.equal(s.rank[s.order], torch.arange(n))  # rank inverts order
+    assert s.bounds[0] == len(s.leaf_ids) and s.bounds[-1] == n
+    assert torch.equal(s.order[: s.bounds[0]], s.leaf_ids)
+    rank = torch.cat([s.rank, torch.tensor([n])])  # the padding row maps to itself
+    for k, ((nodes, kids), packed) in enumerate(zip(s.levels, s.packed_kids, strict=True)):
+        assert torch.equal(s.order[s.bounds[k]:s.bounds[k + 1]], nodes)  # a level is a slice
+        assert torch.equal(packed, rank[kids])
+        assert bool((packed[kids < n] < s.bounds[k]).all())  # children sit in earlier rows
+
+
 def test_sequence_view_gives_each_nodes_words():
     trees = [parse_tree("(3 (2 a) (4 (2 b) (1 c)))"), parse_tree("(1 (2 d) (0 e))")]
     batch = collate([tree_to_graph(t, VOCAB, int) for t in trees])

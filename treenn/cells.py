@@ -78,15 +78,17 @@ class TreeCell(nn.Module):
     #: one matrix product per batch. ``compose`` stays the readable reference they must match.
     fused_linear: nn.Linear | None = None
 
-    def pointwise(self, pre: torch.Tensor, child_c: torch.Tensor, tanh=torch.tanh):
+    def pointwise(self, pre: torch.Tensor, child_c: torch.Tensor, tanh=torch.tanh, out=None):
         """``pre: [n, out]`` (the linear layer's output), ``child_c: [n, N, c_size]`` ->
         ``(h, c, saved)``; runs without autograd. ``tanh``: another implementation of it
-        (the parser's chart passes :func:`tanh_by_sigmoid`)."""
+        (the parser's chart passes :func:`tanh_by_sigmoid`). ``out``: ``(h, c)`` tensors
+        to write the results into (an engine's state buffer rows)."""
         raise NotImplementedError
 
     def pointwise_backward(self, saved, child_c: torch.Tensor, grad_h: torch.Tensor,
-                           grad_c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradients ``(d pre, d child_c)`` of :meth:`pointwise`, written by hand."""
+                           grad_c: torch.Tensor, out=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradients ``(d pre, d child_c)`` of :meth:`pointwise`, written by hand; ``out``:
+        a ``[n, out]`` tensor to write ``d pre`` into."""
         raise NotImplementedError
 
     def _pad_children(self, child: torch.Tensor) -> torch.Tensor:
@@ -132,23 +134,30 @@ class NaryTreeLSTMCell(TreeCell):
         c = gates[:, :h] * torch.tanh(pre[:, -h:]) + (f * child_c).sum(1)
         return gates[:, h:2 * h] * torch.tanh(c), c
 
-    def pointwise(self, pre, child_c, tanh=torch.tanh):
+    def pointwise(self, pre, child_c, tanh=torch.tanh, out=None):
         n, h = pre.shape[0], self.h_size
+        out_h, out_c = out if out is not None else (None, None)
         gates = torch.sigmoid(pre[:, :-h])  # [n, (2 + N) h]: i, o, f_1..f_N
         u = _tanh_columns(pre[:, -h:], tanh)
-        c = torch.addcmul((gates[:, 2 * h:].view(n, -1, h) * child_c).sum(1), gates[:, :h], u)
+        c = torch.addcmul((gates[:, 2 * h:].view(n, -1, h) * child_c).sum(1), gates[:, :h], u,
+                          out=out_c)
         tanh_c = tanh(c)
-        return gates[:, h:2 * h] * tanh_c, c, (gates, u, tanh_c)
+        return torch.mul(gates[:, h:2 * h], tanh_c, out=out_h), c, (gates, u, tanh_c)
 
-    def pointwise_backward(self, saved, child_c, grad_h, grad_c):
+    def pointwise_backward(self, saved, child_c, grad_h, grad_c, out=None):
         gates, u, tanh_c = saved
         n, h = gates.shape[0], self.h_size
         i, o, f = gates[:, :h], gates[:, h:2 * h], gates[:, 2 * h:].view(n, -1, h)
         # dL/dc through h = o * tanh(c), plus what arrives from the parent directly
         g_c = torch.addcmul(grad_c, grad_h * o, 1 - tanh_c * tanh_c)  # [n, h]
-        g_gates = torch.cat([g_c * u, grad_h * tanh_c,
-                             (g_c.unsqueeze(1) * child_c).view(n, -1)], dim=1)
-        g_pre = torch.cat([g_gates * gates * (1 - gates), g_c * i * (1 - u * u)], dim=1)
+        # d pre, laid out as pre, written in place: d gates, times sigmoid', then d u
+        g_pre = gates.new_empty(n, gates.shape[1] + h) if out is None else out
+        g_gates = g_pre[:, :-h]
+        torch.mul(g_c, u, out=g_gates[:, :h])
+        torch.mul(grad_h, tanh_c, out=g_gates[:, h:2 * h])
+        torch.mul(g_c.unsqueeze(1), child_c, out=g_gates[:, 2 * h:].view(n, -1, h))
+        g_gates.mul_(gates).mul_(1 - gates)
+        torch.mul(g_c * i, 1 - u * u, out=g_pre[:, -h:])
         return g_pre, g_c.unsqueeze(1) * f
 
 
@@ -209,13 +218,16 @@ class RecursiveNNCell(TreeCell):
         h = torch.tanh(self.W(self._pad_children(child_h).reshape(n, -1)))  # [n, N*h] -> [n, h]
         return h, h.new_zeros(n, 0)
 
-    def pointwise(self, pre, child_c, tanh=torch.tanh):
-        h = tanh(pre)
-        return h, h.new_zeros(h.shape[0], 0), h
+    def pointwise(self, pre, child_c, tanh=torch.tanh, out=None):
+        if out is None:
+            h = tanh(pre)
+            return h, h.new_zeros(h.shape[0], 0), h
+        h = torch.tanh(pre, out=out[0]) if tanh is torch.tanh else out[0].copy_(tanh(pre))
+        return h, out[1], h
 
-    def pointwise_backward(self, saved, child_c, grad_h, grad_c):
+    def pointwise_backward(self, saved, child_c, grad_h, grad_c, out=None):
         # no memory cell: the children's (zero-width) c get a zero-width gradient
-        return grad_h * (1 - saved * saved), torch.zeros_like(child_c)
+        return torch.mul(grad_h, 1 - saved * saved, out=out), torch.zeros_like(child_c)
 
 
 class RNTNCell(TreeCell):

@@ -154,63 +154,81 @@ def _full_width(kids: torch.Tensor, cell, pad: int) -> torch.Tensor:
 class _FusedLevelPropagation(torch.autograd.Function):
     """Internal levels for cells with ``fused_linear``: no autograd inside the loop.
 
-    Forward per level: gather the children, one ``addmm``, the cell's pointwise maths. Backward
-    per level: the cell's hand-written pointwise gradient, one matmul for the children's
-    gradient, two ``index_add_``. The layer's weight gradient is a single product over all
-    levels at the end instead of one small product (and a sum) per level.
+    States live in one buffer in the schedule's level-major layout, so a level's states, and
+    their gradients, are a slice; only the children are gathered. Forward per level: one
+    ``index_select`` of the children's ``h`` straight into the buffer of composition inputs,
+    one of their ``c``, one ``addmm``, the cell's pointwise maths. Backward per level: the
+    cell's hand-written pointwise gradient, one matmul for the children's gradient, two
+    ``index_add_``. The layer's weight gradient is a single product over all levels at the
+    end, on the composition-input and pre-activation-gradient buffers.
     """
 
     @staticmethod
     def forward(ctx, cell, schedule, leaf_h, leaf_c, weight, bias):
         H, C, tape = _fused_levels(cell, schedule, leaf_h, leaf_c, weight, bias, record=True)
+        ctx.set_materialize_grads(False)
         ctx.cell, ctx.schedule, ctx.tape = cell, schedule, tape
         ctx.save_for_backward(weight)
-        n = schedule.n_nodes
-        return H[:n], C[:n]
+        return H.index_select(0, schedule.rank), C.index_select(0, schedule.rank)
 
     @staticmethod
     def backward(ctx, grad_h, grad_c):
-        cell, schedule, tape = ctx.cell, ctx.schedule, ctx.tape
+        cell, s, (Z, levels) = ctx.cell, ctx.schedule, ctx.tape
         (weight,) = ctx.saved_tensors
-        h_size = grad_h.shape[1]
-        GH = torch.cat([grad_h, grad_h.new_zeros(1, h_size)])
-        GC = torch.cat([grad_c, grad_c.new_zeros(1, grad_c.shape[1])])
-        g_pres, inputs = [], []
-        for (nodes, _), (kids, z, child_c, saved) in zip(
-                reversed(schedule.levels), reversed(tape), strict=True):
-            g_pre, g_child_c = cell.pointwise_backward(saved, child_c, GH[nodes], GC[nodes])
-            flat = kids.reshape(-1)
-            GH.index_add_(0, flat, (g_pre @ weight).view(-1, h_size))  # [n_l * N, h]
+        n, n_leaves, h_size = s.n_nodes, s.bounds[0], cell.h_size
+        GH, GC = (_rows_of(g, s, width, weight) for g, width in
+                  ((grad_h, h_size), (grad_c, cell.c_size)))
+        G = weight.new_empty(n - n_leaves, weight.shape[0])  # d pre-activation, rows as in Z
+        for k in reversed(range(len(levels))):
+            lo, hi = s.bounds[k], s.bounds[k + 1]
+            kids, child_c, saved = levels[k]
+            g_pre, g_child_c = cell.pointwise_backward(saved, child_c, GH[lo:hi], GC[lo:hi],
+                                                       out=G[n - hi:n - lo])
+            flat = kids.view(-1)
+            GH.index_add_(0, flat, torch.mm(g_pre, weight).view(-1, h_size))  # [n_l * N, h]
             if GC.shape[1]:
                 GC.index_add_(0, flat, g_child_c.reshape(-1, GC.shape[1]))
-            g_pres.append(g_pre)
-            inputs.append(z)
         del ctx.tape
-        leaf = schedule.leaf_ids
-        if not g_pres:
-            return None, None, GH[leaf], GC[leaf], torch.zeros_like(weight), None
-        g_pre_all = torch.cat(g_pres)  # [n_internal, out]
-        g_weight = g_pre_all.t() @ torch.cat(inputs)  # [out, N * h]
-        return None, None, GH[leaf], GC[leaf], g_weight, g_pre_all.sum(0)
+        return (None, None, GH[:n_leaves], GC[:n_leaves], G.t() @ Z,
+                G.sum(0) if len(G) else torch.zeros_like(weight[:, 0]))
+
+
+def _rows_of(grad, schedule, width, like):
+    """A gradient ``[N, width]`` by node id (or ``None``: zero) in level-major rows, plus the
+    padding row."""
+    rows = like.new_zeros(schedule.n_nodes + 1, width)
+    if grad is not None:
+        torch.index_select(grad, 0, schedule.order, out=rows[:-1])
+    return rows
 
 
 def _fused_levels(cell, schedule, leaf_h, leaf_c, weight, bias, record):
-    n = schedule.n_nodes
-    H = leaf_h.new_zeros(n + 1, cell.h_size)  # row n: the zero state of a missing child
-    C = leaf_c.new_zeros(n + 1, cell.c_size)
-    H[schedule.leaf_ids] = leaf_h
-    C[schedule.leaf_ids] = leaf_c
-    tape = []
-    for nodes, kids in schedule.levels:
-        kids = _full_width(kids, cell, n)
-        z = H[kids].view(len(nodes), -1)  # [n_l, N * h]
-        child_c = C[kids]  # [n_l, N, c]
-        h, c, saved = cell.pointwise(torch.addmm(bias, z, weight.t()), child_c)
-        H[nodes] = h
-        C[nodes] = c
+    """States ``H``, ``C`` in level-major rows (plus the zero padding row at the end), and,
+    with ``record``, what the backward needs: ``(Z, [(kids, child_c, saved) per level])``
+    where ``Z`` holds every internal node's composition input ``[h_1; ...; h_N]``, the levels
+    from the top down (the order in which the backward reaches them: the weight gradient's
+    sum then runs in the same order as when it was one product per level, bit for bit)."""
+    n, n_leaves = schedule.n_nodes, schedule.bounds[0]
+    H = leaf_h.new_empty(n + 1, cell.h_size)
+    C = leaf_c.new_empty(n + 1, cell.c_size)
+    H[:n_leaves], C[:n_leaves] = leaf_h, leaf_c
+    H[n], C[n] = 0, 0
+    Z = leaf_h.new_empty(n - n_leaves, cell.max_children * cell.h_size) if record else None
+    levels = []
+    for k, kids in enumerate(schedule.packed_kids):
+        lo, hi = schedule.bounds[k], schedule.bounds[k + 1]
+        flat = _full_width(kids, cell, n).reshape(-1)
         if record:
-            tape.append((kids, z, child_c, saved))
-    return H, C, tape
+            z = Z[n - hi:n - lo]
+            torch.index_select(H, 0, flat, out=z.view(-1, cell.h_size))
+        else:
+            z = H.index_select(0, flat).view(hi - lo, -1)  # [n_l, N * h]
+        child_c = C.index_select(0, flat).view(hi - lo, cell.max_children, cell.c_size)
+        _, _, saved = cell.pointwise(torch.addmm(bias, z, weight.t()), child_c,
+                                     out=(H[lo:hi], C[lo:hi]))
+        if record:
+            levels.append((flat, child_c, saved))
+    return H, C, (Z, levels)
 
 
 def _levels_forward(cell: TreeCell, schedule: LevelSchedule, leaf_h, leaf_c):
@@ -245,7 +263,7 @@ def fast_engine(cell: TreeCell, batch: Batch, x_leaf: torch.Tensor
         with torch.no_grad():
             H, C, _ = _fused_levels(cell, schedule, leaf_h, leaf_c, linear.weight, linear.bias,
                                     record=False)
-        return H[: schedule.n_nodes], C[: schedule.n_nodes]
+        return H.index_select(0, schedule.rank), C.index_select(0, schedule.rank)
     if training:
         return _LevelPropagation.apply(cell, schedule, leaf_h, leaf_c, *params)
     with torch.no_grad():
