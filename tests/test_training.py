@@ -326,3 +326,31 @@ def test_resume_takes_task_and_model_from_the_run_and_refuses_others(tiny_sst, t
     assert set(results) == {"dev", "test"}
     assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().split("\n")
             if x] == [1, 2]
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "adam"])
+def test_dense_optimizer_steps_match_the_plain_loop_bit_for_bit(optimizer):
+    """make_optimizers asks for torch's multi-tensor (foreach) update; its steps must be the
+    single-tensor loop's, so that runs from before that change reproduce."""
+    from treenn.training import OPTIMIZERS, make_optimizers
+
+    cfg = TrainConfig(task="sst5", model="tree-lstm", out="-", optimizer=optimizer).resolved()
+    weights = []
+    for fast in (True, False):
+        torch.manual_seed(0)
+        model = torch.nn.Module()
+        model.layer = torch.nn.Linear(30, 20)
+        model.embedding = torch.nn.Embedding(10, 4)  # skipped: the sparse optimiser's
+        if fast:
+            opt = make_optimizers(model, cfg)[0]
+            assert opt.defaults["foreach"] is True
+        else:
+            opt = OPTIMIZERS[optimizer][0](model.layer.parameters(), lr=cfg.lr,
+                                           weight_decay=cfg.weight_decay, foreach=False)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            for p in model.layer.parameters():
+                p.grad = torch.randn(p.shape, generator=gen)
+            opt.step()
+        weights.append([p.detach().clone() for p in model.layer.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))

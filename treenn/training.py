@@ -179,7 +179,8 @@ def make_optimizers(model: Classifier, cfg: TrainConfig) -> list[torch.optim.Opt
     """Dense parameters and the sparse embedding table get separate optimisers."""
     dense_cls, sparse_cls = OPTIMIZERS[cfg.optimizer]
     dense = [p for n, p in model.named_parameters() if not n.startswith("embedding.")]
-    opts = [dense_cls(dense, lr=cfg.lr, weight_decay=cfg.weight_decay)]
+    # foreach: one multi-tensor kernel per update rule (bit-identical here, ~3x faster)
+    opts = [dense_cls(dense, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)]
     if model.embedding.weight.requires_grad:
         opts.append(sparse_cls([model.embedding.weight], lr=cfg.emb_lr))
     return opts
