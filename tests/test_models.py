@@ -71,3 +71,19 @@ def test_bilstm_name_fixes_bidirectional():
     cfg = ModelConfig("bilstm", 10, 2)
     assert cfg.bidirectional and not cfg.is_tree
     assert Classifier(cfg).encoder.out_size == 2 * cfg.h_size
+
+
+def test_dropout_is_the_rand_mask_bit_for_bit_and_its_gradient_is_the_mask():
+    from treenn.models import Dropout
+
+    drop = Dropout(0.3)
+    x = torch.randn(50, 20, requires_grad=True)
+    torch.manual_seed(7)
+    y = drop(x)
+    torch.manual_seed(7)
+    keep = torch.rand_like(x) >= 0.3
+    assert torch.equal(y, x * keep * (1.0 / 0.7))  # the draw and products it always made
+    y.backward(torch.ones_like(y))
+    assert torch.equal(x.grad, keep * (1.0 / 0.7))
+    drop.eval()
+    assert drop(x) is x
