@@ -15,7 +15,7 @@ from treenn.metrics import Scores
 from treenn.models import Classifier
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd bookkeeping at all: nothing here is differentiated
 def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_only: bool,
                   progress: bool = False, shard: tuple[int, int] = (0, 1)
                   ) -> list[torch.Tensor | None]:

@@ -64,7 +64,7 @@ def _step_fn(model, cfg, optimizers, train: bool) -> Callable:
             train_step(model, batch, cfg, optimizers)
         else:
             model.eval()
-            with torch.no_grad():
+            with torch.inference_mode():  # as evaluation runs it
                 nodes = (torch.arange(batch.graph.num_nodes()) if model.cfg.is_tree
                          else batch.roots)
                 model(batch, nodes).argmax(-1).cpu()  # the predictions, on the host
