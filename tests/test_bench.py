@@ -30,3 +30,20 @@ def test_engine_benchmark_reports_ratios_memory_and_heights(tiny_sst, tmp_path):
     assert rows["floor"]["infer"]["gflop_per_s"] > 0
     assert [r["height"] for r in figures["heights"] if r["shape"] == "chain"][-1] == 1024
     assert figures["long_chain"]["nodes"] == 10001 and figures["long_chain"]["grad_finite"]
+
+
+def test_engine_trials_time_every_phase_and_each_variant_computes_the_same_states(
+        tiny_sst, tmp_path, capsys):
+    from treenn.experiments import engine_trials
+
+    out = tmp_path / "trials.json"
+    assert engine_trials.main(["--data-dir", str(tiny_sst), "--repeats", "1", "--threads", "1",
+                               "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert set(figures["phases_seconds"]) == set(engine_trials.PHASES)
+    assert all(v > 0 for v in figures["phases_seconds"].values())
+    trials = figures["level_trials"]
+    assert trials["engine"]["max_abs_diff"] == 0
+    for name, row in trials.items():  # torch.compile may be unavailable: then it says why
+        assert row["max_abs_diff"] < 1e-5 if "error" not in row else row["error"], name
+    assert "total / floor" in capsys.readouterr().out

@@ -1,0 +1,191 @@
+"""Where the fast engine's training step goes, and what was tried on its level loop:
+``python -m treenn.experiments.engine_trials --data-dir SST_DIR [--threads N] [--json PATH]``.
+
+On the batches of SST-5 train that ``python -m treenn.bench`` times (x=300, h=150, batch 25,
+dropout 0.5, Adagrad, the binary Tree-LSTM on the fast engine), in one process:
+
+* **phases**: one training step cut into embedding lookup and input dropout, the leaf layer, the
+  internal levels' forward, classifier and loss, the backward pass, and the two optimiser
+  steps (dense weights, sparse embedding rows); ms per batch, best of ``--repeats`` passes,
+  next to the matrix products alone (:func:`treenn.experiments.bench.matmul_floor`).
+* **trials** on the internal levels (forward of every level of every batch, no gradients): the
+  engine's own loop; the same loop with ``tanh`` computed as ``2 sigmoid(2x) - 1`` (vectorised
+  on this CPU build, within 2e-7 absolute); and with the cell's pointwise maths under
+  ``torch.compile`` (dynamic shapes; its compile time is printed separately). Each variant's
+  largest difference from the engine's states is printed next to its time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from treenn.arguments import ArgumentParser, int_in, output_file
+from treenn.cells import tanh_by_sigmoid
+from treenn.engines import _full_width, _fused_levels, _FusedLevelPropagation
+from treenn.errors import run_main
+from treenn.experiments.bench import _models, matmul_floor
+from treenn.experiments.tools import REPEATS, THREADS
+from treenn.training import TrainConfig, batches, make_optimizers, prepare, training_nodes
+
+PHASES = ("embed+dropout", "leaf layer", "levels forward", "head+loss", "backward",
+          "optimiser dense", "optimiser sparse")
+
+
+def phase_times(model, cfg: TrainConfig, data: list, repeats: int) -> dict[str, float]:
+    """Seconds per phase of the fast engine's training step over ``data`` (best pass)."""
+    cell = model.encoder.cell
+    dense, sparse = make_optimizers(model, cfg)
+    model.train()
+    best = {name: math.inf for name in PHASES}
+    for _ in range(repeats + 1):  # the first pass warms up
+        spent = dict.fromkeys(PHASES, 0.0)
+        for batch in data:
+            marks = [time.perf_counter()]
+            nodes = training_nodes(batch, model, cfg)
+            x = model.embed(batch.words[batch.schedule.leaf_ids])
+            marks.append(time.perf_counter())
+            leaf_h, leaf_c = cell(x)
+            marks.append(time.perf_counter())
+            h, _ = _FusedLevelPropagation.apply(cell, batch.schedule, leaf_h, leaf_c,
+                                                cell.U.weight, cell.U.bias)
+            marks.append(time.perf_counter())
+            logits = model.head(model.output_dropout(h[nodes]))
+            loss = F.cross_entropy(logits, batch.labels[nodes], reduction="sum") / batch.n_trees
+            marks.append(time.perf_counter())
+            dense.zero_grad(set_to_none=True)
+            sparse.zero_grad(set_to_none=True)
+            loss.backward()
+            marks.append(time.perf_counter())
+            dense.step()
+            marks.append(time.perf_counter())
+            sparse.step()
+            marks.append(time.perf_counter())
+            for name, t0, t1 in zip(PHASES, marks[:-1], marks[1:], strict=True):
+                spent[name] += t1 - t0
+        best = {name: min(best[name], spent[name]) for name in PHASES}
+    return best
+
+
+def _levels(cell, schedule, leaf_h, leaf_c, pointwise: Callable) -> torch.Tensor:
+    """The engine's inference loop over the internal levels with another pointwise step."""
+    n, n_leaves = schedule.n_nodes, schedule.bounds[0]
+    H = leaf_h.new_zeros(n + 1, cell.h_size)
+    C = leaf_c.new_zeros(n + 1, cell.c_size)
+    H[:n_leaves], C[:n_leaves] = leaf_h, leaf_c
+    weight, bias = cell.U.weight, cell.U.bias
+    for k, kids in enumerate(schedule.packed_kids):
+        lo, hi = schedule.bounds[k], schedule.bounds[k + 1]
+        flat = _full_width(kids, cell, n).reshape(-1)
+        z = H.index_select(0, flat).view(hi - lo, -1)
+        child_c = C.index_select(0, flat).view(hi - lo, cell.max_children, cell.c_size)
+        h, c, _ = pointwise(torch.addmm(bias, z, weight.t()), child_c)
+        H[lo:hi], C[lo:hi] = h, c
+    return H
+
+
+@torch.no_grad()
+def level_trials(model, data: list, repeats: int) -> dict[str, dict]:
+    """Each variant's seconds for the levels of every batch, and its largest state difference
+    from the engine's own loop."""
+    cell = model.encoder.cell
+    inputs = []
+    for batch in data:
+        x = model.embedding(batch.words[batch.schedule.leaf_ids])
+        inputs.append((batch.schedule, *cell(x)))
+
+    def engine(schedule, leaf_h, leaf_c):
+        return _fused_levels(cell, schedule, leaf_h, leaf_c, cell.U.weight, cell.U.bias,
+                             record=False)[0]
+
+    variants = {
+        "engine": engine,
+        "tanh by sigmoid": functools.partial(_levels, cell, pointwise=functools.partial(
+            cell.pointwise, tanh=tanh_by_sigmoid)),
+    }
+    out = {}
+    t0 = time.perf_counter()
+    try:  # needs a working C++ compiler and Python headers; report, do not fail, without
+        compiled = torch.compile(functools.partial(cell.pointwise), dynamic=True)
+        compiled(*_sample(cell))
+        variants["torch.compile pointwise"] = functools.partial(_levels, cell,
+                                                                pointwise=compiled)
+    except Exception as error:  # noqa: BLE001 - any compiler failure means "not available"
+        out["torch.compile pointwise"] = {"error": f"{type(error).__name__}: {error}"[:300]}
+    compile_seconds = time.perf_counter() - t0
+    reference = [engine(*item) for item in inputs]
+    for name, run in variants.items():
+        seconds = math.inf
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            states = [run(*item) for item in inputs]
+            seconds = min(seconds, time.perf_counter() - t0)
+        diff = max(float((a - b).abs().max()) for a, b in zip(states, reference, strict=True))
+        out[name] = {"seconds": seconds, "max_abs_diff": diff}
+    out["torch.compile pointwise"]["compile_seconds"] = compile_seconds
+    return out
+
+
+def _sample(cell) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(7, cell.U.weight.shape[0]), torch.randn(7, cell.max_children, cell.c_size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="python -m treenn.experiments.engine_trials", description=__doc__)
+    parser.add_argument("--data-dir", required=True, help="SST folder (train.txt, ...)")
+    parser.add_argument("--batches", type=int_in(1, None),
+                        help="only the first N batches (default: all)")
+    parser.add_argument("--repeats", type=REPEATS, default=2, help="best of N passes")
+    parser.add_argument("--threads", type=THREADS, help="torch intra-op threads")
+    parser.add_argument("--json", type=output_file, metavar="PATH",
+                        help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.sparse.check_sparse_tensor_invariants.disable()
+    cfg = TrainConfig(task="sst5", model="tree-lstm", out="-", data_dir=args.data_dir,
+                      progress=False).resolved()
+    task, vocab, data = prepare(cfg)
+    batch_list = list(batches(data["train"], cfg.batch_size))[:args.batches]
+    model, _, _ = _models(cfg, task, vocab)
+    phases = phase_times(model, cfg, batch_list, args.repeats)
+    floor = matmul_floor(model.encoder.cell, batch_list, args.repeats, torch.device("cpu"))
+    trials = level_trials(model, batch_list, args.repeats)
+
+    per_batch = 1000 / len(batch_list)
+    total = sum(phases.values())
+    print(f"SST-5 train, {len(batch_list)} batches of {cfg.batch_size}; x={cfg.x_size} "
+          f"h={cfg.h_size}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"\nFast engine training step, ms per batch (best of {args.repeats}):")
+    for name, seconds in phases.items():
+        print(f"  {name:<20}{seconds * per_batch:8.2f}  {100 * seconds / total:5.1f}%")
+    print(f"  {'total':<20}{total * per_batch:8.2f}")
+    print(f"  {'matmuls only (floor)':<20}{floor['train']['seconds'] * per_batch:8.2f}"
+          f"  total / floor = {total / floor['train']['seconds']:.2f}")
+    print("\nInternal levels, forward without gradients, ms per batch:")
+    base = trials["engine"]["seconds"]
+    for name, row in trials.items():
+        if "error" in row:
+            print(f"  {name:<26}unavailable: {row['error']}")
+            continue
+        extra = (f"  (compiled in {row['compile_seconds']:.1f} s)"
+                 if "compile_seconds" in row else "")
+        print(f"  {name:<26}{row['seconds'] * per_batch:8.2f}  {row['seconds'] / base:5.2f}x"
+              f"  max |diff| {row['max_abs_diff']:.1e}{extra}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"batches": len(batch_list), "threads": torch.get_num_threads(),
+                       "phases_seconds": phases, "floor": floor, "level_trials": trials},
+                      handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
