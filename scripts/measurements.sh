@@ -10,6 +10,14 @@ mkdir -p "$OUT"
 # Engines: DGL reference vs fast vs nn.LSTM on one SST epoch, cost by height, 10k-node chain.
 "$PY" -m treenn.bench --data-dir "$SST" --threads 2 --json "$OUT/bench-engines.json" \
   | tee "$OUT/bench-engines.txt"
+# issue 22: the same benchmark after the level-major engine, and where a step's time goes
+"$PY" -m treenn.bench --data-dir "$SST" --threads 2 --json "$OUT/bench-engines-floor.json" \
+  | tee "$OUT/bench-engines-floor.txt"
+for t in 2 1; do
+  suffix=$([ "$t" = 1 ] && echo "-1thread" || true)
+  "$PY" -m treenn.experiments.engine_trials --data-dir "$SST" --threads "$t" \
+    --json "$OUT/engine-trials$suffix.json" | tee "$OUT/engine-trials$suffix.txt"
+done
 
 # The recursive parsers' chart against its earlier version (fbe4611): same derivations?
 # speed of each, measured in one process.
