@@ -206,8 +206,9 @@ def _fused_levels(cell, schedule, leaf_h, leaf_c, weight, bias, record):
     """States ``H``, ``C`` in level-major rows (plus the zero padding row at the end), and,
     with ``record``, what the backward needs: ``(Z, [(kids, child_c, saved) per level])``
     where ``Z`` holds every internal node's composition input ``[h_1; ...; h_N]``, the levels
-    from the top down (the order in which the backward reaches them: the weight gradient's
-    sum then runs in the same order as when it was one product per level, bit for bit)."""
+    from the top down (the order in which the backward reaches them, and in which the engine
+    concatenated them before this layout: the weight gradient comes out the same bit for
+    bit)."""
     n, n_leaves = schedule.n_nodes, schedule.bounds[0]
     H = leaf_h.new_empty(n + 1, cell.h_size)
     C = leaf_c.new_empty(n + 1, cell.c_size)

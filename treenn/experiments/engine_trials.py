@@ -11,8 +11,10 @@ dropout 0.5, Adagrad, the binary Tree-LSTM on the fast engine), in one process:
 * **trials** on the internal levels (forward of every level of every batch, no gradients): the
   engine's own loop; the same loop with ``tanh`` computed as ``2 sigmoid(2x) - 1`` (vectorised
   on this CPU build, within 2e-7 absolute); and with the cell's pointwise maths under
-  ``torch.compile`` (dynamic shapes; its compile time is printed separately). Each variant's
-  largest difference from the engine's states is printed next to its time.
+  ``torch.compile`` (dynamic shapes; its compile time is printed separately); and with no
+  pointwise step at all (wrong states: the time left for gathers, products and copies, so a
+  bound on what any fused pointwise kernel could gain). Each variant's largest difference
+  from the engine's states is printed next to its time.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from treenn.training import TrainConfig, batches, make_optimizers, prepare, trai
 
 PHASES = ("embed+dropout", "leaf layer", "levels forward", "head+loss", "backward",
           "optimiser dense", "optimiser sparse")
+BOUND = "no pointwise step (bound)"
 
 
 def phase_times(model, cfg: TrainConfig, data: list, repeats: int) -> dict[str, float]:
@@ -120,6 +123,8 @@ def level_trials(model, data: list, repeats: int) -> dict[str, dict]:
     except Exception as error:  # noqa: BLE001 - any compiler failure means "not available"
         out["torch.compile pointwise"] = {"error": f"{type(error).__name__}: {error}"[:300]}
     compile_seconds = time.perf_counter() - t0
+    # what is left with a pointwise step that costs nothing: the bound on any fused kernel
+    variants[BOUND] = functools.partial(_levels, cell, pointwise=_free)
     reference = [engine(*item) for item in inputs]
     for name, run in variants.items():
         seconds = math.inf
@@ -127,10 +132,17 @@ def level_trials(model, data: list, repeats: int) -> dict[str, dict]:
             t0 = time.perf_counter()
             states = [run(*item) for item in inputs]
             seconds = min(seconds, time.perf_counter() - t0)
-        diff = max(float((a - b).abs().max()) for a, b in zip(states, reference, strict=True))
+        diff = None if name == BOUND else max(
+            float((a - b).abs().max()) for a, b in zip(states, reference, strict=True))
         out[name] = {"seconds": seconds, "max_abs_diff": diff}
     out["torch.compile pointwise"]["compile_seconds"] = compile_seconds
     return out
+
+
+def _free(pre: torch.Tensor, child_c: torch.Tensor):
+    """No pointwise maths at all: ``h`` and ``c`` are columns of ``pre`` (wrong states)."""
+    width = child_c.shape[2]
+    return pre[:, :width], pre[:, width:2 * width], None
 
 
 def _sample(cell) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         extra = (f"  (compiled in {row['compile_seconds']:.1f} s)"
                  if "compile_seconds" in row else "")
+        diff = "-" if row["max_abs_diff"] is None else f"{row['max_abs_diff']:.1e}"
         print(f"  {name:<26}{row['seconds'] * per_batch:8.2f}  {row['seconds'] / base:5.2f}x"
-              f"  max |diff| {row['max_abs_diff']:.1e}{extra}")
+              f"  max |diff| {diff}{extra}")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"batches": len(batch_list), "threads": torch.get_num_threads(),
