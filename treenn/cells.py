@@ -82,13 +82,14 @@ class TreeCell(nn.Module):
         """``pre: [n, out]`` (the linear layer's output), ``child_c: [n, N, c_size]`` ->
         ``(h, c, saved)``; runs without autograd. ``tanh``: another implementation of it
         (the parser's chart passes :func:`tanh_by_sigmoid`). ``out``: ``(h, c)`` tensors
-        to write the results into (an engine's state buffer rows)."""
+        to write the results into (an engine's state buffer rows; the fast engine reads them
+        there, so a cell must write them, and return them as ``h`` and ``c``)."""
         raise NotImplementedError
 
     def pointwise_backward(self, saved, child_c: torch.Tensor, grad_h: torch.Tensor,
                            grad_c: torch.Tensor, out=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradients ``(d pre, d child_c)`` of :meth:`pointwise`, written by hand; ``out``:
-        a ``[n, out]`` tensor to write ``d pre`` into."""
+        a ``[n, out]`` tensor to write ``d pre`` into (and return: the engine reads it there)."""
         raise NotImplementedError
 
     def _pad_children(self, child: torch.Tensor) -> torch.Tensor:

@@ -189,8 +189,9 @@ class _FusedLevelPropagation(torch.autograd.Function):
             if GC.shape[1]:
                 GC.index_add_(0, flat, g_child_c.reshape(-1, GC.shape[1]))
         del ctx.tape
+        # no internal node (one-word trees only): no bias gradient, as before this layout
         return (None, None, GH[:n_leaves], GC[:n_leaves], G.t() @ Z,
-                G.sum(0) if len(G) else torch.zeros_like(weight[:, 0]))
+                G.sum(0) if len(G) else None)
 
 
 def _rows_of(grad, schedule, width, like):
@@ -207,8 +208,9 @@ def _fused_levels(cell, schedule, leaf_h, leaf_c, weight, bias, record):
     with ``record``, what the backward needs: ``(Z, [(kids, child_c, saved) per level])``
     where ``Z`` holds every internal node's composition input ``[h_1; ...; h_N]``, the levels
     from the top down (the order in which the backward reaches them, and in which the engine
-    concatenated them before this layout: the weight gradient comes out the same bit for
-    bit)."""
+    concatenated them before this layout: at the sizes checked, SST's x=300 h=150, the
+    weight gradient comes out the same bit for bit; at small widths the product of a slice at
+    another offset may round differently, within 1e-5)."""
     n, n_leaves = schedule.n_nodes, schedule.bounds[0]
     H = leaf_h.new_empty(n + 1, cell.h_size)
     C = leaf_c.new_empty(n + 1, cell.c_size)
