@@ -104,7 +104,7 @@ class Dropout(nn.Module):
         # One float mask holding 0 or 1 / (1 - p): the same products as ``x * keep * scale``
         # bit for bit, and the backward is one float product instead of two (one with a
         # boolean tensor, which is slow on the CPU).
-        mask = (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+        mask = (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
         return x * mask
 
 
