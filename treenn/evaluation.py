@@ -15,7 +15,7 @@ from treenn.metrics import Scores
 from treenn.models import Classifier
 
 
-@torch.inference_mode()  # no autograd bookkeeping at all: nothing here is differentiated
+@torch.no_grad()
 def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_only: bool,
                   progress: bool = False, shard: tuple[int, int] = (0, 1)
                   ) -> list[torch.Tensor | None]:
@@ -47,7 +47,9 @@ def predict_nodes(model: Classifier, data: Dataset, batch_size: int, labelled_on
             nodes = torch.arange(n)
         probs = torch.full((n, model.cfg.n_classes), float("nan"))
         if len(nodes):
-            logits = model(batch.to(device), nodes.to(device))
+            with torch.inference_mode():  # no autograd bookkeeping at all
+                logits = model(batch.to(device), nodes.to(device))
+            # out of inference mode: callers get ordinary tensors, which they may change
             probs[nodes] = torch.softmax(logits, dim=-1).float().cpu()
         out.extend(torch.split(probs, batch.graph.batch_num_nodes().tolist()))
     return out
