@@ -203,10 +203,10 @@ class LevelSchedule:
     n_nodes: int
     leaf_ids: torch.Tensor
     levels: list[tuple[torch.Tensor, torch.Tensor]]
-    order: torch.Tensor | None = None
-    rank: torch.Tensor | None = None
-    bounds: list[int] = field(default_factory=list)
-    packed_kids: list[torch.Tensor] = field(default_factory=list)
+    order: torch.Tensor
+    rank: torch.Tensor
+    bounds: list[int]
+    packed_kids: list[torch.Tensor]
 
     @classmethod
     def from_graph(cls, graph: dgl.DGLGraph) -> LevelSchedule:
