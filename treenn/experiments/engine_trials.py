@@ -11,10 +11,11 @@ dropout 0.5, Adagrad, the binary Tree-LSTM on the fast engine), in one process:
 * **trials** on the internal levels (forward of every level of every batch, no gradients): the
   engine's own loop; the same loop with ``tanh`` computed as ``2 sigmoid(2x) - 1`` (vectorised
   on this CPU build, within 2e-7 absolute); and with the cell's pointwise maths under
-  ``torch.compile`` (dynamic shapes; its compile time is printed separately); and with no
-  pointwise step at all (wrong states: the time left for gathers, products and copies, so a
-  bound on what any fused pointwise kernel could gain). Each variant's largest difference
-  from the engine's states is printed next to its time.
+  ``torch.compile`` (dynamic shapes; its compile time is printed separately; a compiled
+  function takes no ``out=``, so its results are copied into the state rows, two copies per
+  level the others do not make); and with no pointwise step at all (wrong states: the time
+  left for gathers and products, so a bound on what any fused pointwise kernel could gain).
+  Each variant's largest difference from the engine's states is printed next to its time.
 """
 
 from __future__ import annotations
@@ -77,8 +78,11 @@ def phase_times(model, cfg: TrainConfig, data: list, repeats: int) -> dict[str, 
     return best
 
 
-def _levels(cell, schedule, leaf_h, leaf_c, pointwise: Callable) -> torch.Tensor:
-    """The engine's inference loop over the internal levels with another pointwise step."""
+def _levels(cell, schedule, leaf_h, leaf_c, pointwise: Callable, in_place: bool = True
+            ) -> torch.Tensor:
+    """The engine's inference loop over the internal levels with another pointwise step,
+    which writes into the state rows as the engine's does (``in_place``) or returns ``h``,
+    ``c`` to be copied there (a compiled function takes no ``out=``)."""
     n, n_leaves = schedule.n_nodes, schedule.bounds[0]
     H = leaf_h.new_zeros(n + 1, cell.h_size)
     C = leaf_c.new_zeros(n + 1, cell.c_size)
@@ -89,8 +93,11 @@ def _levels(cell, schedule, leaf_h, leaf_c, pointwise: Callable) -> torch.Tensor
         flat = _full_width(kids, cell, n).reshape(-1)
         z = H.index_select(0, flat).view(hi - lo, -1)
         child_c = C.index_select(0, flat).view(hi - lo, cell.max_children, cell.c_size)
-        h, c, _ = pointwise(torch.addmm(bias, z, weight.t()), child_c)
-        H[lo:hi], C[lo:hi] = h, c
+        pre = torch.addmm(bias, z, weight.t())
+        if in_place:
+            pointwise(pre, child_c, out=(H[lo:hi], C[lo:hi]))
+        else:
+            H[lo:hi], C[lo:hi] = pointwise(pre, child_c)[:2]
     return H
 
 
@@ -118,8 +125,8 @@ def level_trials(model, data: list, repeats: int) -> dict[str, dict]:
     try:  # needs a working C++ compiler and Python headers; report, do not fail, without
         compiled = torch.compile(functools.partial(cell.pointwise), dynamic=True)
         compiled(*_sample(cell))
-        variants["torch.compile pointwise"] = functools.partial(_levels, cell,
-                                                                pointwise=compiled)
+        variants["torch.compile pointwise"] = functools.partial(
+            _levels, cell, pointwise=compiled, in_place=False)
     except Exception as error:  # noqa: BLE001 - any compiler failure means "not available"
         out["torch.compile pointwise"] = {"error": f"{type(error).__name__}: {error}"[:300]}
     compile_seconds = time.perf_counter() - t0
@@ -128,21 +135,23 @@ def level_trials(model, data: list, repeats: int) -> dict[str, dict]:
     reference = [engine(*item) for item in inputs]
     for name, run in variants.items():
         seconds = math.inf
-        for _ in range(repeats + 1):
-            t0 = time.perf_counter()
-            states = [run(*item) for item in inputs]
-            seconds = min(seconds, time.perf_counter() - t0)
+        try:  # a recompilation may fail too
+            for _ in range(repeats + 1):
+                t0 = time.perf_counter()
+                states = [run(*item) for item in inputs]
+                seconds = min(seconds, time.perf_counter() - t0)
+        except Exception as error:  # noqa: BLE001 - reported, as above
+            out[name] = {"error": f"{type(error).__name__}: {error}"[:300]}
+            continue
         diff = None if name == BOUND else max(
             float((a - b).abs().max()) for a, b in zip(states, reference, strict=True))
         out[name] = {"seconds": seconds, "max_abs_diff": diff}
-    out["torch.compile pointwise"]["compile_seconds"] = compile_seconds
+    out["torch.compile pointwise"].setdefault("compile_seconds", compile_seconds)
     return out
 
 
-def _free(pre: torch.Tensor, child_c: torch.Tensor):
-    """No pointwise maths at all: ``h`` and ``c`` are columns of ``pre`` (wrong states)."""
-    width = child_c.shape[2]
-    return pre[:, :width], pre[:, width:2 * width], None
+def _free(pre: torch.Tensor, child_c: torch.Tensor, out) -> None:
+    """No pointwise maths at all: the state rows are left as they are (wrong states)."""
 
 
 def _sample(cell) -> tuple[torch.Tensor, torch.Tensor]:
