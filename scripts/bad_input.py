@@ -419,6 +419,9 @@ def cases(tmp: Path, have_parser: bool) -> list[Case]:  # noqa: C901 - a list, n
         "--bidirectional", "--out", "x")
     bad(7, "--listops-depth in compare's SST grid", "compare", "--tasks", "sst5", "--models",
         "lstm", "--listops-depth", "3", "--out", "grid-x")
+    for flag, value in (("--engine", "dgl"), ("--layers", "2")):
+        bad(7, f"{flag} on a latent-tree model", *lo_train, "--model", "gumbel-tree-lstm", flag,
+            value, "--out", "x")
 
     # 8. results that lie
     bad(8, "evaluate --data-dir a folder without the split", "evaluate", "run-sst", "--split",
@@ -483,7 +486,11 @@ def option_cases(sst_train: list[str], lo_train: list[str]) -> list[Case]:
         ("train", "--layers", ["0"]), ("train", "--seed", ["nan", "1.5"]),
         ("train", "--device", ["foo", "cuda:x"]),
         ("listops", "--listops-train", ["0", "-5"]), ("listops", "--listops-args", ["1"]),
-        ("listops", "--listops-depth", ["0"]), ("listops", "--listops-max-length", ["0", "inf"]),
+        ("listops", "--listops-depth", ["0"]), ("listops", "--listops-max-length", ["-1", "inf"]),
+        ("listops", "--listops-preset", ["foo"]), ("listops", "--listops-lengths", ["5-2", "abc"]),
+        ("listops", "--listops-arg-counts", ["1"]), ("listops", "--listops-test", ["0"]),
+        ("listops", "--listops-extrap", ["-1"]),
+        ("listops", "--listops-train-max-length", ["-1"]),
         ("parse", "--batch-size", ["0", "nan"]), ("parse", "--beam", ["0", "-1"]),
         ("parse", "--pairs", ["0", "inf"]), ("predict", "--beam", ["-1"]),
         ("predict", "--pairs", ["nan"]), ("show", "--limit", ["0", "-1", "nan"]),
