@@ -222,10 +222,11 @@ def _fused_levels(cell, schedule, leaf_h, leaf_c, weight, bias, record):
         lo, hi = schedule.bounds[k], schedule.bounds[k + 1]
         flat = _full_width(kids, cell, n).reshape(-1)
         if record:
-            z = Z[n - hi:n - lo]
+            z = Z[n - hi:n - lo]  # [n_l, N * h], filled by the gather below
             torch.index_select(H, 0, flat, out=z.view(-1, cell.h_size))
         else:
             z = H.index_select(0, flat).view(hi - lo, -1)  # [n_l, N * h]
+        # the children's memory cells: [n_l, N, c]
         child_c = C.index_select(0, flat).view(hi - lo, cell.max_children, cell.c_size)
         _, _, saved = cell.pointwise(torch.addmm(bias, z, weight.t()), child_c,
                                      out=(H[lo:hi], C[lo:hi]))

@@ -91,8 +91,9 @@ def _levels(cell, schedule, leaf_h, leaf_c, pointwise: Callable, in_place: bool 
     for k, kids in enumerate(schedule.packed_kids):
         lo, hi = schedule.bounds[k], schedule.bounds[k + 1]
         flat = _full_width(kids, cell, n).reshape(-1)
-        z = H.index_select(0, flat).view(hi - lo, -1)
-        child_c = C.index_select(0, flat).view(hi - lo, cell.max_children, cell.c_size)
+        z = H.index_select(0, flat).view(hi - lo, -1)  # [n_l, N * h]
+        width = cell.max_children
+        child_c = C.index_select(0, flat).view(hi - lo, width, cell.c_size)  # [n_l, N, c]
         pre = torch.addmm(bias, z, weight.t())
         if in_place:
             pointwise(pre, child_c, out=(H[lo:hi], C[lo:hi]))
