@@ -6,7 +6,8 @@
 # scores each latent run's induced trees against the gold trees of every split, and the
 # SST-5 latent run parses the PTB sample's test split (NLTK_DATA must hold the sample).
 # Usage: scripts/latent_experiments.sh SST_DIR [OUT=runs/latent] [JOBS=2] [SEEDS="1 2 3"]
-# (docs/latent.md reports seed 1 only so far.)
+# (docs/latent.md reports seeds 1-3 for the plateau Tree-LSTM, the LSTM and the SST-5 Gumbel
+# run, seed 1 for the others.)
 set -euo pipefail
 SST=${1:?SST folder}; OUT=${2:-runs/latent}; JOBS=${3:-2}; SEEDS=${4:-1 2 3}
 NB="--task listops --listops-preset nb"
