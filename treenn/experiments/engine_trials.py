@@ -21,7 +21,6 @@ dropout 0.5, Adagrad, the binary Tree-LSTM on the fast engine), in one process:
 from __future__ import annotations
 
 import functools
-import json
 import math
 import sys
 import time
@@ -30,12 +29,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from treenn.arguments import ArgumentParser, int_in, output_file
+from treenn.arguments import int_in
 from treenn.cells import tanh_by_sigmoid
 from treenn.engines import _full_width, _fused_levels, _FusedLevelPropagation
 from treenn.errors import run_main
 from treenn.experiments.bench import _models, matmul_floor
-from treenn.experiments.tools import REPEATS, THREADS
+from treenn.experiments.tools import REPEATS, parse_tool_args, tool_parser, write_figures
 from treenn.training import TrainConfig, batches, make_optimizers, prepare, training_nodes
 
 PHASES = ("embed+dropout", "leaf layer", "levels forward", "head+loss", "backward",
@@ -160,17 +159,12 @@ def _sample(cell) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m treenn.experiments.engine_trials", description=__doc__)
+    parser = tool_parser("python -m treenn.experiments.engine_trials", __doc__)
     parser.add_argument("--data-dir", required=True, help="SST folder (train.txt, ...)")
     parser.add_argument("--batches", type=int_in(1, None),
                         help="only the first N batches (default: all)")
     parser.add_argument("--repeats", type=REPEATS, default=2, help="best of N passes")
-    parser.add_argument("--threads", type=THREADS, help="torch intra-op threads")
-    parser.add_argument("--json", type=output_file, metavar="PATH",
-                        help="also write the figures as JSON")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_tool_args(parser, argv)
     torch.sparse.check_sparse_tensor_invariants.disable()
     cfg = TrainConfig(task="sst5", model="tree-lstm", out="-", data_dir=args.data_dir,
                       progress=False).resolved()
@@ -202,11 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         diff = "-" if row["max_abs_diff"] is None else f"{row['max_abs_diff']:.1e}"
         print(f"  {name:<26}{row['seconds'] * per_batch:8.2f}  {row['seconds'] / base:5.2f}x"
               f"  max |diff| {diff}{extra}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"batches": len(batch_list), "threads": torch.get_num_threads(),
-                       "phases_seconds": phases, "floor": floor, "level_trials": trials},
-                      handle, indent=2)
+    write_figures(args.json, {"batches": len(batch_list), "threads": torch.get_num_threads(),
+                              "phases_seconds": phases, "floor": floor, "level_trials": trials})
     return 0
 
 
