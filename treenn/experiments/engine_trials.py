@@ -13,8 +13,9 @@ dropout 0.5, Adagrad, the binary Tree-LSTM on the fast engine), in one process:
   on this CPU build, within 2e-7 absolute); and with the cell's pointwise maths under
   ``torch.compile`` (dynamic shapes; its compile time is printed separately; a compiled
   function takes no ``out=``, so its results are copied into the state rows, two copies per
-  level the others do not make); and with no pointwise step at all (wrong states: the time
-  left for gathers and products, so a bound on what any fused pointwise kernel could gain).
+  level the others do not make); and with no pointwise step at all (zeros written; wrong
+  states: the time left for gathers and products, so a bound on what any fused pointwise
+  kernel could gain).
   Each variant's largest difference from the engine's states is printed next to its time.
 """
 
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 
 from treenn.arguments import int_in
 from treenn.cells import tanh_by_sigmoid
-from treenn.engines import _full_width, _fused_levels, _FusedLevelPropagation
+from treenn.engines import _fused_levels, _FusedLevelPropagation
 from treenn.errors import run_main
 from treenn.experiments.bench import _models, matmul_floor
 from treenn.experiments.tools import REPEATS, parse_tool_args, tool_parser, write_figures
@@ -77,28 +78,27 @@ def phase_times(model, cfg: TrainConfig, data: list, repeats: int) -> dict[str, 
     return best
 
 
-def _levels(cell, schedule, leaf_h, leaf_c, pointwise: Callable, in_place: bool = True
-            ) -> torch.Tensor:
-    """The engine's inference loop over the internal levels with another pointwise step,
-    which writes into the state rows as the engine's does (``in_place``) or returns ``h``,
-    ``c`` to be copied there (a compiled function takes no ``out=``)."""
-    n, n_leaves = schedule.n_nodes, schedule.bounds[0]
-    H = leaf_h.new_zeros(n + 1, cell.h_size)
-    C = leaf_c.new_zeros(n + 1, cell.c_size)
-    H[:n_leaves], C[:n_leaves] = leaf_h, leaf_c
-    weight, bias = cell.U.weight, cell.U.bias
-    for k, kids in enumerate(schedule.packed_kids):
-        lo, hi = schedule.bounds[k], schedule.bounds[k + 1]
-        flat = _full_width(kids, cell, n).reshape(-1)
-        z = H.index_select(0, flat).view(hi - lo, -1)  # [n_l, N * h]
-        width = cell.max_children
-        child_c = C.index_select(0, flat).view(hi - lo, width, cell.c_size)  # [n_l, N, c]
-        pre = torch.addmm(bias, z, weight.t())
-        if in_place:
-            pointwise(pre, child_c, out=(H[lo:hi], C[lo:hi]))
-        else:
-            H[lo:hi], C[lo:hi] = pointwise(pre, child_c)[:2]
-    return H
+class _WithPointwise:
+    """The cell with another pointwise step, for the engine's own level loop to run."""
+
+    def __init__(self, cell, pointwise: Callable):
+        self.cell, self.pointwise = cell, pointwise
+
+    def __getattr__(self, name: str):
+        return getattr(self.cell, name)
+
+
+def _copied(pointwise: Callable) -> Callable:
+    """A pointwise step without ``out=`` (a compiled one), its results copied into ``out``."""
+    def step(pre, child_c, out):
+        h, c, saved = pointwise(pre, child_c)
+        return out[0].copy_(h), out[1].copy_(c), saved
+    return step
+
+
+def _free(pre: torch.Tensor, child_c: torch.Tensor, out):
+    """No pointwise maths at all, only zeros in the state rows (wrong states)."""
+    return out[0].zero_(), out[1].zero_(), None
 
 
 @torch.no_grad()
@@ -111,28 +111,29 @@ def level_trials(model, data: list, repeats: int) -> dict[str, dict]:
         x = model.embedding(batch.words[batch.schedule.leaf_ids])
         inputs.append((batch.schedule, *cell(x)))
 
-    def engine(schedule, leaf_h, leaf_c):
-        return _fused_levels(cell, schedule, leaf_h, leaf_c, cell.U.weight, cell.U.bias,
-                             record=False)[0]
+    def levels(pointwise: Callable | None) -> Callable:
+        """The engine's inference loop over the levels, with ``pointwise`` instead of the
+        cell's own when given."""
+        stepper = cell if pointwise is None else _WithPointwise(cell, pointwise)
+        return lambda schedule, leaf_h, leaf_c: _fused_levels(
+            stepper, schedule, leaf_h, leaf_c, cell.U.weight, cell.U.bias, record=False)[0]
 
     variants = {
-        "engine": engine,
-        "tanh by sigmoid": functools.partial(_levels, cell, pointwise=functools.partial(
-            cell.pointwise, tanh=tanh_by_sigmoid)),
+        "engine": levels(None),
+        "tanh by sigmoid": levels(functools.partial(cell.pointwise, tanh=tanh_by_sigmoid)),
     }
     out = {}
     t0 = time.perf_counter()
     try:  # needs a working C++ compiler and Python headers; report, do not fail, without
         compiled = torch.compile(functools.partial(cell.pointwise), dynamic=True)
         compiled(*_sample(cell))
-        variants["torch.compile pointwise"] = functools.partial(
-            _levels, cell, pointwise=compiled, in_place=False)
+        variants["torch.compile pointwise"] = levels(_copied(compiled))
     except Exception as error:  # noqa: BLE001 - any compiler failure means "not available"
         out["torch.compile pointwise"] = {"error": f"{type(error).__name__}: {error}"[:300]}
     compile_seconds = time.perf_counter() - t0
     # what is left with a pointwise step that costs nothing: the bound on any fused kernel
-    variants[BOUND] = functools.partial(_levels, cell, pointwise=_free)
-    reference = [engine(*item) for item in inputs]
+    variants[BOUND] = levels(_free)
+    reference = [variants["engine"](*item) for item in inputs]
     for name, run in variants.items():
         seconds = math.inf
         try:  # a recompilation may fail too
@@ -148,10 +149,6 @@ def level_trials(model, data: list, repeats: int) -> dict[str, dict]:
         out[name] = {"seconds": seconds, "max_abs_diff": diff}
     out["torch.compile pointwise"].setdefault("compile_seconds", compile_seconds)
     return out
-
-
-def _free(pre: torch.Tensor, child_c: torch.Tensor, out) -> None:
-    """No pointwise maths at all: the state rows are left as they are (wrong states)."""
 
 
 def _sample(cell) -> tuple[torch.Tensor, torch.Tensor]:
