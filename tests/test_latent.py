@@ -320,25 +320,92 @@ def test_incremental_path_matches_the_reference(cls, kw):
             assert not out.node_h[b, others].any()
 
 
-@pytest.mark.parametrize("cls, kw", MODELS)
-def test_incremental_path_is_used_only_in_eval_without_gradient(cls, kw, monkeypatch):
-    """After the first (all pairs) call, each step composes <= 2 pairs per sequence."""
-    torch.manual_seed(8)
-    model = cls(X, H, **kw)
-    x, lengths = _random_batch(8, longest=20)
+def _count_compositions(model, monkeypatch) -> list[int]:
+    """The number of pairs of every composition call (``compose`` or the fused pointwise)."""
     sizes = []
     compose = model.cell.compose
     monkeypatch.setattr(model.cell, "compose", lambda h, c: sizes.append(len(h)) or compose(h, c))
     pointwise = model.cell.pointwise  # the Gumbel training path composes by the fused cell
     monkeypatch.setattr(model.cell, "pointwise",
                         lambda pre, c, **kw: sizes.append(len(pre)) or pointwise(pre, c, **kw))
+    return sizes
+
+
+@pytest.mark.parametrize("cls, kw", MODELS)
+def test_incremental_path_is_used_only_in_eval_without_gradient(cls, kw, monkeypatch):
+    """After the first (all pairs) call, each step composes <= 2 pairs per sequence; with a
+    gradient the Gumbel encoder composes every pair (the beam encoder: next test)."""
+    torch.manual_seed(8)
+    model = cls(X, H, **kw)
+    x, lengths = _random_batch(8, longest=20)
+    sizes = _count_compositions(model, monkeypatch)
     per_step = 2 * len(lengths) * kw.get("beam", 1)
     with torch.no_grad():
         model.eval()(x, lengths)
         assert max(sizes[1:]) <= per_step and len(sizes) <= x.shape[1]
+    if cls is GumbelTreeLSTM:
         sizes.clear()
-        model.train()(x, lengths)  # training mode: the full path
+        with torch.no_grad():
+            model.train()(x, lengths)  # training mode: the full path
         assert max(sizes) > per_step
+        sizes.clear()
+        model.eval()(x, lengths)  # with a gradient: the full path
+        assert max(sizes) > per_step
+
+
+@pytest.mark.parametrize("beam", [1, 3, 5])
+def test_beam_training_composes_only_the_new_pairs(beam, monkeypatch):
+    """With gradients the beam encoder carries its candidates: after the first call (every
+    pair once) <= 2 new pairs per beam and step; the full path composes more in all."""
+    torch.manual_seed(8)
+    model = BeamTreeLSTM(X, H, beam=beam)
+    x, lengths = _random_batch(8, longest=20)
+    sizes = _count_compositions(model, monkeypatch)
+    model(x, lengths)
+    assert sizes[0] == int((lengths - 1).sum())
+    assert max(sizes[1:]) <= 2 * len(lengths) * beam
+    carried = sum(sizes)
     sizes.clear()
-    model.eval()(x, lengths)  # with a gradient: the full path
-    assert max(sizes) > per_step
+    model._incremental = False
+    model(x, lengths)
+    assert sum(sizes) > carried
+
+
+@pytest.mark.parametrize("beam", [1, 3, 5])
+@pytest.mark.parametrize("seed", range(4))
+def test_beam_training_path_matches_the_full_path(beam, seed):
+    """Carried candidates against every pair recomposed: roots, the best beam's merges and
+    nodes, the gradients of every parameter and of the word vectors."""
+    torch.manual_seed(seed)
+    model = BeamTreeLSTM(X, H, beam=beam)
+    x, lengths = _random_batch(seed, longest=16)
+    x.requires_grad_()
+    torch.manual_seed(1)
+    w_root, w_node = torch.randn(len(lengths), H), torch.randn(*x.shape[:2], H)
+    w_node = torch.cat([w_node, w_node[:, 1:]], 1)  # [B, 2T-1, H]
+    outs = []
+    for incremental in (True, False):
+        model._incremental = incremental
+        out = model(x, lengths)
+        outs.append((out, *_grads(model, x, (out.root_h * w_root).sum()
+                                  + (out.node_h * w_node).sum())))
+    (carry, grads, x_grad), (full, want, x_want) = outs
+    assert torch.equal(carry.merges, full.merges)
+    torch.testing.assert_close(carry.root_h, full.root_h, atol=1e-5, rtol=0)
+    torch.testing.assert_close(carry.node_h, full.node_h, atol=1e-5, rtol=0)
+    for got, expected in zip(grads, want, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(x_grad, x_want, atol=1e-5, rtol=0)
+
+
+def test_beam_training_path_backward_twice():
+    """The pool's gradient is cleared as it is handed on: a second backward of a retained
+    graph gives the same gradients again."""
+    torch.manual_seed(3)
+    model = BeamTreeLSTM(X, H, beam=3)
+    x, lengths = _random_batch(3, longest=10)
+    loss = model(x, lengths).root_h.square().sum()
+    first = torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)
+    second = torch.autograd.grad(loss, list(model.parameters()))
+    for a, b in zip(first, second, strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)

@@ -12,9 +12,10 @@ one node (the root) is left, composing with the binary Tree-LSTM cell of Tai et 
 :class:`GumbelTreeLSTM` (Choi, Yoo & Lee 2018, "Learning to compose task-specific tree
 structures") picks one pair by a straight-through Gumbel-softmax; :class:`BeamTreeLSTM` (after
 Ray Chowdhury & Caragea 2023, "Beam tree recursive cells") keeps the ``K`` best merge
-sequences. Cost: step ``t`` composes all the sentences' candidate pairs (``x K`` beams) in one
-``cell.compose`` call, skipping pairs in the padding, so a sentence of ``n`` words costs
-``n (n - 1) / 2`` compositions (``x K``), against ``n - 1`` for a gold tree.
+sequences. Cost: the Gumbel encoder's step ``t`` composes all the sentences' candidate pairs
+in one call, skipping pairs in the padding, so a sentence of ``n`` words costs ``n (n - 1) /
+2`` compositions in training, against ``n - 1`` for a gold tree; the beam encoder carries its
+candidates from step to step and composes only the new ones (``O(n K)``).
 
 Both return a :class:`LatentOutput`. :class:`LatentEncoder` gives them the classifier's
 encoder interface (``encoder(batch, embed, nodes) -> [len(nodes), h_size]``).
@@ -33,7 +34,7 @@ from torch import nn
 from treenn.cells import NaryTreeLSTMCell
 from treenn.data.graphs import Batch, sequence_view
 from treenn.latent_fast import beam_search, gumbel_greedy
-from treenn.latent_train import gumbel_full
+from treenn.latent_train import beam_carry, gumbel_full, valid_pairs
 
 Embed = Callable[[torch.Tensor], torch.Tensor]
 NEG_INF = float("-inf")
@@ -87,16 +88,6 @@ def _compose_pairs(cell: NaryTreeLSTMCell, h: torch.Tensor, c: torch.Tensor, rea
             zeros.index_put((which,), new_c).view(*lead, length - 1, size))
 
 
-def _valid_pairs(lengths: torch.Tensor, t: int, pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(valid [B, pairs], active [B])`` at 1-based step ``t``: a sentence of ``n`` words is
-    active while ``n > t`` and may merge pairs ``k < n - t``. A finished sentence gets pair 0
-    as its only valid pair, so its softmax stays finite; its result is discarded."""
-    k = torch.arange(pairs, device=lengths.device)
-    active = lengths > t
-    valid = (k[None] < (lengths - t)[:, None]) | ((k[None] == 0) & ~active[:, None])
-    return valid, active
-
-
 def _leaves(cell: NaryTreeLSTMCell, x: torch.Tensor, lengths: torch.Tensor):
     """Leaf states ``h, c: [B, T, H]`` and the same ``h`` with padded words zeroed."""
     b, t, _ = x.shape
@@ -109,8 +100,9 @@ def _leaves(cell: NaryTreeLSTMCell, x: torch.Tensor, lengths: torch.Tensor):
 class _LatentTree(nn.Module):
     """The parameters both encoders share: a binary Tree-LSTM cell and the query vector."""
 
-    #: Use :mod:`treenn.latent_fast` in eval mode without a gradient (False: always the full
-    #: path, which tests and benchmarks compare against).
+    #: Use :mod:`treenn.latent_fast` in eval mode without a gradient, and (the beam encoder)
+    #: the carried candidates of :func:`treenn.latent_train.beam_carry` with one (False:
+    #: always the full path, which tests and benchmarks compare against).
     _incremental = True
 
     def _fast(self) -> bool:
@@ -188,11 +180,14 @@ class BeamTreeLSTM(_LatentTree):
     (the "soft top-k at the end" simplification). ``merges`` and ``node_h`` are those of the
     best beam.
 
-    Cost: step ``t`` makes one ``cell.compose`` call on at most ``B x beam x (T - t)`` pairs
-    (``beam`` times the Gumbel encoder's); states are held as ``[B, beam, L, H]``. In eval mode
-    under ``torch.no_grad()`` the incremental path of :mod:`treenn.latent_fast` is used: step
-    ``t`` composes ``<= 2 x B x beam`` pairs and copies each kept beam's ``O(T)`` index tables
-    (not its states) from its parent.
+    Cost: with gradients (training), :func:`treenn.latent_train.beam_carry`: the first step
+    composes every pair once, then a merge changes only the two pairs next to the new node,
+    so step ``t`` composes ``<= 2 x B x beam`` pairs and the other candidates (states and
+    scores) are carried, beams held as tables of ids into one pool of states. In eval mode
+    under ``torch.no_grad()`` the incremental path of :mod:`treenn.latent_fast` is used (the
+    same idea without autograd). With ``_incremental = False``, the plain full path below
+    (kept as the reference the tests compare against): step ``t`` recomposes all ``B x beam
+    x (T - t)`` pairs, states held as ``[B, beam, L, H]``.
     """
 
     def __init__(self, x_size: int, h_size: int, beam: int = 5):
@@ -205,6 +200,9 @@ class BeamTreeLSTM(_LatentTree):
         if self._fast():
             root, best, history = beam_search(self.cell, self.query, h, c, lengths, self.beam)
             return LatentOutput(root, *_backtrack(best, history, leaves))
+        if self._incremental:  # with gradients: the candidates carried across steps
+            root, merges, nodes = beam_carry(self.cell, self.query, h, c, lengths, self.beam)
+            return LatentOutput(root, merges, torch.cat([leaves, nodes], 1))
         k = self.beam
         h = h[:, None].expand(b, k, t_max, self.h_size)
         c = c[:, None].expand(b, k, t_max, self.h_size)
@@ -223,7 +221,7 @@ class BeamTreeLSTM(_LatentTree):
         for backtracking ``(parent [B, K], pair [B, K], node_h [B, K, H])``."""
         b, k, length, size = h.shape
         pairs = length - 1
-        valid, active = _valid_pairs(lengths, t, pairs)
+        valid, active = valid_pairs(lengths, t, pairs)
         real = (valid & active[:, None])[:, None] & (score > NEG_INF)[..., None]  # [B, K, L-1]
         cand_h, cand_c = _compose_pairs(self.cell, h, c, real)  # [B, K, L-1, H]
         logp = (cand_h @ self.query).masked_fill(~valid[:, None], NEG_INF).log_softmax(-1)

@@ -1,4 +1,7 @@
-"""The full (training) path of :class:`treenn.latent.GumbelTreeLSTM`, laid out for speed.
+"""The training paths of :mod:`treenn.latent`'s encoders, laid out for speed.
+
+:func:`gumbel_full` is :class:`treenn.latent.GumbelTreeLSTM`'s; :func:`beam_carry`, at the end,
+:class:`treenn.latent.BeamTreeLSTM`'s.
 
 Same maths as :class:`treenn.latent.GumbelTreeLSTM` describes (every valid pair composed at
 every step, straight-through selection, the new sequence mixed with cumsum masks so that the
@@ -29,6 +32,16 @@ import torch
 from treenn.cells import tanh_by_sigmoid
 
 NEG_INF = float("-inf")
+
+
+def valid_pairs(lengths: torch.Tensor, t: int, pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(valid [B, pairs], active [B])`` at 1-based step ``t``: a sentence of ``n`` words is
+    active while ``n > t`` and may merge pairs ``k < n - t``. A finished sentence gets pair 0
+    as its only valid pair, so its softmax stays finite; its result is discarded."""
+    k = torch.arange(pairs, device=lengths.device)
+    active = lengths > t
+    valid = (k[None] < (lengths - t)[:, None]) | ((k[None] == 0) & ~active[:, None])
+    return valid, active
 
 #: ``select(scores [m, P], noise [m, P] | None) -> (y [m, P], k [m])``
 Select = Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
@@ -138,3 +151,160 @@ def gumbel_full(cell, query, select: Select, h: torch.Tensor, c: torch.Tensor,
     rows = torch.cat([order[:active[t]] * (t_max - 1) + (t - 1) for t in range(1, len(nodes) + 1)])
     node_h = node_h.index_put((rows,), torch.cat(nodes))
     return root, merges, node_h.view(b, t_max - 1, size)
+
+
+class _Pool:
+    """Node states written once and read by id, outside autograd: ``data [rows, W]``, and
+    ``grad``, where the readers' gradients are summed. :class:`_Write` and :class:`_Read`
+    put it in the autograd graph, ordered by a chain of tokens (see :func:`beam_carry`)."""
+
+    def __init__(self, rows: int, like: torch.Tensor):
+        self.data, self.grad, self.used = like.new_empty(rows, like.shape[1]), None, 0
+
+
+class _Write(torch.autograd.Function):
+    """Append ``values [n, W]`` to the pool; returns the new token. Its backward runs after
+    every :class:`_Read` of a later token (they depend on it), so the rows' gradient is
+    complete; it is handed to ``values`` and cleared (a second backward starts from zero)."""
+
+    @staticmethod
+    def forward(ctx, pool, values, token):
+        ctx.pool, ctx.span = pool, (pool.used, pool.used + len(values))
+        pool.data[ctx.span[0]:ctx.span[1]] = values
+        pool.used = ctx.span[1]
+        return values.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, grad_token):
+        (a, b), pool = ctx.span, ctx.pool
+        if pool.grad is None:
+            return None, torch.zeros_like(pool.data[a:b]), grad_token
+        grad = pool.grad[a:b].clone()
+        pool.grad[a:b] = 0.0
+        return None, grad, grad_token
+
+
+class _Read(torch.autograd.Function):
+    """``pool.data[ids]``, after the write that made ``token``; the gradient is summed into
+    ``pool.grad`` in place."""
+
+    @staticmethod
+    def forward(ctx, pool, ids, token):
+        ctx.pool = pool
+        ctx.save_for_backward(ids)
+        return pool.data[ids]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (ids,), pool = ctx.saved_tensors, ctx.pool
+        if pool.grad is None:
+            pool.grad = torch.zeros_like(pool.data)
+        pool.grad.index_add_(0, ids, grad)
+        return None, None, grad.new_zeros(())
+
+
+class _Nodes:
+    """:func:`beam_carry`'s pool of node states, with the candidates' scores beside it."""
+
+    def __init__(self, leaves: torch.Tensor, rows: int):
+        self.pool = _Pool(rows, leaves)
+        self.token = _Write.apply(self.pool, leaves, leaves.new_zeros(()))
+        self.scores = [leaves.new_zeros(len(leaves))]  # leaves are nobody's candidate
+
+    def read(self, ids: torch.Tensor) -> torch.Tensor:
+        rows = _Read.apply(self.pool, ids.reshape(-1), self.token)
+        return rows.view(*ids.shape, self.pool.data.shape[1])
+
+    def compose(self, cell, query, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """Compose the pairs of nodes ``(left[i], right[i])`` (ids) into new rows; their ids."""
+        kids = self.read(torch.stack([left, right], 1))  # [m, 2, 2H]
+        size = kids.shape[-1] // 2
+        new_h, new_c = cell.compose(kids[..., :size], kids[..., size:])
+        ids = torch.arange(self.pool.used, self.pool.used + len(left), device=left.device)
+        self.token = _Write.apply(self.pool, torch.cat([new_h, new_c], 1), self.token)
+        self.scores.append(new_h @ query)
+        return ids
+
+
+def beam_carry(cell, query, h: torch.Tensor, c: torch.Tensor, lengths: torch.Tensor, beam: int):
+    """The beam encoder's search with gradients, from leaf states ``h, c [B, T, H]``:
+    ``(root_h [B, H], merges [B, T-1], merged node states [B, T-1, H])`` as
+    :func:`gumbel_full` returns them (the best beam's).
+
+    The same maths as the full path (``BeamTreeLSTM._step``: every beam scores every valid
+    pair, ``log_softmax``, top ``K`` of beam x pair), but nothing is recomposed: merging pair
+    ``p`` leaves the other pairs' children, hence their compositions and scores, as they
+    were, so a kept beam takes its parent's candidates (shifted past ``p``) and composes only
+    the pairs ``p - 1`` and ``p`` of its new sequence: ``<= 2 x B x K`` compositions per step
+    instead of ``B x K x (L - 1)``. As in :mod:`treenn.latent_fast`, node states live in one
+    append-only pool and a beam is a table of pool ids, so a step copies ``O(B K L)``
+    integers, not states. The pool is outside autograd: :class:`_Read` sums its gradient into
+    the pool's gradient, and :class:`_Write` hands a row's gradient to the composition that
+    made it once every later reader has run. That order is autograd's: every read takes the
+    token of the latest write, and each write takes the one before it.
+    """
+    b, t_max, size = h.shape
+    k, p, dev = beam, max(t_max - 1, 0), h.device
+    nodes = _Nodes(torch.cat([h, c], -1).view(b * t_max, 2 * size),
+                   rows=b * t_max + b * p + 2 * b * k * p)
+    slot = torch.arange(t_max, device=dev)
+    node = (slot + t_max * torch.arange(b, device=dev)[:, None])  # [B, T] leaf ids
+    cand = node[:, :-1].clone()  # a dummy id (a leaf, score 0) where no pair is
+    real = slot[None, :-1] < (lengths - 1)[:, None]
+    if real.any():
+        cand[real] = nodes.compose(cell, query, node[:, :-1][real], node[:, 1:][real])
+    node = node[:, None].expand(b, k, t_max)
+    cand = cand[:, None].expand(b, k, p)
+    score = h.new_full((b, k), NEG_INF)
+    score[:, 0] = 0.0  # one beam to start with; the others are empty
+    history = []
+    for t in range(1, t_max):
+        node, cand, score, step = _carry_step(cell, query, nodes, node, cand, score, lengths, t)
+        history.append(step)
+    roots = nodes.read(node[:, :, 0])[..., :size]  # [B, K, H]
+    root = (score.softmax(1)[..., None] * roots).sum(1)
+    rows, best = torch.arange(b, device=dev), score.argmax(1)
+    merges, made = [], []
+    for parent, pair, new in reversed(history):
+        merges.append(pair[rows, best])
+        made.append(new[rows, best])
+        best = parent[rows, best]
+    merges = torch.stack(merges[::-1], 1) if merges else lengths.new_zeros(b, 0)
+    made = torch.stack(made[::-1], 1) if made else lengths.new_zeros(b, 0)
+    merged = nodes.read(made.clamp_min(0))[..., :size]
+    return root, merges, torch.where((made >= 0)[..., None], merged, 0.0)
+
+
+def _carry_step(cell, query, nodes: _Nodes, node, cand, score, lengths, t):
+    """One step of :func:`beam_carry`: the id tables ``node [B, K, L]`` and ``cand [B, K,
+    L-1]`` shrink by one position; ``score [B, K]``; ``(parent, pair, new node id)``."""
+    b, k, length = node.shape
+    pairs = length - 1
+    valid, active = valid_pairs(lengths, t, pairs)
+    raw = torch.cat(nodes.scores)[cand]  # [B, K, P]
+    logp = raw.masked_fill(~valid[:, None], NEG_INF).log_softmax(-1)
+    top, flat = (score[..., None] + logp).reshape(b, k * pairs).topk(k, dim=1)
+    parent, pair = flat // pairs, flat % pairs  # [B, K] each
+    node_par = node.gather(1, parent[..., None].expand(b, k, length))
+    cand_par = cand.gather(1, parent[..., None].expand(b, k, pairs))
+    new = cand_par.gather(2, pair[..., None])  # [B, K, 1] the merged node's id
+    at, pos = pair[..., None], torch.arange(pairs, device=node.device)
+    new_node = torch.where(pos < at, node_par[..., :-1], torch.where(pos > at, node_par[..., 1:],
+                                                                     new))
+    new_cand = torch.where(pos[:-1] < at, cand_par[..., :-1], cand_par[..., 1:])
+    live = active[:, None] & (top > NEG_INF)
+    bl, kl = (live & (pair >= 1)).nonzero(as_tuple=True)
+    br, kr = (live & (pair + 1 < (lengths - t)[:, None])).nonzero(as_tuple=True)
+    pl, pr = pair[bl, kl], pair[br, kr]
+    if len(bl) + len(br):
+        made = nodes.compose(cell, query,
+                             torch.cat([new_node[bl, kl, pl - 1], new_node[br, kr, pr]]),
+                             torch.cat([new_node[bl, kl, pl], new_node[br, kr, pr + 1]]))
+        new_cand = new_cand.clone()
+        new_cand[torch.cat([bl, br]), torch.cat([kl, kr]), torch.cat([pl - 1, pr])] = made
+    on = active[:, None]
+    same = torch.arange(k, device=node.device).expand(b, k)
+    step = (torch.where(on, parent, same), torch.where(on, pair, -1),
+            torch.where(on, new[..., 0], -1))
+    return (torch.where(on[..., None], new_node, node[..., :-1]),
+            torch.where(on[..., None], new_cand, cand[..., :-1]), torch.where(on, top, score), step)
