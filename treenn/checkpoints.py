@@ -1,16 +1,19 @@
 """A classifier run's checkpoints (``best.pt``, ``last.pt``): what they hold, the model rebuilt
-from one, and the check that trees fit a model's cell. Every command that loads a classifier
-goes through :func:`load_model`.
+from one, the check that trees fit a model's cell, and trees as a dataset of a checkpoint's
+task and vocabulary. Every command that loads a classifier goes through :func:`load_model`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from nltk import Tree
+
 from treenn import runs
-from treenn.data.graphs import TreeArrays
-from treenn.data.tasks import get_task
+from treenn.data.graphs import TreeArrays, tree_to_arrays
+from treenn.data.tasks import Task, get_task
 from treenn.data.vocab import Vocab
+from treenn.datasets import Dataset
 from treenn.errors import DataError, TreennError
 from treenn.loop import load_weights
 from treenn.models import Classifier, ModelConfig
@@ -55,3 +58,10 @@ def check_arity(model: Classifier, arrays: list[TreeArrays], where: str) -> None
             raise DataError(f"{where}, tree {i + 1}: a node has {int(a.pos.max()) + 1} children "
                             f"but {model.cfg.model} takes at most {width}; binarise the trees "
                             "or use childsum-tree-lstm")
+
+
+def trees_dataset(ckpt: dict, trees: list[Tree]) -> tuple[Task, Dataset]:
+    """The checkpoint's task, and ``trees`` as a dataset in its vocabulary (with the gold
+    labels the trees carry, where the task reads them), for a model to predict on."""
+    task, vocab = get_task(ckpt["task"]), Vocab.from_dict(ckpt["vocab"])
+    return task, Dataset([tree_to_arrays(t, vocab, task.gold_or_none) for t in trees], trees)

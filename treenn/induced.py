@@ -109,14 +109,11 @@ def predict_with_trees(run_dir, trees: list[Tree], which: str = "best"
     """What ``predict`` and ``show`` draw: the input trees, or for a latent-tree run the
     trees it induces over their words (root labelled as the input's root), with the class
     probabilities of every node."""
-    from treenn.data.graphs import tree_to_arrays
-    from treenn.data.tasks import get_task
-    from treenn.data.vocab import Vocab
-    from treenn.training import check_arity, load_model, predict_nodes
+    from treenn.checkpoints import check_arity, load_model, trees_dataset
+    from treenn.evaluation import predict_nodes
 
     model, ckpt = load_model(run_dir, which)  # once, for either kind of model
-    task, vocab = get_task(ckpt["task"]), Vocab.from_dict(ckpt["vocab"])
-    data = Dataset([tree_to_arrays(t, vocab, task.gold_or_none) for t in trees], trees)
+    _, data = trees_dataset(ckpt, trees)
     if not model.cfg.is_latent:
         check_arity(model, data.arrays, "the input")
         return trees, predict_nodes(model, data, 64, labelled_only=False)

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from nltk import Tree
 
-from treenn import distributed, loop, runs
+from treenn import checkpoints, distributed, loop, runs
 from treenn.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_KEYS, check_arity, load_model
-from treenn.data.graphs import Batch, collate_arrays, tree_to_arrays
+from treenn.data.graphs import Batch, collate_arrays
 from treenn.data.listops_generator import ListOpsConfig
 from treenn.data.tasks import TASKS, Task, get_task
 from treenn.data.vocab import UNK_ID, Vocab, load_embeddings
@@ -391,8 +391,6 @@ def predict_trees(run_dir: str | Path, trees: list[Tree], which: str = "best"
     """Class probabilities ``[n_nodes, n_classes]`` for every node of every tree (a
     latent-tree run: roots only, NaN elsewhere; ``treenn.induced`` gives its own trees)."""
     model, ckpt = load_model(run_dir, which)
-    task = get_task(ckpt["task"])
-    vocab = Vocab.from_dict(ckpt["vocab"])
-    data = Dataset([tree_to_arrays(t, vocab, task.gold_or_none) for t in trees], trees)
+    task, data = checkpoints.trees_dataset(ckpt, trees)
     check_arity(model, data.arrays, "the input")
     return task, predict_nodes(model, data, 64, labelled_only=False)
