@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The runs behind docs/latent.md: ListOps on Nangia & Bowman's distribution (--listops-preset
 # nb) with the gold-tree Tree-LSTM, an LSTM and the Gumbel Tree-LSTM (latent trees, trained on
-# expressions of <= 100 tokens: it costs O(n^2) per expression), and SST-5 with the Gumbel
+# expressions of <= 100 tokens: it costs O(n^2) per expression), the beam Tree-LSTM on the
+# same expressions, and SST-5 with the Gumbel
 # Tree-LSTM (the gold-tree SST-5 runs are scripts/sst_experiments.sh's). Then `evaluate`
 # scores each latent run's induced trees against the gold trees of every split, and the
 # SST-5 latent run parses the PTB sample's test split (NLTK_DATA must hold the sample).
@@ -18,6 +19,7 @@ runs() {
     echo "nb-tree-lstm-plateau-s$s|$NB --model tree-lstm --epochs 16 --lr-patience 1 --seed $s"
     echo "nb-lstm-s$s|$NB --model lstm --epochs 6 --seed $s"
     echo "nb-gumbel-tree-lstm-s$s|$NB --listops-train-max-length 100 --model gumbel-tree-lstm --epochs 4 --seed $s"
+    echo "nb-beam-tree-lstm-s$s|$NB --listops-train-max-length 100 --model beam-tree-lstm --epochs 8 --seed $s"
     echo "sst5-gumbel-tree-lstm-s$s|--task sst5 --model gumbel-tree-lstm --data-dir $SST --seed $s"
   done
 }
@@ -25,7 +27,7 @@ runs() {
 source "$(dirname "$0")/queue.sh"
 runs | run_queue "$OUT" "$JOBS"
 
-for run in "$OUT"/*gumbel-tree-lstm-s*/; do
+for run in "$OUT"/*gumbel-tree-lstm-s*/ "$OUT"/*beam-tree-lstm-s*/; do
   for split in $(ls "$run" | sed -n 's/^eval-\([^@]*\)\.json$/\1/p'); do
     "$PY" train.py -q evaluate "$run" --split "$split" > "$run/evaluate-$split.txt"
   done

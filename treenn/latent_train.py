@@ -3,11 +3,11 @@
 :func:`gumbel_full` is :class:`treenn.latent.GumbelTreeLSTM`'s; :func:`beam_carry`, at the end,
 :class:`treenn.latent.BeamTreeLSTM`'s.
 
-Same maths as :class:`treenn.latent.GumbelTreeLSTM` describes (every valid pair composed at
-every step, straight-through selection, the new sequence mixed with cumsum masks so that the
-scorer gets gradients through ``y``; nothing is cached across steps), with fewer and larger
-kernels per step (about 10-15% off a training step of SST-sized batches, whose time is now
-mostly the compose matrix products):
+:func:`gumbel_full`: the same maths as :class:`treenn.latent.GumbelTreeLSTM` describes
+(every valid pair composed at every step, straight-through selection, the new sequence mixed
+with cumsum masks so that the scorer gets gradients through ``y``; nothing is cached across
+steps), with fewer and larger kernels per step (about 10-15% off a training step of SST-sized
+batches, whose time is now mostly the compose matrix products):
 
 * The batch is sorted by length (longest first), so the sentences still merging at step ``t``
   are a prefix: finished sentences are split off (their root saved) instead of masked, and
@@ -159,13 +159,24 @@ class _Pool:
     put it in the autograd graph, ordered by a chain of tokens (see :func:`beam_carry`)."""
 
     def __init__(self, rows: int, like: torch.Tensor):
-        self.data, self.grad, self.used = like.new_empty(rows, like.shape[1]), None, 0
+        self.data, self.used = like.new_empty(rows, like.shape[1]), 0
+        self.grad, self.graph_task = None, None
+
+    def pass_grad(self) -> torch.Tensor:
+        """``grad`` for the backward pass running now, zeroed when a new pass starts: an
+        earlier pass (one limited by ``inputs=``, or one that failed) may have left sums in
+        rows whose writes it did not reach. (``_current_graph_task_id`` is what
+        ``torch.autograd.graph``'s multi-grad hooks use to tell passes apart.)"""
+        task = torch._C._current_graph_task_id()
+        if self.grad is None or self.graph_task != task:
+            self.grad, self.graph_task = torch.zeros_like(self.data), task
+        return self.grad
 
 
 class _Write(torch.autograd.Function):
     """Append ``values [n, W]`` to the pool; returns the new token. Its backward runs after
-    every :class:`_Read` of a later token (they depend on it), so the rows' gradient is
-    complete; it is handed to ``values`` and cleared (a second backward starts from zero)."""
+    every :class:`_Read` of its own or a later token (they depend on it), so the rows'
+    gradient is complete when it hands it to ``values``."""
 
     @staticmethod
     def forward(ctx, pool, values, token):
@@ -176,12 +187,8 @@ class _Write(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_token):
-        (a, b), pool = ctx.span, ctx.pool
-        if pool.grad is None:
-            return None, torch.zeros_like(pool.data[a:b]), grad_token
-        grad = pool.grad[a:b].clone()
-        pool.grad[a:b] = 0.0
-        return None, grad, grad_token
+        a, b = ctx.span
+        return None, ctx.pool.pass_grad()[a:b].clone(), grad_token
 
 
 class _Read(torch.autograd.Function):
@@ -196,10 +203,8 @@ class _Read(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        (ids,), pool = ctx.saved_tensors, ctx.pool
-        if pool.grad is None:
-            pool.grad = torch.zeros_like(pool.data)
-        pool.grad.index_add_(0, ids, grad)
+        (ids,) = ctx.saved_tensors
+        ctx.pool.pass_grad().index_add_(0, ids, grad)
         return None, None, grad.new_zeros(())
 
 
@@ -255,7 +260,7 @@ def beam_carry(cell, query, h: torch.Tensor, c: torch.Tensor, lengths: torch.Ten
         cand[real] = nodes.compose(cell, query, node[:, :-1][real], node[:, 1:][real])
     node = node[:, None].expand(b, k, t_max)
     cand = cand[:, None].expand(b, k, p)
-    score = h.new_full((b, k), NEG_INF)
+    score = h.new_full((b, k), NEG_INF, dtype=query.dtype)
     score[:, 0] = 0.0  # one beam to start with; the others are empty
     history = []
     for t in range(1, t_max):
@@ -269,8 +274,9 @@ def beam_carry(cell, query, h: torch.Tensor, c: torch.Tensor, lengths: torch.Ten
         merges.append(pair[rows, best])
         made.append(new[rows, best])
         best = parent[rows, best]
-    merges = torch.stack(merges[::-1], 1) if merges else lengths.new_zeros(b, 0)
-    made = torch.stack(made[::-1], 1) if made else lengths.new_zeros(b, 0)
+    none = lengths.new_zeros(b, 0, dtype=torch.long)
+    merges = torch.stack(merges[::-1], 1).long() if merges else none
+    made = torch.stack(made[::-1], 1) if made else none
     merged = nodes.read(made.clamp_min(0))[..., :size]
     return root, merges, torch.where((made >= 0)[..., None], merged, 0.0)
 
