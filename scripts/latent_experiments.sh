@@ -2,14 +2,15 @@
 # The runs behind docs/latent.md: ListOps on Nangia & Bowman's distribution (--listops-preset
 # nb) with the gold-tree Tree-LSTM, an LSTM and the Gumbel Tree-LSTM (latent trees, trained on
 # expressions of <= 100 tokens: it costs O(n^2) per expression), the beam Tree-LSTM on the
-# same expressions, and SST-5 with the Gumbel
-# Tree-LSTM (the gold-tree SST-5 runs are scripts/sst_experiments.sh's). Then `evaluate`
+# same expressions (comparable with the Gumbel runs), and SST-5 with the Gumbel Tree-LSTM
+# (the gold-tree SST-5 runs are scripts/sst_experiments.sh's). Then `evaluate`
 # scores each latent run's induced trees against the gold trees of every split, and the
 # SST-5 latent run parses the PTB sample's test split (NLTK_DATA must hold the sample).
 # Usage: scripts/latent_experiments.sh SST_DIR [OUT=runs/latent] [JOBS=2] [SEEDS="1 2 3"]
 # (docs/latent.md reports seeds 1-3 for the plateau Tree-LSTM, the LSTM and the SST-5 Gumbel
 # run, seed 1 for the others.)
 set -euo pipefail
+shopt -s nullglob  # a run kind with no folder is skipped, not read as a literal pattern
 SST=${1:?SST folder}; OUT=${2:-runs/latent}; JOBS=${3:-2}; SEEDS=${4:-1 2 3}
 NB="--task listops --listops-preset nb"
 

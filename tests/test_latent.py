@@ -398,7 +398,7 @@ def test_beam_training_path_matches_the_full_path(beam, seed):
     torch.testing.assert_close(x_grad, x_want, atol=1e-5, rtol=0)
 
 
-def test_beam_training_path_backward_twice():
+def test_beam_training_path_gives_the_same_gradients_on_a_second_backward():
     """Each backward pass starts from a zero pool gradient: a second backward of a retained
     graph gives the same gradients again, also after a pass limited to some inputs."""
     torch.manual_seed(3)

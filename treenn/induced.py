@@ -15,10 +15,12 @@ from __future__ import annotations
 import torch
 from nltk import Tree
 
+from treenn.checkpoints import check_arity, load_model, trees_dataset
 from treenn.data.graphs import TreeArrays
 from treenn.data.trees import leaves, rebuild
 from treenn.datasets import Dataset, batches
 from treenn.errors import TreennError
+from treenn.evaluation import predict_nodes
 from treenn.latent import merges_to_tree
 from treenn.models import Classifier
 
@@ -109,9 +111,6 @@ def predict_with_trees(run_dir, trees: list[Tree], which: str = "best"
     """What ``predict`` and ``show`` draw: the input trees, or for a latent-tree run the
     trees it induces over their words (root labelled as the input's root), with the class
     probabilities of every node."""
-    from treenn.checkpoints import check_arity, load_model, trees_dataset
-    from treenn.evaluation import predict_nodes
-
     model, ckpt = load_model(run_dir, which)  # once, for either kind of model
     _, data = trees_dataset(ckpt, trees)
     if not model.cfg.is_latent:

@@ -101,8 +101,8 @@ class _LatentTree(nn.Module):
     """The parameters both encoders share: a binary Tree-LSTM cell and the query vector."""
 
     #: Use :mod:`treenn.latent_fast` in eval mode without a gradient, and (the beam encoder)
-    #: the carried candidates of :func:`treenn.latent_train.beam_carry` with one (False:
-    #: always the full path, which tests and benchmarks compare against).
+    #: the carried candidates of :func:`treenn.latent_train.beam_carry` otherwise (False:
+    #: always the full path, which the tests compare against).
     _incremental = True
 
     def _fast(self) -> bool:
@@ -180,10 +180,10 @@ class BeamTreeLSTM(_LatentTree):
     (the "soft top-k at the end" simplification). ``merges`` and ``node_h`` are those of the
     best beam.
 
-    Cost: with gradients (training), :func:`treenn.latent_train.beam_carry`: the first step
+    Cost: in training or with gradients, :func:`treenn.latent_train.beam_carry`: the first step
     composes every pair once, then a merge changes only the two pairs next to the new node,
     so step ``t`` composes ``<= 2 x B x beam`` pairs and the other candidates (states and
-    scores) are carried, beams held as tables of ids into one pool of states. In eval mode
+    scores) are carried, beams held as tables of ids into pools of states and scores. In eval mode
     under ``torch.no_grad()`` the incremental path of :mod:`treenn.latent_fast` is used (the
     same idea without autograd). With ``_incremental = False``, the plain full path below
     (kept as the reference the tests compare against): step ``t`` recomposes all ``B x beam
@@ -200,7 +200,7 @@ class BeamTreeLSTM(_LatentTree):
         if self._fast():
             root, best, history = beam_search(self.cell, self.query, h, c, lengths, self.beam)
             return LatentOutput(root, *_backtrack(best, history, leaves))
-        if self._incremental:  # with gradients: the candidates carried across steps
+        if self._incremental:  # training or gradients: the candidates carried across steps
             root, merges, nodes = beam_carry(self.cell, self.query, h, c, lengths, self.beam)
             return LatentOutput(root, merges, torch.cat([leaves, nodes], 1))
         k = self.beam

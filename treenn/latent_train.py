@@ -43,6 +43,7 @@ def valid_pairs(lengths: torch.Tensor, t: int, pairs: int) -> tuple[torch.Tensor
     valid = (k[None] < (lengths - t)[:, None]) | ((k[None] == 0) & ~active[:, None])
     return valid, active
 
+
 #: ``select(scores [m, P], noise [m, P] | None) -> (y [m, P], k [m])``
 Select = Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
 
@@ -209,47 +210,62 @@ class _Read(torch.autograd.Function):
 
 
 class _Nodes:
-    """:func:`beam_carry`'s pool of node states, with the candidates' scores beside it."""
+    """:func:`beam_carry`'s node states (``[h; c]`` rows) and candidates' scores, each in a
+    pool with its own chain of tokens; a candidate's score has its state's id."""
 
     def __init__(self, leaves: torch.Tensor, rows: int):
-        self.pool = _Pool(rows, leaves)
-        self.token = _Write.apply(self.pool, leaves, leaves.new_zeros(()))
-        self.scores = [leaves.new_zeros(len(leaves))]  # leaves are nobody's candidate
+        self.pools = (_Pool(rows, leaves), _Pool(rows, leaves[:, :1]))
+        zero = leaves.new_zeros(())
+        self.tokens = [_Write.apply(self.pools[0], leaves, zero),  # leaves are nobody's
+                       _Write.apply(self.pools[1], leaves.new_zeros(len(leaves), 1), zero)]
 
-    def read(self, ids: torch.Tensor) -> torch.Tensor:
-        rows = _Read.apply(self.pool, ids.reshape(-1), self.token)
-        return rows.view(*ids.shape, self.pool.data.shape[1])
+    def _read(self, which: int, ids: torch.Tensor) -> torch.Tensor:
+        pool = self.pools[which]
+        rows = _Read.apply(pool, ids.reshape(-1), self.tokens[which])
+        return rows.view(*ids.shape, pool.data.shape[1])
 
-    def compose(self, cell, query, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    def states(self, ids: torch.Tensor) -> torch.Tensor:
+        """``[*ids.shape, 2H]``"""
+        return self._read(0, ids)
+
+    def scores(self, ids: torch.Tensor) -> torch.Tensor:
+        """``[*ids.shape]``"""
+        return self._read(1, ids)[..., 0]
+
+    def compose(self, cell, query: torch.Tensor, left: torch.Tensor, right: torch.Tensor
+                ) -> torch.Tensor:
         """Compose the pairs of nodes ``(left[i], right[i])`` (ids) into new rows; their ids."""
-        kids = self.read(torch.stack([left, right], 1))  # [m, 2, 2H]
+        kids = self.states(torch.stack([left, right], 1))  # [m, 2, 2H]
         size = kids.shape[-1] // 2
         new_h, new_c = cell.compose(kids[..., :size], kids[..., size:])
-        ids = torch.arange(self.pool.used, self.pool.used + len(left), device=left.device)
-        self.token = _Write.apply(self.pool, torch.cat([new_h, new_c], 1), self.token)
-        self.scores.append(new_h @ query)
-        return ids
+        used = self.pools[0].used
+        self.tokens = [_Write.apply(self.pools[0], torch.cat([new_h, new_c], 1), self.tokens[0]),
+                       _Write.apply(self.pools[1], (new_h @ query)[:, None], self.tokens[1])]
+        return torch.arange(used, used + len(left), device=left.device)
 
 
-def beam_carry(cell, query, h: torch.Tensor, c: torch.Tensor, lengths: torch.Tensor, beam: int):
+def beam_carry(cell, query: torch.Tensor, h: torch.Tensor, c: torch.Tensor, lengths: torch.Tensor,
+               beam: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The beam encoder's search with gradients, from leaf states ``h, c [B, T, H]``:
     ``(root_h [B, H], merges [B, T-1], merged node states [B, T-1, H])`` as
     :func:`gumbel_full` returns them (the best beam's).
 
     The same maths as the full path (``BeamTreeLSTM._step``: every beam scores every valid
     pair, ``log_softmax``, top ``K`` of beam x pair), but nothing is recomposed: merging pair
-    ``p`` leaves the other pairs' children, hence their compositions and scores, as they
-    were, so a kept beam takes its parent's candidates (shifted past ``p``) and composes only
-    the pairs ``p - 1`` and ``p`` of its new sequence: ``<= 2 x B x K`` compositions per step
-    instead of ``B x K x (L - 1)``. As in :mod:`treenn.latent_fast`, node states live in one
-    append-only pool and a beam is a table of pool ids, so a step copies ``O(B K L)``
-    integers, not states. The pool is outside autograd: :class:`_Read` sums its gradient into
-    the pool's gradient, and :class:`_Write` hands a row's gradient to the composition that
-    made it once every later reader has run. That order is autograd's: every read takes the
-    token of the latest write, and each write takes the one before it.
+    ``j`` leaves the other pairs' children, hence their compositions and scores, as they
+    were, so a kept beam takes its parent's candidates (shifted past ``j``) and composes only
+    the pairs ``j - 1`` and ``j`` of its new sequence: ``<= 2 x B x K`` compositions per step
+    instead of ``B x K x (L - 1)``. As in :mod:`treenn.latent_fast`, node states and
+    candidates' scores live in append-only pools and a beam is a table of pool ids, so a step
+    copies ``O(B K L)`` integers and reads ``O(B K L)`` scores, not states. The pools are
+    outside autograd: :class:`_Read` sums its gradient into the pool's gradient, and
+    :class:`_Write` hands a row's gradient to the composition that made it once every later
+    reader has run. That order is autograd's: every read takes the token of its pool's latest
+    write, and each write takes the one before it.
     """
     b, t_max, size = h.shape
-    k, p, dev = beam, max(t_max - 1, 0), h.device
+    k, p, dev = beam, max(t_max - 1, 0), h.device  # beams, pairs of the longest sentence
+    # rows: the leaves, the first step's pairs, then <= 2 new pairs per beam and step
     nodes = _Nodes(torch.cat([h, c], -1).view(b * t_max, 2 * size),
                    rows=b * t_max + b * p + 2 * b * k * p)
     slot = torch.arange(t_max, device=dev)
@@ -266,7 +282,7 @@ def beam_carry(cell, query, h: torch.Tensor, c: torch.Tensor, lengths: torch.Ten
     for t in range(1, t_max):
         node, cand, score, step = _carry_step(cell, query, nodes, node, cand, score, lengths, t)
         history.append(step)
-    roots = nodes.read(node[:, :, 0])[..., :size]  # [B, K, H]
+    roots = nodes.states(node[:, :, 0])[..., :size]  # [B, K, H]
     root = (score.softmax(1)[..., None] * roots).sum(1)
     rows, best = torch.arange(b, device=dev), score.argmax(1)
     merges, made = [], []
@@ -275,29 +291,30 @@ def beam_carry(cell, query, h: torch.Tensor, c: torch.Tensor, lengths: torch.Ten
         made.append(new[rows, best])
         best = parent[rows, best]
     none = lengths.new_zeros(b, 0, dtype=torch.long)
-    merges = torch.stack(merges[::-1], 1).long() if merges else none
+    merges = torch.stack(merges[::-1], 1) if merges else none
     made = torch.stack(made[::-1], 1) if made else none
-    merged = nodes.read(made.clamp_min(0))[..., :size]
+    merged = nodes.states(made.clamp_min(0))[..., :size]  # [B, T-1, H]
     return root, merges, torch.where((made >= 0)[..., None], merged, 0.0)
 
 
-def _carry_step(cell, query, nodes: _Nodes, node, cand, score, lengths, t):
+def _carry_step(cell, query: torch.Tensor, nodes: _Nodes, node: torch.Tensor,
+                cand: torch.Tensor, score: torch.Tensor, lengths: torch.Tensor, t: int):
     """One step of :func:`beam_carry`: the id tables ``node [B, K, L]`` and ``cand [B, K,
     L-1]`` shrink by one position; ``score [B, K]``; ``(parent, pair, new node id)``."""
     b, k, length = node.shape
     pairs = length - 1
     valid, active = valid_pairs(lengths, t, pairs)
-    raw = torch.cat(nodes.scores)[cand]  # [B, K, P]
+    raw = nodes.scores(cand)  # [B, K, P]
     logp = raw.masked_fill(~valid[:, None], NEG_INF).log_softmax(-1)
     top, flat = (score[..., None] + logp).reshape(b, k * pairs).topk(k, dim=1)
     parent, pair = flat // pairs, flat % pairs  # [B, K] each
-    node_par = node.gather(1, parent[..., None].expand(b, k, length))
-    cand_par = cand.gather(1, parent[..., None].expand(b, k, pairs))
+    node_par = node.gather(1, parent[..., None].expand(b, k, length))  # [B, K, L]
+    cand_par = cand.gather(1, parent[..., None].expand(b, k, pairs))  # [B, K, P]
     new = cand_par.gather(2, pair[..., None])  # [B, K, 1] the merged node's id
     at, pos = pair[..., None], torch.arange(pairs, device=node.device)
-    new_node = torch.where(pos < at, node_par[..., :-1], torch.where(pos > at, node_par[..., 1:],
-                                                                     new))
-    new_cand = torch.where(pos[:-1] < at, cand_par[..., :-1], cand_par[..., 1:])
+    shifted = torch.where(pos > at, node_par[..., 1:], new)
+    new_node = torch.where(pos < at, node_par[..., :-1], shifted)  # [B, K, L-1]
+    new_cand = torch.where(pos[:-1] < at, cand_par[..., :-1], cand_par[..., 1:])  # [B, K, P-1]
     live = active[:, None] & (top > NEG_INF)
     bl, kl = (live & (pair >= 1)).nonzero(as_tuple=True)
     br, kr = (live & (pair + 1 < (lengths - t)[:, None])).nonzero(as_tuple=True)
