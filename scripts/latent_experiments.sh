@@ -7,8 +7,8 @@
 # scores each latent run's induced trees against the gold trees of every split, and the
 # SST-5 latent run parses the PTB sample's test split (NLTK_DATA must hold the sample).
 # Usage: scripts/latent_experiments.sh SST_DIR [OUT=runs/latent] [JOBS=2] [SEEDS="1 2 3"]
-# (docs/latent.md reports seeds 1-3 for the plateau Tree-LSTM, the LSTM and the SST-5 Gumbel
-# run, seed 1 for the others.)
+# (docs/latent.md reports seeds 1-3 for the plateau Tree-LSTM, the LSTM and both Gumbel runs,
+# seeds 1-2 for the beam Tree-LSTM, seed 1 for the constant-rate Tree-LSTM.)
 set -euo pipefail
 shopt -s nullglob  # a run kind with no folder is skipped, not read as a literal pattern
 SST=${1:?SST folder}; OUT=${2:-runs/latent}; JOBS=${3:-2}; SEEDS=${4:-1 2 3}
