@@ -155,9 +155,10 @@ def gumbel_full(cell, query, select: Select, h: torch.Tensor, c: torch.Tensor,
 
 
 class _Pool:
-    """Node states written once and read by id, outside autograd: ``data [rows, W]``, and
-    ``grad``, where the readers' gradients are summed. :class:`_Write` and :class:`_Read`
-    put it in the autograd graph, ordered by a chain of tokens (see :func:`beam_carry`)."""
+    """Rows (node states, or scores) written once and read by id, outside autograd: ``data
+    [rows, W]``, and ``grad``, where the readers' gradients are summed. :class:`_Write` and
+    :class:`_Read` put it in the autograd graph, ordered by a chain of tokens (see
+    :func:`beam_carry`)."""
 
     def __init__(self, rows: int, like: torch.Tensor):
         self.data, self.used = like.new_empty(rows, like.shape[1]), 0
