@@ -205,9 +205,10 @@ def _rank(rank: int, port: int, sst: str, ptb: str, out: str) -> None:
 
 
 def _spawn(fn, args) -> None:
-    """``fn(rank, *args)`` in 2 forked processes, each under the timeout."""
+    """``fn(rank, *args)`` in 2 spawned processes, each under the timeout (forking a test
+    process whose OpenMP threads have run hung once in CI)."""
     context = torch.multiprocessing.start_processes(fn, args, nprocs=2, join=False,
-                                                    start_method="fork")
+                                                    start_method="spawn")
     deadline = time.monotonic() + TIMEOUT
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
