@@ -34,7 +34,7 @@ from torch import nn
 from treenn.cells import NaryTreeLSTMCell
 from treenn.data.graphs import Batch, sequence_view
 from treenn.latent_fast import beam_search, gumbel_greedy
-from treenn.latent_train import beam_carry, gumbel_full, valid_pairs
+from treenn.latent_train import backtrack, beam_carry, gumbel_full, valid_pairs
 
 Embed = Callable[[torch.Tensor], torch.Tensor]
 NEG_INF = float("-inf")
@@ -247,15 +247,10 @@ class BeamTreeLSTM(_LatentTree):
 def _backtrack(best: torch.Tensor, history: list, leaves: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Follow the parent pointers back from beam ``best [B]``: ``(merges, node_h)``."""
-    rows = torch.arange(len(best), device=best.device)
-    beam, merges, nodes = best, [], []
-    for parent, pair, node in reversed(history):
-        merges.append(pair[rows, beam])
-        nodes.append(node[rows, beam])
-        beam = parent[rows, beam]
-    if not merges:
+    found = backtrack(best, history)
+    if found is None:
         return best.new_zeros(len(best), 0), leaves
-    return torch.stack(merges[::-1], 1), torch.cat([leaves, torch.stack(nodes[::-1], 1)], 1)
+    return found[0], torch.cat([leaves, found[1]], 1)
 
 
 class LatentEncoder(nn.Module):

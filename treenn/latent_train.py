@@ -154,6 +154,21 @@ def gumbel_full(cell, query, select: Select, h: torch.Tensor, c: torch.Tensor,
     return root, merges, node_h.view(b, t_max - 1, size)
 
 
+def backtrack(best: torch.Tensor, history: list) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Follow a beam search's parent pointers back from beam ``best [B]``; ``history`` holds
+    one ``(parent [B, K], pair [B, K], made [B, K, ...])`` per step. Returns the chosen
+    beam's ``(pairs [B, steps], made [B, steps, ...])``, or ``None`` without steps."""
+    rows = torch.arange(len(best), device=best.device)
+    beam, pairs, made = best, [], []
+    for parent, pair, new in reversed(history):
+        pairs.append(pair[rows, beam])
+        made.append(new[rows, beam])
+        beam = parent[rows, beam]
+    if not pairs:
+        return None
+    return torch.stack(pairs[::-1], 1), torch.stack(made[::-1], 1)
+
+
 class _Pool:
     """Rows (node states, or scores) written once and read by id, outside autograd: ``data
     [rows, W]``, and ``grad``, where the readers' gradients are summed. :class:`_Write` and
@@ -285,15 +300,8 @@ def beam_carry(cell, query: torch.Tensor, h: torch.Tensor, c: torch.Tensor, leng
         history.append(step)
     roots = nodes.states(node[:, :, 0])[..., :size]  # [B, K, H]
     root = (score.softmax(1)[..., None] * roots).sum(1)
-    rows, best = torch.arange(b, device=dev), score.argmax(1)
-    merges, made = [], []
-    for parent, pair, new in reversed(history):
-        merges.append(pair[rows, best])
-        made.append(new[rows, best])
-        best = parent[rows, best]
     none = lengths.new_zeros(b, 0, dtype=torch.long)
-    merges = torch.stack(merges[::-1], 1) if merges else none
-    made = torch.stack(made[::-1], 1) if made else none
+    merges, made = backtrack(score.argmax(1), history) or (none, none)
     merged = nodes.states(made.clamp_min(0))[..., :size]  # [B, T-1, H]
     return root, merges, torch.where((made >= 0)[..., None], merged, 0.0)
 
