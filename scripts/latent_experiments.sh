@@ -30,7 +30,7 @@ runs | run_queue "$OUT" "$JOBS"
 
 for run in "$OUT"/*gumbel-tree-lstm-s*/ "$OUT"/*beam-tree-lstm-s*/; do
   for split in $(ls "$run" | sed -n 's/^eval-\([^@]*\)\.json$/\1/p'); do
-    "$PY" train.py -q evaluate "$run" --split "$split" > "$run/evaluate-$split.txt"
+    "$PY" train.py -q evaluate "$run" --split "$split" --threads "${THREADS:-1}" > "$run/evaluate-$split.txt"
   done
 done
 for run in "$OUT"/sst5-gumbel-tree-lstm-s*/; do

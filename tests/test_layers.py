@@ -27,8 +27,8 @@ LAYERS = [
               "treenn.checkpoints", "treenn.latent_fast", "treenn.latent_train")),
     ("parsers", ("treenn.parsers",)),
     ("api", ("treenn.api",)),
-    ("application", ("treenn.cli", "treenn.arguments", "treenn.show", "treenn.report",
-                     "treenn.experiments", "treenn.bench", "treenn.launch")),
+    ("application", ("treenn.cli", "treenn.arguments", "treenn.demo", "treenn.show",
+                     "treenn.report", "treenn.experiments", "treenn.bench", "treenn.launch")),
     ("facade", ("treenn",)),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}

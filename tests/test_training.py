@@ -246,10 +246,10 @@ def test_cli_rejects_impossible_settings(tiny_sst, tmp_path, flag, value, needle
 
 def test_demo_trains_both_models_prints_the_table_and_reuses_finished_runs(tmp_path, capsys,
                                                                            monkeypatch):
-    from treenn import cli
+    from treenn import cli, demo
 
-    monkeypatch.setattr(cli, "DEMO_LISTOPS", {**cli.DEMO_LISTOPS, "n_train": 300,
-                                              "n_dev": 50, "n_test": 50, "n_extrap": 20})
+    monkeypatch.setattr(demo, "DEMO_LISTOPS", {**demo.DEMO_LISTOPS, "n_train": 300,
+                                               "n_dev": 50, "n_test": 50, "n_extrap": 20})
     args = ["-q", "demo", "--epochs", "1", "--out", str(tmp_path)]
     assert cli.main(args) == 0
     first = capsys.readouterr().out
@@ -260,7 +260,7 @@ def test_demo_trains_both_models_prints_the_table_and_reuses_finished_runs(tmp_p
     assert cli.main(args) == 0  # a second run reuses what the first finished
     assert "finished earlier" in capsys.readouterr().out
     # a demo folder from other data settings is refused, not passed off as this demo's result
-    monkeypatch.setattr(cli, "DEMO_LISTOPS", {**cli.DEMO_LISTOPS, "n_train": 301})
+    monkeypatch.setattr(demo, "DEMO_LISTOPS", {**demo.DEMO_LISTOPS, "n_train": 301})
     assert cli.main(args) == 2
     assert "was trained with listops=" in capsys.readouterr().err
 

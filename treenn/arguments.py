@@ -239,6 +239,14 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
     add_chart_arguments(p)
 
 
+def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    """``--threads N`` of the commands that run a trained model (evaluate, predict, show,
+    parse); ``cli.main`` applies it before the command runs."""
+    p.add_argument("--threads", type=int_in(1, FIELD_BOUNDS["threads"][1]), metavar="N",
+                   help="torch intra-op threads (default: torch's choice, about one per "
+                   "core; 1 when other jobs share the machine)")
+
+
 def add_chart_arguments(p: argparse.ArgumentParser) -> None:
     """``--beam K`` and ``--pairs P``, the rnn-parser's chart when parsing (parse, predict,
     show, and the measurement commands of ``parsers/``); ``load_parser`` refuses them for

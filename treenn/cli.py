@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
-import time
 from pathlib import Path
 
-from treenn import distributed, launch, report, show
+from treenn import demo, distributed, launch, report, show
 from treenn.arguments import (
     FIELD_BOUNDS,
     LISTOPS_FLAGS,
@@ -23,6 +21,7 @@ from treenn.arguments import (
     add_config_arguments,
     add_input_arguments,
     add_listops_arguments,
+    add_threads_argument,
     config_from_args,
     dest,
     input_trees,
@@ -34,11 +33,6 @@ from treenn.arguments import (
 from treenn.errors import TreennError, run_main
 
 log = logging.getLogger("treenn")
-
-DEMO_LISTOPS = {"n_train": 10000, "n_dev": 500, "n_test": 1000, "n_extrap": 500,
-                "max_depth": 4, "max_args": 4, "min_length": 6, "max_length": 40,
-                "extrap_max_depth": 6, "extrap_max_length": 80, "seed": 7}
-
 
 def _train_configs() -> dict[str, type]:
     """Who reads ``train``'s generated flags: owner -> config dataclass."""
@@ -252,67 +246,6 @@ def _cmd_predict(args) -> int:
     return 0
 
 
-def _cmd_demo(args) -> int:
-    """Generated ListOps: a Tree-LSTM against an LSTM, then their comparison."""
-    from treenn.report import grid_action
-    from treenn.report.collect import SkipRun, load_run
-    from treenn.runs import read_eval
-    from treenn.training import TrainConfig, train
-
-    out = Path(args.out)
-    print("treenn demo: ListOps (generated, no download). Tree-LSTM on the gold trees vs an "
-          "LSTM on the same tokens.\nData: "
-          + ", ".join(f"{k}={v}" for k, v in DEMO_LISTOPS.items()), flush=True)
-    rows = []
-    for model in ("tree-lstm", "lstm"):
-        cfg = TrainConfig(task="listops", model=model, out=str(out / model),
-                          epochs=args.epochs, listops=DEMO_LISTOPS, seed=1,
-                          progress=not args.quiet)
-        t0 = time.perf_counter()
-        run = out / model
-        action = grid_action(cfg)  # refuses a run trained with other settings
-        if action == "reuse":
-            print(f"\n== {model}: finished earlier in {run}, reusing it ==", flush=True)
-            results = {s: read_eval(run, s) for s in ("dev", "test", "extrap")}
-        else:
-            print(f"\n== {'resuming' if action == 'resume' else 'training'} {model} "
-                  f"({args.epochs} epochs) ==", flush=True)
-            # "train": nothing finished there (grid_action); leftovers of an epoch that never
-            # finished are replaced
-            results = train(cfg, resume=action == "resume", overwrite=action == "train")
-        try:  # the report's reader checks what the table needs (a reused run may be damaged)
-            info = load_run(run)
-        except SkipRun as err:
-            raise TreennError(str(err)) from None
-        rows.append((model, results, time.perf_counter() - t0,
-                     sum(m["train_time_s"] for m in info.metrics) / len(info.metrics),
-                     info.config["parameters"]))
-    print("\nListOps, best epoch by dev accuracy (root = the expression's value):\n")
-    print(f"{'model':<11} {'dev':>7} {'test':>7} {'longer':>7} {'s/epoch':>8} "
-          f"{'params':>8} {'total s':>8}")
-    for model, res, total, per_epoch, params in rows:
-        print(f"{model:<11} {100 * res['dev']['root']['accuracy']:6.2f}% "
-              f"{100 * res['test']['root']['accuracy']:6.2f}% "
-              f"{100 * res['extrap']['root']['accuracy']:6.2f}% {per_epoch:8.1f} "
-              f"{params:8d} {total:8.0f}")
-    print("\n'longer' is the extrapolation split: expressions longer and deeper than any seen in "
-          f"training.\nRuns are in {out}/; try: {_command_name()} evaluate {out}/tree-lstm "
-          "--split test")
-    return 0
-
-
-def _command_name() -> str:
-    """How to call this program again from the current directory: the ``treenn`` script next
-    to this Python (e.g. ``.venv/bin/treenn`` after ``make demo``), by the shortest path."""
-    script = Path(sys.executable).parent / "treenn"
-    if not script.is_file():
-        return f"{sys.executable} -m treenn.cli"
-    if shutil.which("treenn") == str(script):
-        return "treenn"
-    relative = os.path.relpath(script)
-    return relative if not relative.startswith("..") else str(script)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(description="Recursive (tree-structured) neural networks against "
                             "sequence baselines: train, evaluate, predict. Without arguments: "
@@ -332,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--engine", choices=["fast", "dgl"])
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_threads_argument(p)
 
     p = sub.add_parser("predict", help="label every node of the given trees or sentences")
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -339,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probabilities", action="store_true",
                    help="print each node's class distribution after its label")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_threads_argument(p)
 
     p = sub.add_parser("show", help="draw trees coloured by a run's predictions",
                        description="Draw each input tree with every node's predicted class "
@@ -362,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int_in(1, FIELD_BOUNDS["batch_size"][1]), default=32,
                    help="sentences parsed together (default: 32)")
     add_chart_arguments(p)
+    add_threads_argument(p)
 
     p = sub.add_parser("demo", help="the quick start: tree vs sequence on generated ListOps")
     p.add_argument("--out", type=output_dir, default="runs/demo", metavar="DIR",
@@ -372,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
-            "parse": _cmd_parse, "demo": _cmd_demo, "show": show.run, "compare": report.run}
+            "parse": _cmd_parse, "demo": demo.run, "show": show.run, "compare": report.run}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -386,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code
     log_to_stderr(args.verbose)
     args.argv = argv  # what each process of train --nproc runs
+    if args.command in ("evaluate", "predict", "show", "parse") and args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return run_main(lambda: COMMANDS[args.command](args), debug=args.debug,
                         report=launch.error_reporter())

@@ -19,7 +19,7 @@ FORMATS = ("term", "svg", "html", "png")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``train.py show``."""
-    from treenn.arguments import add_input_arguments, int_in, output_file
+    from treenn.arguments import add_input_arguments, add_threads_argument, int_in, output_file
 
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_input_arguments(p)
@@ -37,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                    help="term: ANSI colours (auto: when writing to a terminal)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_threads_argument(p)
 
 
 def _numbered(path: Path, k: int, n: int) -> Path:
