@@ -92,7 +92,11 @@ def test_mean_std_buckets_and_p_values():
     correct = (lengths < 20).astype(float)
     accs, counts = bucket_accuracy(correct, lengths, edges)
     assert counts == [12, 6, 6, 3] and accs == [1.0, 1.0, 0.0, 0.0]
-    assert bucket_edges(lengths, min_count=4) == [1, 11, 21]  # sparse tail merged
+    # the width fits all but the min_count largest values: the last bucket holds them
+    assert bucket_edges(lengths, min_count=4) == [1, 6, 11, 16, 21, 26]
+    long_tail = np.array([*range(1, 41)] * 50 + [300, 700, 1200])
+    assert bucket_edges(long_tail) == [1, 11, 21, 31]
+    assert bucket_accuracy(np.ones(len(long_tail)), long_tail, [1, 11, 21, 31])[1][-1] == 503
     assert (format_p(0.0004), format_p(0.021), format_p(0.312)) == (
         "p < 0.001", "p = 0.021", "p = 0.31")
 

@@ -77,30 +77,31 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_boot: int = N_BOO
 
 def bucket_edges(values: Sequence[int], max_buckets: int = 6, min_count: int | None = None
                  ) -> list[int]:
-    """Lower edges of equal-width buckets over positive integers, sparse tail buckets merged.
+    """Lower edges of equal-width buckets over positive integers, the last one open.
 
     The width is the smallest of 1, 2, 3, 5, 10, 15, 20, 25, 50, 100, ... giving at most
     ``max_buckets`` buckets (aligned as 1-10, 11-20, ... and starting at the bucket of the
-    smallest value); trailing buckets holding fewer than ``min_count``
-    values (default: 2% of them, at least 5) are merged into the one before.
+    smallest value) up to the ``min_count``-th largest value (default: 2% of the values, at
+    least 5), so that the last bucket holds at least ``min_count`` values and a long tail
+    (ListOps' lengths: mean 44, a few over 1,000) does not stretch the buckets until one
+    holds everything.
 
     >>> bucket_edges([1, 4, 8, 12, 19, 25, 30, 33, 35, 37, 38, 39, 40] * 10)
     [1, 11, 21, 31]
     >>> bucket_edges([7, 9, 12, 30, 31], min_count=1)
     [6, 11, 16, 21, 26, 31]
+    >>> bucket_edges([*range(1, 41)] * 5 + [500])  # 500 joins the last bucket, 31+
+    [1, 11, 21, 31]
     """
-    x = np.asarray(values, dtype=np.int64)
-    top = int(x.max()) if len(x) else 1
-    low = int(x.min()) if len(x) else 1
+    x = np.sort(np.asarray(values, dtype=np.int64))
+    min_count = max(5, len(x) // 50) if min_count is None else min_count
+    low = int(x[0]) if len(x) else 1
+    top = int(x[max(0, len(x) - min_count)]) if len(x) else 1
     widths = [1, 2, 3, 5, 10, 15, 20, 25] + [50 * 2 ** i for i in range(20)]
     width = next(w for w in widths
                  if math.ceil((top - ((low - 1) // w) * w) / w) <= max_buckets)
     start = ((low - 1) // width) * width + 1  # buckets stay aligned: 1-10, 11-20, ...
-    edges = list(range(start, top + 1, width))
-    min_count = max(5, len(x) // 50) if min_count is None else min_count
-    while len(edges) > 1 and np.sum(x >= edges[-1]) < min_count:
-        edges.pop()
-    return edges
+    return list(range(start, top + 1, width))
 
 
 def bucket_labels(edges: Sequence[int], top: int) -> list[str]:
