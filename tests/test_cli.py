@@ -42,6 +42,9 @@ def test_threads_of_the_commands_that_run_a_model_are_set_before_they_run(comman
     source = {"evaluate": [], "parse": ["--text", "-"]}.get(command, ["--trees", "-"])
     assert cli.main([command, "RUN", *source, "--threads", "3"]) == 0
     assert seen == [3, command]
+    seen.clear()
+    assert cli.main([command, "RUN", *source]) == 0  # without it: torch's own choice
+    assert seen == [command]
     assert cli.main([command, "RUN", *source, "--threads", "0"]) == 2
     assert "--threads" in capsys.readouterr().err
 

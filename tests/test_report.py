@@ -94,6 +94,7 @@ def test_mean_std_buckets_and_p_values():
     assert counts == [12, 6, 6, 3] and accs == [1.0, 1.0, 0.0, 0.0]
     # the width fits all but the min_count largest values: the last bucket holds them
     assert bucket_edges(lengths, min_count=4) == [1, 6, 11, 16, 21, 26]
+    assert bucket_edges(lengths, min_count=0) == bucket_edges(lengths, min_count=1)
     long_tail = np.array([*range(1, 41)] * 50 + [300, 700, 1200])
     assert bucket_edges(long_tail) == [1, 11, 21, 31]
     assert bucket_accuracy(np.ones(len(long_tail)), long_tail, [1, 11, 21, 31])[1][-1] == 503

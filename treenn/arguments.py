@@ -244,7 +244,7 @@ def add_threads_argument(p: argparse.ArgumentParser) -> None:
     parse); ``cli.main`` applies it before the command runs."""
     p.add_argument("--threads", type=int_in(1, FIELD_BOUNDS["threads"][1]), metavar="N",
                    help="torch intra-op threads (default: torch's choice, about one per "
-                   "core; 1 when other jobs share the machine)")
+                   "core; use 1 when other jobs share the machine)")
 
 
 def add_chart_arguments(p: argparse.ArgumentParser) -> None:

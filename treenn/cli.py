@@ -34,6 +34,7 @@ from treenn.errors import TreennError, run_main
 
 log = logging.getLogger("treenn")
 
+
 def _train_configs() -> dict[str, type]:
     """Who reads ``train``'s generated flags: owner -> config dataclass."""
     from treenn.parsers.training import ParserTrainConfig

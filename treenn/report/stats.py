@@ -96,7 +96,7 @@ def bucket_edges(values: Sequence[int], max_buckets: int = 6, min_count: int | N
     x = np.sort(np.asarray(values, dtype=np.int64))
     min_count = max(5, len(x) // 50) if min_count is None else min_count
     low = int(x[0]) if len(x) else 1
-    top = int(x[max(0, len(x) - min_count)]) if len(x) else 1
+    top = int(x[max(0, len(x) - max(1, min_count))]) if len(x) else 1
     widths = [1, 2, 3, 5, 10, 15, 20, 25] + [50 * 2 ** i for i in range(20)]
     width = next(w for w in widths
                  if math.ceil((top - ((low - 1) // w) * w) / w) <= max_buckets)
