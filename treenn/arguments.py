@@ -241,8 +241,10 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_threads_argument(p: argparse.ArgumentParser) -> None:
     """``--threads N`` of the commands that run a trained model (evaluate, predict, show,
-    parse); ``cli.main`` applies it before the command runs."""
-    p.add_argument("--threads", type=int_in(1, FIELD_BOUNDS["threads"][1]), metavar="N",
+    parse): ``cli.main`` applies ``args.run_threads`` to this process before the command
+    runs (``train`` and ``compare`` pass their ``threads`` to the runs they start)."""
+    p.add_argument("--threads", dest="run_threads", type=int_in(1, FIELD_BOUNDS["threads"][1]),
+                   metavar="N",
                    help="torch intra-op threads (default: torch's choice, about one per "
                    "core; use 1 when other jobs share the machine)")
 

@@ -323,10 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code
     log_to_stderr(args.verbose)
     args.argv = argv  # what each process of train --nproc runs
-    if args.command in ("evaluate", "predict", "show", "parse") and args.threads:
+    if getattr(args, "run_threads", None):  # add_threads_argument's commands
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.run_threads)
     try:
         return run_main(lambda: COMMANDS[args.command](args), debug=args.debug,
                         report=launch.error_reporter())
