@@ -91,7 +91,7 @@ class TrainConfig:
                                  low=1)
     #: "cpu" or "cuda": the fast engine and sequence models run on either (graphs stay on the
     #: CPU and their index tensors move); the dgl engine is CPU-only.
-    device: str = option("cpu", "cpu or cuda[:N] (fast engine, sequence models)")
+    device: str = option("cpu", "cpu or cuda[:N] (fast engine, latent and sequence models)")
     progress: bool = option(True, cli=False)
     #: ListOps generator settings given (``treenn.data.listops_generator.config`` adds the
     #: preset's and the defaults); unused for SST.
