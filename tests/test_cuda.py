@@ -32,30 +32,32 @@ def _close(got, want):
     torch.testing.assert_close(got.cpu(), want.cpu(), atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("grad", [True, False])
 @pytest.mark.parametrize("name", sorted(CELLS))
-def test_fast_engine_on_cuda_matches_the_recursive_reference(name, training):
+def test_fast_engine_on_cuda_matches_the_recursive_reference(name, grad):
+    """With gradients the level loop records for its own backward; without, it does not."""
     make, arity = CELLS[name]
     cell = make().double()
     emb = torch.randn(len(VOCAB), 5, dtype=torch.double)
     trees = _trees(arity, seed=2)
-    ref = [recursive_states(cell, t, VOCAB, emb.requires_grad_(training)) for t in trees]
-    ref_h = torch.cat([r[0] for r in ref])
+    ref = [recursive_states(cell, t, VOCAB, emb.requires_grad_(grad)) for t in trees]
+    ref_h, ref_c = torch.cat([r[0] for r in ref]), torch.cat([r[1] for r in ref])
 
     gpu_cell = copy.deepcopy(cell).to(CUDA)
-    gpu_emb = emb.detach().to(CUDA).requires_grad_(training)
+    gpu_emb = emb.detach().to(CUDA).requires_grad_(grad)
     batch = collate([tree_to_graph(t, VOCAB, int) for t in trees]).to(CUDA)
-    with torch.set_grad_enabled(training):
+    with torch.set_grad_enabled(grad):
         h, c = ENGINES["fast"](gpu_cell, batch, gpu_emb[batch.words[batch.schedule.leaf_ids]])
     assert h.device.type == c.device.type == CUDA.type
     _close(h, ref_h)
-    _close(c, torch.cat([r[1] for r in ref]))
-    if not training:
+    _close(c, ref_c)
+    if not grad:
         return
-    w = torch.randn_like(ref_h)
-    want = torch.autograd.grad((ref_h * w).sum(), [emb, *cell.parameters()], allow_unused=True)
-    got = torch.autograd.grad((h * w.to(CUDA)).sum(), [gpu_emb, *gpu_cell.parameters()],
-                              allow_unused=True)
+    w_h, w_c = torch.randn_like(ref_h), torch.randn_like(ref_c)  # gradients into h and c
+    want = torch.autograd.grad((ref_h * w_h).sum() + (ref_c * w_c).sum(),
+                               [emb, *cell.parameters()], allow_unused=True)
+    got = torch.autograd.grad((h * w_h.to(CUDA)).sum() + (c * w_c.to(CUDA)).sum(),
+                              [gpu_emb, *gpu_cell.parameters()], allow_unused=True)
     for g, r in zip(got, want, strict=True):
         assert (g is None) == (r is None)
         if g is not None:
@@ -75,9 +77,11 @@ def _same_output(cpu_out, gpu_out):
 
 
 def _same_gradients(cpu_model, gpu_model, x, gx, cpu_out, gpu_out):
-    w = torch.randn_like(cpu_out.node_h)
-    (cpu_out.node_h * w).sum().backward()
-    (gpu_out.node_h * w.to(CUDA)).sum().backward()
+    """Through the roots too: the beam encoder's scorer reaches the output only there."""
+    w_root, w_node = torch.randn_like(cpu_out.root_h), torch.randn_like(cpu_out.node_h)
+    ((cpu_out.root_h * w_root).sum() + (cpu_out.node_h * w_node).sum()).backward()
+    ((gpu_out.root_h * w_root.to(CUDA)).sum() + (gpu_out.node_h * w_node.to(CUDA)).sum()
+     ).backward()
     for p, q in zip(cpu_model.parameters(), gpu_model.parameters(), strict=True):
         assert (p.grad is None) == (q.grad is None)
         if p.grad is not None:
@@ -89,7 +93,8 @@ def _same_gradients(cpu_model, gpu_model, x, gx, cpu_out, gpu_out):
 @pytest.mark.parametrize("cls, kw", [(GumbelTreeLSTM, {}), (BeamTreeLSTM, {"beam": 3})])
 @pytest.mark.parametrize("seed, lengths", list(enumerate(LENGTHS)))
 def test_latent_encoders_on_cuda_match_the_cpu(cls, kw, seed, lengths, grad):
-    """Eval mode: with gradients the carried-candidates path, without them the fast one."""
+    """Eval mode. With gradients: the Gumbel encoder's full path (hard argmax merges) and the
+    beam encoder's carried candidates, as in training; without: the fast no-tape paths."""
     cpu_model, gpu_model = _latent_pair(cls, seed, **kw)
     cpu_model.eval(), gpu_model.eval()
     x, n = _batch(seed, lengths)
@@ -100,6 +105,8 @@ def test_latent_encoders_on_cuda_match_the_cpu(cls, kw, seed, lengths, grad):
     _same_output(cpu_out, gpu_out)
     if grad:
         _same_gradients(cpu_model, gpu_model, x, gx, cpu_out, gpu_out)
+        if cls is BeamTreeLSTM and max(lengths) > 2:  # the scorer's gradient was compared
+            assert gpu_model.query.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("seed, lengths", list(enumerate(LENGTHS)))
@@ -113,6 +120,8 @@ def test_gumbel_training_on_cuda_matches_the_cpu_with_the_same_noise(seed, lengt
     gpu_out = gpu_model(gx, n.to(CUDA), [g.to(CUDA) for g in noise])
     _same_output(cpu_out, gpu_out)
     _same_gradients(cpu_model, gpu_model, x, gx, cpu_out, gpu_out)
+    if max(lengths) > 2:  # the scorer's gradient (straight-through) was compared
+        assert gpu_model.query.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -120,7 +129,8 @@ def test_every_model_on_cuda_gives_the_cpu_loss_and_gradients(name):
     torch.manual_seed(0)
     cfg = ModelConfig(name, len(VOCAB), 5, x_size=8, h_size=8, dropout=0.0)
     # cuDNN's RNN backward needs training mode; a Gumbel encoder in training mode draws its
-    # noise on each device, so it is compared in eval mode (its training path is tested above)
+    # noise on each device, so it is compared in eval mode, where its scorer gets no gradient
+    # (the Gumbel training test above compares that gradient with the same noise)
     cpu_model = Classifier(cfg).double().train("gumbel" not in name)
     gpu_model = copy.deepcopy(cpu_model).to(CUDA)
     rng = random.Random(3)
