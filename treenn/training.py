@@ -89,8 +89,8 @@ class TrainConfig:
     eval_batch_size: int = option(128, low=1, cli=False)
     threads: int | None = option(None, "torch intra-op threads (default: torch's choice)",
                                  low=1)
-    #: "cpu" or "cuda": the fast engine and sequence models run on either (graphs stay on the
-    #: CPU and their index tensors move); the dgl engine is CPU-only.
+    #: "cpu" or "cuda": the fast engine, latent and sequence models run on either (graphs stay
+    #: on the CPU and their index tensors move); the dgl engine is CPU-only.
     device: str = option("cpu", "cpu or cuda[:N] (fast engine, latent and sequence models)")
     progress: bool = option(True, cli=False)
     #: ListOps generator settings given (``treenn.data.listops_generator.config`` adds the
