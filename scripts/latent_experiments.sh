@@ -9,8 +9,7 @@
 # Usage: [THREADS=1] scripts/latent_experiments.sh SST_DIR [OUT=runs/latent] [JOBS=2]
 #        [SEEDS="1 2 3"]   (THREADS: torch threads of each training run and evaluation)
 # (docs/latent.md reports seeds 1-3 for the plateau Tree-LSTM with and without --ema, the
-# LSTM, both Gumbel runs and the ListOps beam run, seeds 1-2 for the SST-5 beam run, seed 1
-# for the constant-rate Tree-LSTM.)
+# LSTM, both Gumbel runs and both beam runs, seed 1 for the constant-rate Tree-LSTM.)
 set -euo pipefail
 shopt -s nullglob  # a run kind with no folder is skipped, not read as a literal pattern
 SST=${1:?SST folder}; OUT=${2:-runs/latent}; JOBS=${3:-2}; SEEDS=${4:-1 2 3}
