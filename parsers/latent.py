@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from nltk import Tree
 
 from treenn.data.graphs import tree_to_arrays
@@ -73,14 +74,28 @@ def score_induced(gold: list[Tree], induced: list[Tree], evalb: bool = False) ->
     return out
 
 
-def induced_tree_scores(model: Classifier, data: Dataset) -> dict:
-    """``{"induced_trees": score_induced(...)}`` of a latent-tree model on a split, against
-    the split's gold trees (``{}`` for other models: they induce no tree)."""
+def induced_tree_scores(model: Classifier, data: Dataset, batch_size: int = 128
+                        ) -> tuple[dict, list[torch.Tensor] | None]:
+    """``({"induced_trees": score_induced(...)}, probs)`` of a latent-tree model on a split,
+    against the split's gold trees; ``({}, None)`` for other models (they induce no tree).
+
+    ``probs`` are the class probabilities of the same pass in the layout of
+    :func:`treenn.evaluation.predict_nodes` (one ``[n_nodes, n_classes]`` tensor per gold
+    tree, NaN except at a labelled root), so that scoring the model's labels needs no second
+    pass. With the same ``batch_size`` as that function the batches are the same, and so
+    are the numbers."""
     if not model.cfg.is_latent:
-        return {}
+        return {}, None
     gold = [gold_shape(a) for a in data.arrays]
-    induced, _ = induce(model, data, 128, words=[leaves(t) for t in gold])
-    return {"induced_trees": score_induced(gold, induced)}
+    induced, node_probs = induce(model, data, batch_size, words=[leaves(t) for t in gold],
+                                 progress=True)
+    probs = []
+    for arrays, p in zip(data.arrays, node_probs, strict=True):
+        row = torch.full((arrays.n_nodes, p.shape[1]), float("nan"))
+        if arrays.label[-1] >= 0:  # the root, last in graph order
+            row[-1] = p[-1]
+        probs.append(row)
+    return {"induced_trees": score_induced(gold, induced)}, probs
 
 
 def _f1(gold: list[Tree], test: list[Tree], evalb: bool) -> dict:

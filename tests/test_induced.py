@@ -8,6 +8,7 @@ import pytest
 import torch
 from nltk import Tree
 
+from treenn import evaluation
 from treenn.data.graphs import tree_to_arrays
 from treenn.data.listops import parse_expression
 from treenn.data.trees import leaves, parse_tree, relabel_uniform
@@ -15,8 +16,8 @@ from treenn.data.vocab import Vocab
 from treenn.datasets import Dataset, batches
 from treenn.induced import _build, gold_shape, induce
 from treenn.parsers.baselines import LeftBranching, RightBranching
-from treenn.parsers.latent import LatentTreeParser, score_induced
-from treenn.training import TrainConfig, load_model, train
+from treenn.parsers.latent import LatentTreeParser, induced_tree_scores, score_induced
+from treenn.training import TrainConfig, evaluate_run, load_model, train
 
 EXPRESSIONS = ["[MAX 2 9 [MIN 4 7 ] 0 ]", "[SM 1 2 ]", "[MED 3 [MAX 1 8 ] 5 ]"]
 
@@ -96,6 +97,19 @@ def test_induced_trees_agree_with_the_classifier(any_latent_run):
         n = len(leaves(tree))
         assert p.shape == (2 * n - 1, 10)
         torch.testing.assert_close(p[-1], want, atol=1e-6, rtol=0)  # the root, last
+
+
+def test_evaluate_scores_labels_and_trees_in_one_pass(any_latent_run, monkeypatch):
+    want = evaluate_run(any_latent_run, "test")  # labels from predict_nodes, no trees
+
+    def second_pass(*args, **kwargs):
+        raise AssertionError("the model ran a second time to score the labels")
+
+    monkeypatch.setattr(evaluation, "predict_nodes", second_pass)
+    got = evaluate_run(any_latent_run, "test", extra=induced_tree_scores)
+    assert got["induced_trees"]["sentences"] == 30
+    for key in ("root", "all", "per_sentence"):
+        assert got[key] == want[key]
 
 
 def test_latent_parser_parses_words_it_never_saw(latent_run, tmp_path):

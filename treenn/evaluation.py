@@ -94,7 +94,8 @@ def _confusion(gold: torch.Tensor, pred: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
-             batch_size: int = 128, progress: bool = False, sharded: bool = False) -> dict:
+             batch_size: int = 128, progress: bool = False, sharded: bool = False,
+             probs: list[torch.Tensor] | None = None) -> dict:
     """Root and all-node scores for one split (the same code serves dev and test).
 
     Returns a JSON-ready dict with ``task``, ``split``, ``root`` and ``all`` (each with
@@ -104,10 +105,14 @@ def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
     ``sharded``: in a process group every process scores its share of the batches and the
     counts are summed over the processes, so each gets the whole split's result, equal to
     one process's.
+
+    ``probs``: :func:`predict_nodes`'s result (``labelled_only=True``) when the caller has it
+    already, e.g. from a pass that also gave a latent-tree model's trees; not with ``sharded``.
     """
     where = distributed.world() if sharded else distributed.World()
-    probs = predict_nodes(model, data, batch_size, labelled_only=True, progress=progress,
-                          shard=(where.rank, where.size))
+    if probs is None:
+        probs = predict_nodes(model, data, batch_size, labelled_only=True, progress=progress,
+                              shard=(where.rank, where.size))
     counts = _counts(task, data, probs, roots_only=model.cfg.is_latent)
     if where.size > 1:
         names = list(counts)

@@ -12,8 +12,11 @@ root rather than the best beam's).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from nltk import Tree
+from tqdm import tqdm
 
 from treenn.checkpoints import check_arity, load_model, trees_dataset
 from treenn.data.graphs import TreeArrays
@@ -52,8 +55,8 @@ def _post_order(root: Tree) -> list[int]:
 
 @torch.no_grad()
 def induce(model: Classifier, data: Dataset, batch_size: int = 64,
-           words: list[list[str]] | None = None, root_labels: list[str] | None = None
-           ) -> tuple[list[Tree], list[torch.Tensor]]:
+           words: list[list[str]] | None = None, root_labels: list[str] | None = None,
+           progress: bool = False) -> tuple[list[Tree], list[torch.Tensor]]:
     """Each sentence's induced tree over its words and the class probabilities
     ``[n_nodes, n_classes]`` of its nodes in graph order (leaves, then post-order).
 
@@ -71,7 +74,9 @@ def induce(model: Classifier, data: Dataset, batch_size: int = 64,
     device = next(model.parameters()).device
     trees: list[Tree] = []
     probs: list[torch.Tensor] = []
-    for batch in batches(data, batch_size):
+    bar = tqdm(batches(data, batch_size), total=math.ceil(len(data) / batch_size),
+               desc="induce", leave=False, disable=not progress, mininterval=0.5)
+    for batch in bar:
         roots = batch.roots.to(device)
         out = model.encoder.parse(batch.to(device), model.embed, roots)
         node_probs = torch.softmax(model.head(out.node_h), dim=-1).float().cpu()

@@ -365,7 +365,9 @@ def evaluate_run(run_dir: str | Path, split: str, data_dir: str | None = None,
                  engine: str | None = None, which: str = "best", extra=None) -> dict:
     """Score ``<which>.pt`` on ``split`` of the run's data (or ``data_dir``'s) and write the
     result where :func:`treenn.runs.eval_path` says (an unwritable run stops before).
-    ``extra(model, dataset) -> dict``: more scores to add to the result before it is written.
+    ``extra(model, dataset, batch_size) -> (scores, probs)``: more scores to add to the
+    result before it is written, and the class probabilities of the pass that gave them in
+    :func:`treenn.evaluation.predict_nodes`'s layout (None: the model runs again to score).
     """
     model, ckpt = load_model(run_dir, which)
     path, run = Path(run_dir) / f"{which}.pt", RunDir(run_dir)
@@ -380,8 +382,10 @@ def evaluate_run(run_dir: str | Path, split: str, data_dir: str | None = None,
     if split not in data:
         raise TreennError(f"task {task.name} has no {split!r} split here; "
                           f"choose from {', '.join(data)}")
-    result = evaluate(model, task, data[split], split, cfg.eval_batch_size, progress=True)
-    result.update(extra(model, data[split]) if extra else {})
+    scores, probs = extra(model, data[split], cfg.eval_batch_size) if extra else ({}, None)
+    result = evaluate(model, task, data[split], split, cfg.eval_batch_size, progress=True,
+                      probs=probs)
+    result.update(scores)
     run.write_eval(result, data_sources(task, cfg, [split])[split], path, ckpt)
     return result
 
