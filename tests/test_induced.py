@@ -112,6 +112,13 @@ def test_evaluate_scores_labels_and_trees_in_one_pass(any_latent_run, monkeypatc
         assert got[key] == want[key]
 
 
+def test_evaluate_refuses_given_probabilities_in_a_sharded_run(latent_run):
+    """Each process would count every tree, and the summed counts would be too large."""
+    model, _ = load_model(latent_run)
+    with pytest.raises(ValueError, match="not both"):
+        evaluation.evaluate(model, None, None, "x", probs=[], sharded=True)
+
+
 def test_latent_parser_parses_words_it_never_saw(latent_run, tmp_path):
     parser = LatentTreeParser.from_run(latent_run)
     trees = parser.parse_all([["[MAX", "2", "9", "]"], ["unseen", "words", "here"]])

@@ -109,6 +109,8 @@ def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
     ``probs``: :func:`predict_nodes`'s result (``labelled_only=True``) when the caller has it
     already, e.g. from a pass that also gave a latent-tree model's trees; not with ``sharded``.
     """
+    if probs is not None and sharded:  # every process would count every tree
+        raise ValueError("evaluate: give probs or sharded, not both")
     where = distributed.world() if sharded else distributed.World()
     if probs is None:
         probs = predict_nodes(model, data, batch_size, labelled_only=True, progress=progress,
