@@ -69,6 +69,8 @@ class ParserTrainConfig:
     batch_size: int = option(16, "sentences per batch", low=1)
     batch_nodes: int | None = option(None, "batches of sentences up to N words in all instead "
                                      "of --batch-size sentences", low=1, metavar="N")
+    bucket: int = option(0, "draw batches from pools of N batches sorted by sentence length "
+                         "(0: shuffled batches)", low=0, metavar="N")
     lr: float = option(1e-3, "learning rate (Adam)", low=0, low_open=True)
     #: halve the learning rate after this many epochs in a row without a better dev labelled
     #: F1 (counted from the best epoch or the last halving); 0 keeps it constant
@@ -109,10 +111,7 @@ class ParserTrainConfig:
 
     def loop_config(self) -> LoopConfig:
         """The options of :func:`treenn.loop.fit`."""
-        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size,
-                          batch_nodes=self.batch_nodes, seed=self.seed,
-                          clip=self.clip, ema=self.ema, lr_patience=self.lr_patience,
-                          progress=self.progress)
+        return LoopConfig.of(self)
 
 
 def evaluate_parser(parser: Parser, trees: list[Tree], split: str, batch_size: int = 32,

@@ -64,14 +64,53 @@ def test_batches_by_nodes_keep_the_order_and_the_budget():
         assert sum(sizes[i] for i in first) + sizes[second[0]] > 100
 
 
+@pytest.mark.parametrize("budget", [None, 150])
+def test_bucketed_batches_come_from_sorted_pools_of_the_drawn_order(budget):
+    rng = random.Random(2)
+    n, batch_size, bucket = 1000, 16, 5
+    sizes = [2 * rng.randint(1, 60) - 1 for _ in range(n)]
+    batches = global_batches(n, 4, 2, batch_size, budget, sizes, bucket)
+    assert sorted(i for b in batches for i in b) == list(range(n))  # each item once
+    assert batches == global_batches(n, 4, 2, batch_size, budget, sizes, bucket)
+    assert batches != global_batches(n, 4, 3, batch_size, budget, sizes, bucket)
+    order = torch.randperm(n, generator=epoch_generator(4, 2)).tolist()
+    pool_of, pool, load = {}, 0, 0  # the pools: the drawn order cut as batches of bucket x
+    for i in order:
+        cap = bucket * (budget or batch_size)
+        if load and load + (sizes[i] if budget else 1) > cap:
+            pool, load = pool + 1, 0
+        pool_of[i] = pool
+        load += sizes[i] if budget else 1
+    by_pool: dict[int, list[list[int]]] = {}
+    for batch in batches:
+        assert len({pool_of[i] for i in batch}) == 1  # no batch straddles two pools
+        by_pool.setdefault(pool_of[batch[0]], []).append(batch)
+        if budget:
+            assert sum(sizes[i] for i in batch) <= budget or len(batch) == 1
+    for group in by_pool.values():  # a pool's batches are runs of its items sorted by size
+        group.sort(key=lambda b: min(sizes[i] for i in b))
+        for low, high in zip(group, group[1:], strict=False):
+            assert max(sizes[i] for i in low) <= min(sizes[i] for i in high)
+    if budget is None:
+        assert sum(len(b) != batch_size for b in batches) <= 1
+    plain = global_batches(n, 4, 2, batch_size, budget, sizes)
+
+    def spread(bs):  # mean size range within a batch
+        return sum(max(sizes[i] for i in b) - min(sizes[i] for i in b) for b in bs) / len(bs)
+
+    assert spread(batches) < spread(plain) / 4
+    positions = sorted(pool_of[b[0]] for b in batches[:len(by_pool[0])])
+    assert positions != [0] * len(positions)  # the batches are shuffled across pools
+
+
 def _check_epoch(sizes: list[int], world: int, seed: int, epoch: int, batch_size: int,
-                 budget: int | None) -> tuple[float, float]:
+                 budget: int | None, bucket: int = 0) -> tuple[float, float]:
     """Every rank's steps of one epoch are checked. Returns the epoch's nodes on the critical
     path (the busiest rank's, summed over steps) and its lower bound (per step the larger of
     an even share and the largest item)."""
     per_rank = [epoch_steps(len(sizes), seed, epoch, batch_size, budget, sizes,
-                            World(rank, world)) for rank in range(world)]
-    batches = global_batches(len(sizes), seed, epoch, batch_size, budget, sizes)
+                            World(rank, world), bucket) for rank in range(world)]
+    batches = global_batches(len(sizes), seed, epoch, batch_size, budget, sizes, bucket)
     assert [len(steps) for steps in per_rank] == [len(batches)] * world  # equal step counts
     busiest = bound = 0.0
     for k, batch in enumerate(batches):
@@ -97,7 +136,7 @@ def test_every_rank_takes_one_part_of_every_batch_with_near_equal_nodes():
         sizes = [2 * rng.randint(1, 50) - 1 for _ in range(n)]  # binary trees of 1-50 words
         budget = rng.choice([None, rng.randint(1, 600)])
         _check_epoch(sizes, world, rng.randrange(100), rng.randint(1, 5), rng.randint(1, 64),
-                     budget)
+                     budget, rng.choice([0, rng.randint(1, 6)]))
 
 
 def test_a_dataset_whose_deep_trees_sit_together_is_dealt_evenly():

@@ -174,7 +174,7 @@ def test_classifier_with_ema_plateau_and_clipping_resumes_to_the_same_run(tmp_pa
     import treenn.loop as loop
     from treenn.training import TrainConfig, train
 
-    options = dict(ema=0.9, lr_patience=1, clip=1.0, lr=0.05, emb_lr=0.05)
+    options = dict(ema=0.9, lr_patience=1, clip=1.0, lr=0.05, emb_lr=0.05, bucket=3)
     train(_listops_cfg(tmp_path / "straight", **options))
 
     real, calls = loop.train_epoch, {"n": 0}
@@ -202,7 +202,8 @@ def test_classifier_with_ema_plateau_and_clipping_resumes_to_the_same_run(tmp_pa
             assert torch.equal(a[key][name], b[key][name]), (key, name)
     assert a["ema_steps"] == b["ema_steps"] > 0 and "plateau" in a
     config = json.loads((tmp_path / "straight" / "config.json").read_text())["train"]
-    assert (config["ema"], config["lr_patience"], config["clip"]) == (0.9, 1, 1.0)
+    assert (config["ema"], config["lr_patience"], config["clip"], config["bucket"]) == (
+        0.9, 1, 1.0, 3)
 
 
 def test_every_model_kind_trains_through_the_one_loop(tmp_path, tiny_ptb, monkeypatch):
@@ -232,3 +233,20 @@ def test_every_model_kind_trains_through_the_one_loop(tmp_path, tiny_ptb, monkey
     with pytest.raises(Exception, match="the PCFG has no learning rate"):
         train_parser(ParserTrainConfig(model="pcfg", out=str(tmp_path / "p2"),
                                        data_dir=str(tiny_ptb), lr_patience=2))
+
+
+def test_bucket_bench_times_the_same_items_in_both_orders(tmp_path):
+    from treenn.experiments.bucket_bench import main
+
+    out = tmp_path / "b.json"
+    assert main(["--models", "lstm,tree-lstm", "--batches", "3", "--bucket", "5",
+                 "--listops-train", "300", "--listops-test", "20", "--listops-extrap", "10",
+                 "--listops-seed", "4", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["models"]) == {"lstm", "tree-lstm"}
+    assert result["items_timed"] == 3 * 64 < result["train_items"]  # ListOps batch: 64
+    for row in result["models"].values():
+        shuffled, bucketed = row["shuffled"], row["bucketed"]
+        assert shuffled["epoch_seconds"] > 0 and bucketed["epoch_seconds"] > 0
+        assert bucketed["mean_largest_size"] < shuffled["mean_largest_size"]
+        assert row["speedup"] == shuffled["epoch_seconds"] / bucketed["epoch_seconds"]

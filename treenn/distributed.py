@@ -154,17 +154,36 @@ def main_first() -> Iterator[None]:
 
 
 def global_batches(n_items: int, seed: int, epoch: int, batch_size: int,
-                   batch_nodes: int | None = None, sizes: Sequence[int] | None = None
-                   ) -> list[list[int]]:
+                   batch_nodes: int | None = None, sizes: Sequence[int] | None = None,
+                   bucket: int = 0) -> list[list[int]]:
     """An epoch's batches, the same for any number of processes: the items in the order
     ``(seed, epoch)`` draws, cut every ``batch_size`` items or, with ``batch_nodes``, before
     the item that would take the batch over that many nodes (``sizes[i]`` each; an item
-    larger than the budget is a batch of its own)."""
-    order = torch.randperm(n_items, generator=epoch_generator(seed, epoch)).tolist()
+    larger than the budget is a batch of its own).
+
+    With ``bucket``, the drawn order is first cut into pools of ``bucket`` batches' worth
+    (``bucket * batch_size`` items, or ``bucket * batch_nodes`` nodes), each pool is sorted
+    by size and cut into batches, and the batches are shuffled: a batch holds items of
+    similar size, so a model that steps through its longest item wastes fewer steps, while
+    each epoch still draws new pools and a new batch order."""
+    generator = epoch_generator(seed, epoch)
+    order = torch.randperm(n_items, generator=generator).tolist()
+    if (batch_nodes is not None or bucket) and sizes is None:
+        raise ValueError("batches by nodes or by size need the items' sizes")
+    if not bucket:
+        return _cut(order, batch_size, batch_nodes, sizes)
+    pools = _cut(order, bucket * batch_size, batch_nodes and bucket * batch_nodes, sizes)
+    batches = [batch for pool in pools
+               for batch in _cut(sorted(pool, key=sizes.__getitem__), batch_size, batch_nodes,
+                                 sizes)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def _cut(order: list[int], batch_size: int, batch_nodes: int | None,
+         sizes: Sequence[int] | None) -> list[list[int]]:
+    """``order`` cut every ``batch_size`` items or before ``batch_nodes`` nodes."""
     if batch_nodes is None:
         return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-    if sizes is None:
-        raise ValueError("batches by nodes need the items' sizes")
     batches, current, nodes = [], [], 0
     for i in order:
         if current and nodes + sizes[i] > batch_nodes:
@@ -199,13 +218,14 @@ class Step:
 
 
 def epoch_steps(n_items: int, seed: int, epoch: int, batch_size: int,
-                batch_nodes: int | None, sizes: Sequence[int] | None, where: World
-                ) -> list[Step]:
+                batch_nodes: int | None, sizes: Sequence[int] | None, where: World,
+                bucket: int = 0) -> list[Step]:
     """This process's part of every global batch of an epoch (:func:`global_batches` dealt
     by :func:`deal`); one process takes each batch whole. ``sizes`` (nodes per item) are
-    needed with ``batch_nodes`` or several processes."""
+    needed with ``batch_nodes``, ``bucket`` or several processes."""
     out = []
-    for batch in global_batches(n_items, seed, epoch, batch_size, batch_nodes, sizes):
+    for batch in global_batches(n_items, seed, epoch, batch_size, batch_nodes, sizes,
+                                bucket):
         part = batch if where.size == 1 else deal(batch, sizes, where.size)[where.rank]
         out.append(Step(part, len(batch), batch[0]))
     return out

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -62,7 +62,16 @@ class LoopConfig:
     lr_patience: int = option(0, low=0)
     #: batches of items up to this many nodes (tokens) instead of ``batch_size`` items
     batch_nodes: int | None = option(None, low=1)
+    #: draw batches from pools of this many batches sorted by size (0: plain shuffled batches;
+    #: see :func:`treenn.distributed.global_batches`)
+    bucket: int = option(0, low=0)
     progress: bool = True
+
+    @classmethod
+    def of(cls, settings: object) -> LoopConfig:
+        """The loop's options as a run's (resolved) settings give them: fields of the same
+        names."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 class Trainee:
@@ -167,9 +176,9 @@ def train_epoch(trainee: Trainee, cfg: LoopConfig, epoch: int,
     where = distributed.world() if parallel is not None else distributed.World()
     if where.size > 1:  # each rank its own dropout masks, the same after a resume
         seed_rank_epoch(cfg.seed, epoch, where.rank)
-    sizes = trainee.sizes() if cfg.batch_nodes or where.size > 1 else None
+    sizes = trainee.sizes() if cfg.batch_nodes or cfg.bucket or where.size > 1 else None
     steps = distributed.epoch_steps(trainee.n_items(), cfg.seed, epoch, cfg.batch_size,
-                                    cfg.batch_nodes, sizes, where)
+                                    cfg.batch_nodes, sizes, where, cfg.bucket)
     total, items, stats = 0.0, 0, {}
     bar = tqdm(steps, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
                disable=not (cfg.progress and where.rank == 0), mininterval=0.5,

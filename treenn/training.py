@@ -65,6 +65,9 @@ class TrainConfig:
     batch_size: int | None = option(None, "trees per batch", low=1)
     batch_nodes: int | None = option(None, "batches of trees up to N nodes in all instead of "
                                      "--batch-size trees", low=1, metavar="N")
+    bucket: int = option(0, "draw batches from pools of N batches sorted by tree size, so that a "
+                         "batch's trees are alike in length (0: shuffled batches)", low=0,
+                         metavar="N")
     optimizer: str | None = option(None, "optimiser of the dense parameters (the embedding "
                                    "table gets its sparse counterpart)",
                                    choices=("adagrad", "adam"))
@@ -126,10 +129,7 @@ class TrainConfig:
 
     def loop_config(self) -> LoopConfig:
         """The options of :func:`treenn.loop.fit` (of a resolved config)."""
-        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size,
-                          batch_nodes=self.batch_nodes, seed=self.seed,
-                          clip=self.clip, ema=self.ema, lr_patience=self.lr_patience,
-                          progress=self.progress)
+        return LoopConfig.of(self)
 
     @classmethod
     def from_dict(cls, values: dict, path: str | Path = "train settings", text: str = ""
