@@ -287,6 +287,9 @@ def _check(cfg: ParserTrainConfig) -> None:
                               "weights to average")
         if cfg.clip not in (None, PARSER_CLIP):
             raise TreennError("--clip is for models trained by gradient; the PCFG counts rules")
+        if cfg.bucket:
+            raise TreennError("--bucket is for models trained in batches; the PCFG counts rules "
+                              "over the whole treebank at once")
 
 
 def _fit_pcfg(cfg: ParserTrainConfig, data: dict[str, list[Tree]], run: RunDir, state) -> dict:

@@ -233,6 +233,31 @@ def test_every_model_kind_trains_through_the_one_loop(tmp_path, tiny_ptb, monkey
     with pytest.raises(Exception, match="the PCFG has no learning rate"):
         train_parser(ParserTrainConfig(model="pcfg", out=str(tmp_path / "p2"),
                                        data_dir=str(tiny_ptb), lr_patience=2))
+    with pytest.raises(Exception, match="the PCFG counts rules over the whole treebank"):
+        train_parser(ParserTrainConfig(model="pcfg", out=str(tmp_path / "p3"),
+                                       data_dir=str(tiny_ptb), bucket=2))
+
+
+def test_bucket_reaches_the_batches_the_loop_trains_on(tmp_path, monkeypatch):
+    from treenn.training import ClassifierTrainee, train
+
+    real, seen = ClassifierTrainee.collate, []
+
+    def spy(self, index):  # the sizes of each batch's trees, in training order
+        seen.append([self.data["train"].arrays[i].n_nodes for i in index])
+        return real(self, index)
+
+    monkeypatch.setattr(ClassifierTrainee, "collate", spy)
+
+    def spread(bucket):  # mean size range within a batch of one epoch
+        seen.clear()
+        train(_listops_cfg(tmp_path / f"b{bucket}", epochs=1, batch_size=8, bucket=bucket))
+        assert [len(b) for b in seen] == [8] * 15  # 120 trees
+        return sum(max(b) - min(b) for b in seen) / len(seen), list(seen)
+
+    (plain, _), (bucketed, batches) = spread(0), spread(5)
+    assert bucketed < plain / 2  # pools of 40 trees sorted, then cut into batches of 8
+    assert batches != sorted(batches, key=min)  # and the batches shuffled
 
 
 def test_bucket_bench_times_the_same_items_in_both_orders(tmp_path):
@@ -249,4 +274,3 @@ def test_bucket_bench_times_the_same_items_in_both_orders(tmp_path):
         shuffled, bucketed = row["shuffled"], row["bucketed"]
         assert shuffled["epoch_seconds"] > 0 and bucketed["epoch_seconds"] > 0
         assert bucketed["mean_largest_size"] < shuffled["mean_largest_size"]
-        assert row["speedup"] == shuffled["epoch_seconds"] / bucketed["epoch_seconds"]

@@ -4,9 +4,11 @@
 In one process, for each model, it times training steps (forward, backward, optimiser step)
 over the same random sample of the training items (``--batches`` batches' worth, the start
 of epoch 1's order), once in shuffled batches (the default) and once in batches sorted by size
-within pools (``--bucket N``, :func:`treenn.distributed.global_batches`; pools of at most
-the sample), with the same initial weights, and prints both scaled to the whole epoch and
-their ratio. Latent-tree and sequence models step through the longest item of a batch, the
+within pools (as ``train --bucket N`` forms them, :func:`treenn.distributed.global_batches`;
+a pool holds at most the sample, so with ``--bucket`` above ``--batches`` the pool is the
+whole sample and its batches are a little less alike than training's), with the same initial
+weights after two untimed warm-up steps, and prints both scaled to the whole epoch and their
+ratio. Latent-tree and sequence models step through the longest item of a batch, the
 gold-tree models through its tallest tree, so a batch of alike items wastes fewer steps.
 The task's default settings otherwise, one torch thread unless ``--threads``.
 """
@@ -56,12 +58,16 @@ def measure(base: TrainConfig, models: list[str], limit: int, bucket: int) -> di
     arrays = [everything[i] for i in order]
     sizes = [a.n_nodes for a in arrays]
     scale = len(everything) / len(arrays)
+    pool = min(bucket, limit)  # a pool holds at most the sample
     rows = {}
     for name in models:
         cfg = TrainConfig(**{**base.__dict__, "model": name}).resolved()
         row = {}
-        for label, pools in (("shuffled", 0), ("bucketed", min(bucket, limit))):
-            index = global_batches(len(arrays), cfg.seed, 1, cfg.batch_size, None, sizes, pools)
+        orders = {label: global_batches(len(arrays), cfg.seed, 1, cfg.batch_size, None, sizes,
+                                        pools) for label, pools in (("shuffled", 0),
+                                                                    ("bucketed", pool))}
+        _seconds(make_model(cfg, task, vocab), cfg, arrays, orders["shuffled"][:2])  # warm-up
+        for label, index in orders.items():
             torch.manual_seed(cfg.seed)
             model = make_model(cfg, task, vocab)
             row[label] = {"epoch_seconds": _seconds(model, cfg, arrays, index) * scale,
@@ -70,13 +76,13 @@ def measure(base: TrainConfig, models: list[str], limit: int, bucket: int) -> di
         row["speedup"] = row["shuffled"]["epoch_seconds"] / row["bucketed"]["epoch_seconds"]
         rows[name] = row
         shuffled, bucketed = row["shuffled"], row["bucketed"]
-        print(f"{name:>17}: shuffled {shuffled['epoch_seconds']:8.1f} s/epoch, --bucket "
-              f"{bucket} {bucketed['epoch_seconds']:8.1f} s/epoch: {row['speedup']:5.2f}x "
+        print(f"{name:>17}: shuffled {shuffled['epoch_seconds']:8.1f} s/epoch, pools of "
+              f"{pool} batches {bucketed['epoch_seconds']:8.1f} s/epoch: {row['speedup']:5.2f}x "
               f"(largest tree per batch {shuffled['mean_largest_size']:.0f} -> "
               f"{bucketed['mean_largest_size']:.0f} nodes on average)", flush=True)
     return {"task": base.task, "listops": base.listops, "threads": base.threads,
-            "bucket": bucket, "train_items": len(everything), "items_timed": len(arrays),
-            "models": rows, "torch": torch.__version__}
+            "bucket": bucket, "pool_batches": pool, "train_items": len(everything),
+            "items_timed": len(arrays), "models": rows, "torch": torch.__version__}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", help="SST: folder of train/dev/test.txt (else: the cache)")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help="comma-separated classifier names")
-    p.add_argument("--batches", type=int_in(1, 10**6), default=40,
+    p.add_argument("--batches", type=int_in(1, 10**6), default=100,
                    help="items timed: this many batches' worth")
     p.add_argument("--bucket", type=int_in(1, 10**6), default=100, help="pools of N batches")
     p.add_argument("--threads", type=int_in(1, 1024), default=1)
