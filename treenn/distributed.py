@@ -165,7 +165,8 @@ def global_batches(n_items: int, seed: int, epoch: int, batch_size: int,
     (``bucket * batch_size`` items, or ``bucket * batch_nodes`` nodes), each pool is sorted
     by size and cut into batches, and the batches are shuffled: a batch holds items of
     similar size, so a model that steps through its longest item wastes fewer steps, while
-    each epoch still draws new pools and a new batch order."""
+    each epoch still draws new pools and a new batch order. (By nodes, a pool's last batch
+    is often a part-filled one of its largest items.)"""
     generator = epoch_generator(seed, epoch)
     order = torch.randperm(n_items, generator=generator).tolist()
     if (batch_nodes is not None or bucket) and sizes is None:
