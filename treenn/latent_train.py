@@ -225,19 +225,64 @@ class _Read(torch.autograd.Function):
         return None, None, grad.new_zeros(())
 
 
+class _Compose(torch.autograd.Function):
+    """Compose the pairs of rows ``(left[i], right[i])`` of the state pool and append the new
+    ``[h; c]`` rows and their scores ``h . query`` to the pools; returns the new token. The
+    cell's fused linear layer and ``pointwise`` maths, with the backward written out: the
+    rows' gradients (from the pools, complete when it runs: see :class:`_Write`) through the
+    score and the cell to the weights, the query and the children's rows, added into the
+    state pool's gradient in place. Autograd would zero-fill a gradient per slice of the gate
+    and ``[h; c]`` layouts and per gathered child, every step."""
+
+    @staticmethod
+    def forward(ctx, nodes, cell, left, right, weight, bias, query, token):
+        states, scores = nodes.pools
+        size = weight.shape[1] // 2
+        halves = states.data.view(-1, size)  # row r of the pool: halves 2r (h), 2r + 1 (c)
+        kid_h = halves[torch.stack([2 * left, 2 * right], 1).view(-1)].view(-1, 2 * size)
+        kid_c = halves[torch.stack([2 * left + 1, 2 * right + 1], 1).view(-1)].view(-1, 2, size)
+        pre = torch.addmm(bias, kid_h, weight.t())
+        a, b = states.used, states.used + len(left)
+        rows = states.data[a:b]
+        _, _, saved = cell.pointwise(pre, kid_c, tanh=tanh_by_sigmoid,
+                                     out=(rows[:, :size], rows[:, size:]))
+        torch.mv(rows[:, :size], query, out=scores.data[a:b, 0])
+        states.used = scores.used = b
+        # the pools, not ``nodes``: its token holds this node (a cycle autograd cannot free)
+        ctx.pools, ctx.cell, ctx.span, ctx.saved = nodes.pools, cell, (a, b), saved
+        ctx.save_for_backward(left, right, kid_h, kid_c, weight, query)
+        return token.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, grad_token):
+        left, right, kid_h, kid_c, weight, query = ctx.saved_tensors
+        (a, b), (states, scores) = ctx.span, ctx.pools
+        size = weight.shape[1] // 2
+        grad, grad_score = states.pass_grad()[a:b], scores.pass_grad()[a:b]
+        new_h = states.data[a:b, :size]
+        grad_h = torch.addmm(grad[:, :size], grad_score, query[None])  # through h . query
+        g_pre, g_kid_c = ctx.cell.pointwise_backward(ctx.saved, kid_c, grad_h, grad[:, size:])
+        g_kid_h = (g_pre @ weight).view(-1, 2, size)
+        ids = torch.stack([2 * left, 2 * right, 2 * left + 1, 2 * right + 1], 1).view(-1)
+        states.pass_grad().view(-1, size).index_add_(
+            0, ids, torch.cat([g_kid_h, g_kid_c], 1).view(-1, size))
+        return (None, None, None, None, g_pre.t() @ kid_h, g_pre.sum(0),
+                grad_score[:, 0] @ new_h, grad_token)
+
+
 class _Nodes:
     """:func:`beam_carry`'s node states (``[h; c]`` rows) and candidates' scores, each in a
-    pool with its own chain of tokens; a candidate's score has its state's id."""
+    pool, written and read in one chain of tokens; a candidate's score has its state's id."""
 
     def __init__(self, leaves: torch.Tensor, rows: int):
         self.pools = (_Pool(rows, leaves), _Pool(rows, leaves[:, :1]))
-        zero = leaves.new_zeros(())
-        self.tokens = [_Write.apply(self.pools[0], leaves, zero),  # leaves are nobody's
-                       _Write.apply(self.pools[1], leaves.new_zeros(len(leaves), 1), zero)]
+        token = _Write.apply(self.pools[0], leaves, leaves.new_zeros(()))
+        # leaves are nobody's candidates: score 0
+        self.token = _Write.apply(self.pools[1], leaves.new_zeros(len(leaves), 1), token)
 
     def _read(self, which: int, ids: torch.Tensor) -> torch.Tensor:
         pool = self.pools[which]
-        rows = _Read.apply(pool, ids.reshape(-1), self.tokens[which])
+        rows = _Read.apply(pool, ids.reshape(-1), self.token)
         return rows.view(*ids.shape, pool.data.shape[1])
 
     def states(self, ids: torch.Tensor) -> torch.Tensor:
@@ -251,12 +296,9 @@ class _Nodes:
     def compose(self, cell, query: torch.Tensor, left: torch.Tensor, right: torch.Tensor
                 ) -> torch.Tensor:
         """Compose the pairs of nodes ``(left[i], right[i])`` (ids) into new rows; their ids."""
-        kids = self.states(torch.stack([left, right], 1))  # [m, 2, 2H]
-        size = kids.shape[-1] // 2
-        new_h, new_c = cell.compose(kids[..., :size], kids[..., size:])
-        used = self.pools[0].used
-        self.tokens = [_Write.apply(self.pools[0], torch.cat([new_h, new_c], 1), self.tokens[0]),
-                       _Write.apply(self.pools[1], (new_h @ query)[:, None], self.tokens[1])]
+        used, linear = self.pools[0].used, cell.fused_linear
+        self.token = _Compose.apply(self, cell, left, right, linear.weight, linear.bias, query,
+                                    self.token)
         return torch.arange(used, used + len(left), device=left.device)
 
 
@@ -274,16 +316,18 @@ def beam_carry(cell, query: torch.Tensor, h: torch.Tensor, c: torch.Tensor, leng
     instead of ``B x K x (L - 1)``. As in :mod:`treenn.latent_fast`, node states and
     candidates' scores live in append-only pools and a beam is a table of pool ids, so a step
     copies ``O(B K L)`` integers and reads ``O(B K L)`` scores, not states. The pools are
-    outside autograd: :class:`_Read` sums its gradient into the pool's gradient, and
-    :class:`_Write` hands a row's gradient to the composition that made it once every later
-    reader has run. That order is autograd's: every read takes the token of its pool's latest
-    write, and each write takes the one before it.
+    outside autograd: :class:`_Read` sums its gradient into the pool's gradient, and the
+    write that made a row (:class:`_Write` for the leaves, :class:`_Compose` for the rest)
+    takes the row's gradient from there once every later reader has run. That order is
+    autograd's: every read takes the token of the latest write, and each write takes the one
+    before it.
     """
     b, t_max, size = h.shape
     k, p, dev = beam, max(t_max - 1, 0), h.device  # beams, pairs of the longest sentence
     # rows: the leaves, the first step's pairs, then <= 2 new pairs per beam and step
+    merging = int((lengths - 1).clamp_min(0).sum())  # steps (and first pairs) of the batch
     nodes = _Nodes(torch.cat([h, c], -1).view(b * t_max, 2 * size),
-                   rows=b * t_max + b * p + 2 * b * k * p)
+                   rows=b * t_max + (1 + 2 * k) * merging)
     slot = torch.arange(t_max, device=dev)
     node = (slot + t_max * torch.arange(b, device=dev)[:, None])  # [B, T] leaf ids
     cand = node[:, :-1].clone()  # a dummy id (a leaf, score 0) where no pair is
