@@ -64,29 +64,35 @@ def reference_gumbel(model, x, noise=None):
     return hs[0], merges, nodes
 
 
-def reference_beam(model, x):
-    """One sentence, beams as a list of dicts: ``(root, best merges, best nodes)``."""
+def reference_beam(model, x, noise=None):
+    """One sentence, beams as a list of dicts: ``(root, best merges, best nodes)``; ``noise``
+    per step ``[beam, n - t]`` (beam slot, pair) is added to the expansions' ranking keys."""
     n = x.shape[0]
     h, c = model.cell.leaf(x)
     beams = [{"score": x.new_zeros(()), "hs": list(h), "cs": list(c), "merges": [],
               "nodes": list(h)}]
-    for _ in range(1, n):
+    for t in range(1, n):
         expanded = []
-        for beam in beams:
+        for slot, beam in enumerate(beams):
             cands = [_pair(model.cell, beam["hs"], beam["cs"], i)
                      for i in range(len(beam["hs"]) - 1)]
             logp = torch.stack([torch.dot(ch, model.query) for ch, _ in cands]).log_softmax(0)
-            expanded += [(beam["score"] + logp[k], beam, k, cands[k]) for k in range(len(cands))]
-        expanded.sort(key=lambda e: -float(e[0].detach()))
+            for k in range(len(cands)):
+                total = beam["score"] + logp[k]
+                bump = 0.0 if noise is None else float(noise[t - 1][slot, k])
+                key = float(total.detach()) + bump
+                expanded.append((key, total, beam, k, cands[k]))
+        expanded.sort(key=lambda e: -e[0])
         beams = []
-        for score, beam, k, (ch, cc) in expanded[:model.beam]:
+        for _, score, beam, k, (ch, cc) in expanded[:model.beam]:
             hs, cs = beam["hs"], beam["cs"]
             beams.append({"score": score, "hs": hs[:k] + [ch] + hs[k + 2:],
                           "cs": cs[:k] + [cc] + cs[k + 2:], "merges": beam["merges"] + [k],
                           "nodes": beam["nodes"] + [ch]})
     weights = torch.stack([b["score"] for b in beams]).softmax(0)
     root = sum(w * b["hs"][0] for w, b in zip(weights, beams, strict=True))
-    return root, beams[0]["merges"], beams[0]["nodes"]
+    best = max(beams, key=lambda b: float(b["score"]))  # with noise not always the first
+    return root, best["merges"], best["nodes"]
 
 
 def _batch(seed, lengths):
@@ -114,9 +120,8 @@ def _compare(model, reference, x, lengths, noise=None):
     grads, x_grad = _grads(model, x, (out.root_h * w_root).sum() + (out.node_h * w_node).sum())
     loss, roots = 0.0, []
     for b, n in enumerate(lengths.tolist()):
-        sent_noise = None if noise is None else [g[b, :n - t] for t, g in enumerate(noise, 1)]
-        args = (model, x[b, :n]) if reference is reference_beam else (model, x[b, :n], sent_noise)
-        root, merges, nodes = reference(*args)
+        sent_noise = None if noise is None else [g[b, ..., :n - t] for t, g in enumerate(noise, 1)]
+        root, merges, nodes = reference(model, x[b, :n], sent_noise)
         assert out.merges[b].tolist() == merges + [-1] * (t_max - n)
         node_ids = list(range(n)) + [t_max + s for s in range(n - 1)]
         torch.testing.assert_close(out.node_h[b, node_ids], torch.stack(nodes), atol=1e-5, rtol=0)
@@ -158,6 +163,43 @@ def test_beam_matches_reference(seed, lengths, beam):
     torch.manual_seed(seed)
     model = BeamTreeLSTM(X, H, beam=beam)
     _compare(model, reference_beam, *_batch(seed, lengths))
+
+
+@pytest.mark.parametrize("incremental", [True, False])
+@pytest.mark.parametrize("beam", [1, 3, 5])
+@pytest.mark.parametrize("seed, lengths", list(enumerate(LENGTHS)))
+def test_gumbel_beam_training_matches_reference_with_replayed_noise(seed, lengths, beam,
+                                                                    incremental):
+    """Training ranks the expansions by score plus noise: the carried and the full path
+    against the reference, with the same noise."""
+    torch.manual_seed(seed)
+    model = BeamTreeLSTM(X, H, beam=beam, gumbel=True).train()
+    model._incremental = incremental
+    x, lengths = _batch(seed, lengths)
+    noise = sample_gumbel_noise(len(lengths), x.shape[1], beams=beam)
+    _compare(model, reference_beam, x, lengths, noise=noise)
+
+
+def test_gumbel_beam_samples_in_training_and_searches_in_eval():
+    """Training draws different trees; eval mode is the plain beam search (noise ignored)."""
+    torch.manual_seed(6)
+    model = BeamTreeLSTM(X, H, beam=3, gumbel=True)
+    plain = BeamTreeLSTM(X, H, beam=3)
+    plain.load_state_dict(model.state_dict())
+    x, lengths = _batch(6, [7, 6, 7])
+    draws = {tuple(model.train()(x, lengths).merges.flatten().tolist()) for _ in range(20)}
+    assert len(draws) > 1
+    assert len({tuple(plain.train()(x, lengths).merges.flatten().tolist())
+                for _ in range(3)}) == 1
+    noise = sample_gumbel_noise(3, x.shape[1], beams=3)
+    model.eval()
+    plain.eval()
+    a, b = model(x, lengths, noise), plain(x, lengths)  # with gradients: the carried path
+    assert torch.equal(a.merges, b.merges) and torch.equal(a.root_h, b.root_h)
+    with torch.no_grad():
+        assert torch.equal(model(x, lengths).merges, plain(x, lengths).merges)
+    from treenn.models import MODELS
+    assert MODELS["gumbel-beam-tree-lstm"].options == {"gumbel": True}
 
 
 @pytest.mark.parametrize("cls", [GumbelTreeLSTM, BeamTreeLSTM])
@@ -244,7 +286,8 @@ def test_spans_and_tree_of_a_hand_worked_example():
         merges_to_tree(words, merges, labels=["S"])
 
 
-@pytest.mark.parametrize("name", ["gumbel-tree-lstm", "beam-tree-lstm"])
+@pytest.mark.parametrize("name", ["gumbel-tree-lstm", "beam-tree-lstm",
+                                  "gumbel-beam-tree-lstm"])
 def test_registry_and_encoder_read_the_words_only(name):
     from treenn.api import trees_to_batch
     from treenn.data.vocab import Vocab

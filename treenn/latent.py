@@ -34,7 +34,13 @@ from torch import nn
 from treenn.cells import NaryTreeLSTMCell
 from treenn.data.graphs import Batch, sequence_view
 from treenn.latent_fast import beam_search, gumbel_greedy
-from treenn.latent_train import backtrack, beam_carry, gumbel_full, valid_pairs
+from treenn.latent_train import (
+    backtrack,
+    beam_carry,
+    gumbel_full,
+    top_expansions,
+    valid_pairs,
+)
 
 Embed = Callable[[torch.Tensor], torch.Tensor]
 NEG_INF = float("-inf")
@@ -59,15 +65,17 @@ class LatentOutput:
     node_h: torch.Tensor
 
 
-def sample_gumbel_noise(batch: int, max_len: int, like: torch.Tensor | None = None
-                        ) -> list[torch.Tensor]:
+def sample_gumbel_noise(batch: int, max_len: int, like: torch.Tensor | None = None,
+                        beams: int | None = None) -> list[torch.Tensor]:
     """Gumbel(0, 1) noise for one forward pass of :class:`GumbelTreeLSTM`: a list of
     ``max_len - 1`` tensors, the one for 1-based step ``t`` of shape ``[batch, max_len - t]``
-    (one value per candidate pair), drawn with ``torch.rand``."""
+    (one value per candidate pair), drawn with ``torch.rand``; with ``beams``, ``[batch,
+    beams, max_len - t]`` (one per beam and pair, for :class:`BeamTreeLSTM` with ``gumbel``)."""
     kw = {} if like is None else {"dtype": like.dtype, "device": like.device}
+    lead = (batch,) if beams is None else (batch, beams)
     out = []
     for t in range(1, max_len):
-        u = torch.rand(batch, max_len - t, **kw).clamp_min(torch.finfo(torch.float32).tiny)
+        u = torch.rand(*lead, max_len - t, **kw).clamp_min(torch.finfo(torch.float32).tiny)
         out.append(-torch.log(-torch.log(u)))
     return out
 
@@ -180,6 +188,15 @@ class BeamTreeLSTM(_LatentTree):
     (the "soft top-k at the end" simplification). ``merges`` and ``node_h`` are those of the
     best beam.
 
+    ``gumbel=True`` (the ``gumbel-beam-tree-lstm`` model; BT-Cell's code trains this way on
+    ListOps): in training the ``beam`` expansions kept at each step are ranked by their scores
+    plus Gumbel(0, 1) noise, one draw per beam and pair, so they are a sample without
+    replacement from the distribution the scores define (the Gumbel-top-k trick) instead of
+    its ``beam`` most likely ones; the kept beams' scores stay the unperturbed sums. Eval
+    mode ranks without noise, as the plain model. ``forward(x, lengths, noise=None)`` takes
+    the noise to use in training (shapes: :func:`sample_gumbel_noise` with ``beams``), drawn
+    afresh when ``None``; it is ignored in eval mode and without ``gumbel``.
+
     Cost: in training or with gradients, :func:`treenn.latent_train.beam_carry`: the first step
     composes every pair once, then a merge changes only the two pairs next to the new node,
     so step ``t`` composes ``<= 2 x B x beam`` pairs and the other candidates (states and
@@ -190,18 +207,24 @@ class BeamTreeLSTM(_LatentTree):
     x (T - t)`` pairs, states held as ``[B, beam, L, H]``.
     """
 
-    def __init__(self, x_size: int, h_size: int, beam: int = 5):
+    def __init__(self, x_size: int, h_size: int, beam: int = 5, gumbel: bool = False):
         super().__init__(x_size, h_size)
-        self.beam = beam
+        self.beam, self.gumbel = beam, gumbel
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> LatentOutput:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor,
+                noise: list[torch.Tensor] | None = None) -> LatentOutput:
         b, t_max, _ = x.shape
         h, c, leaves = _leaves(self.cell, x, lengths)
         if self._fast():
             root, best, history = beam_search(self.cell, self.query, h, c, lengths, self.beam)
             return LatentOutput(root, *_backtrack(best, history, leaves))
+        if not (self.training and self.gumbel):
+            noise = None
+        elif noise is None:
+            noise = sample_gumbel_noise(b, t_max, like=x, beams=self.beam)
         if self._incremental:  # training or gradients: the candidates carried across steps
-            root, merges, nodes = beam_carry(self.cell, self.query, h, c, lengths, self.beam)
+            root, merges, nodes = beam_carry(self.cell, self.query, h, c, lengths, self.beam,
+                                             noise)
             return LatentOutput(root, merges, torch.cat([leaves, nodes], 1))
         k = self.beam
         h = h[:, None].expand(b, k, t_max, self.h_size)
@@ -210,22 +233,24 @@ class BeamTreeLSTM(_LatentTree):
         score[:, 0] = 0.0  # one beam to start with; the others are empty
         history = []
         for t in range(1, t_max):
-            h, c, score, step = self._step(h, c, score, lengths, t)
+            h, c, score, step = self._step(h, c, score, lengths, t,
+                                           None if noise is None else noise[t - 1])
             history.append(step)
         root = (score.softmax(1)[..., None] * h[:, :, 0]).sum(1)
         merges, node_h = _backtrack(score.argmax(1), history, leaves)
         return LatentOutput(root, merges, node_h)
 
-    def _step(self, h, c, score, lengths, t):
+    def _step(self, h, c, score, lengths, t, noise=None):
         """Expand and prune: ``h, c: [B, K, L, H] -> [B, K, L-1, H]``, ``score [B, K]``, and
-        for backtracking ``(parent [B, K], pair [B, K], node_h [B, K, H])``."""
+        for backtracking ``(parent [B, K], pair [B, K], node_h [B, K, H])``; ``noise [B, K,
+        L-1]`` perturbs the ranking."""
         b, k, length, size = h.shape
         pairs = length - 1
         valid, active = valid_pairs(lengths, t, pairs)
         real = (valid & active[:, None])[:, None] & (score > NEG_INF)[..., None]  # [B, K, L-1]
         cand_h, cand_c = _compose_pairs(self.cell, h, c, real)  # [B, K, L-1, H]
         logp = (cand_h @ self.query).masked_fill(~valid[:, None], NEG_INF).log_softmax(-1)
-        top, flat = (score[..., None] + logp).reshape(b, k * pairs).topk(k, dim=1)
+        top, flat = top_expansions(score[..., None] + logp, k, noise)
         parent, pair = flat // pairs, flat % pairs  # [B, K] each
         rows = parent[..., None, None].expand(b, k, length, size)
         h_par, c_par = h.gather(1, rows), c.gather(1, rows)

@@ -154,6 +154,19 @@ def gumbel_full(cell, query, select: Select, h: torch.Tensor, c: torch.Tensor,
     return root, merges, node_h.view(b, t_max - 1, size)
 
 
+def top_expansions(total: torch.Tensor, k: int, noise: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` expansions a beam search keeps: ``total [B, K, P]`` (a beam's score plus a
+    pair's log-probability) -> ``(their totals [B, k], flat ids [B, k] into K x P)``, the best
+    first. With ``noise`` (Gumbel, ``[B, K, P]``) they are ranked by ``total + noise``, but
+    their totals are returned unperturbed."""
+    flat_total = total.reshape(len(total), -1)
+    if noise is None:
+        return flat_total.topk(k, dim=1)
+    flat = (flat_total + noise.reshape(len(total), -1)).topk(k, dim=1).indices
+    return flat_total.gather(1, flat), flat
+
+
 def backtrack(best: torch.Tensor, history: list) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Follow a beam search's parent pointers back from beam ``best [B]``; ``history`` holds
     one ``(parent [B, K], pair [B, K], made [B, K, ...])`` per step. Returns the chosen
@@ -303,10 +316,12 @@ class _Nodes:
 
 
 def beam_carry(cell, query: torch.Tensor, h: torch.Tensor, c: torch.Tensor, lengths: torch.Tensor,
-               beam: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               beam: int, noise: list[torch.Tensor] | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The beam encoder's search with gradients, from leaf states ``h, c [B, T, H]``:
     ``(root_h [B, H], merges [B, T-1], merged node states [B, T-1, H])`` as
-    :func:`gumbel_full` returns them (the best beam's).
+    :func:`gumbel_full` returns them (the best beam's). ``noise``: Gumbel noise per step
+    (``[B, beam, T - t]``) that perturbs the ranking (:func:`top_expansions`), or ``None``.
 
     The same maths as the full path (``BeamTreeLSTM._step``: every beam scores every valid
     pair, ``log_softmax``, top ``K`` of beam x pair), but nothing is recomposed: merging pair
@@ -340,7 +355,8 @@ def beam_carry(cell, query: torch.Tensor, h: torch.Tensor, c: torch.Tensor, leng
     score[:, 0] = 0.0  # one beam to start with; the others are empty
     history = []
     for t in range(1, t_max):
-        node, cand, score, step = _carry_step(cell, query, nodes, node, cand, score, lengths, t)
+        node, cand, score, step = _carry_step(cell, query, nodes, node, cand, score, lengths, t,
+                                              None if noise is None else noise[t - 1])
         history.append(step)
     roots = nodes.states(node[:, :, 0])[..., :size]  # [B, K, H]
     root = (score.softmax(1)[..., None] * roots).sum(1)
@@ -351,7 +367,8 @@ def beam_carry(cell, query: torch.Tensor, h: torch.Tensor, c: torch.Tensor, leng
 
 
 def _carry_step(cell, query: torch.Tensor, nodes: _Nodes, node: torch.Tensor,
-                cand: torch.Tensor, score: torch.Tensor, lengths: torch.Tensor, t: int):
+                cand: torch.Tensor, score: torch.Tensor, lengths: torch.Tensor, t: int,
+                noise: torch.Tensor | None):
     """One step of :func:`beam_carry`: the id tables ``node [B, K, L]`` and ``cand [B, K,
     L-1]`` shrink by one position; ``score [B, K]``; ``(parent, pair, new node id)``."""
     b, k, length = node.shape
@@ -359,7 +376,7 @@ def _carry_step(cell, query: torch.Tensor, nodes: _Nodes, node: torch.Tensor,
     valid, active = valid_pairs(lengths, t, pairs)
     raw = nodes.scores(cand)  # [B, K, P]
     logp = raw.masked_fill(~valid[:, None], NEG_INF).log_softmax(-1)
-    top, flat = (score[..., None] + logp).reshape(b, k * pairs).topk(k, dim=1)
+    top, flat = top_expansions(score[..., None] + logp, k, noise)
     parent, pair = flat // pairs, flat % pairs  # [B, K] each
     node_par = node.gather(1, parent[..., None].expand(b, k, length))  # [B, K, L]
     cand_par = cand.gather(1, parent[..., None].expand(b, k, pairs))  # [B, K, P]

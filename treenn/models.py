@@ -26,6 +26,7 @@ class ModelSpec:
     kind: str  # "tree", "sequence" or "latent"
     cls: type[nn.Module]
     fixed: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # a latent encoder's keyword arguments
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -39,6 +40,7 @@ MODELS: dict[str, ModelSpec] = {
     "bilstm": ModelSpec("sequence", nn.LSTM, {"bidirectional": True}),
     "gumbel-tree-lstm": ModelSpec("latent", GumbelTreeLSTM),
     "beam-tree-lstm": ModelSpec("latent", BeamTreeLSTM),
+    "gumbel-beam-tree-lstm": ModelSpec("latent", BeamTreeLSTM, options={"gumbel": True}),
 }
 
 
@@ -80,7 +82,7 @@ def build_encoder(cfg: ModelConfig) -> TreeEncoder | SequenceEncoder | LatentEnc
     if spec.kind == "tree":
         return TreeEncoder(spec.cls(cfg.x_size, cfg.h_size), engine=cfg.engine)
     if spec.kind == "latent":
-        return LatentEncoder(spec.cls(cfg.x_size, cfg.h_size))
+        return LatentEncoder(spec.cls(cfg.x_size, cfg.h_size, **spec.options))
     rnn = spec.cls(cfg.x_size, cfg.h_size, num_layers=cfg.layers, batch_first=True,
                    bidirectional=cfg.bidirectional,
                    dropout=cfg.dropout if cfg.layers > 1 else 0.0)
