@@ -21,6 +21,7 @@ global batch (see :meth:`DataParallel.loss`).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -289,5 +290,10 @@ class DataParallel:
                 module.weight.grad = module.weight.grad.to_sparse(1)
 
     def close(self) -> None:
+        """Sparse embeddings back; DDP's reducer is dropped here, while the process group is
+        alive: gloo work still referenced at interpreter teardown can abort the process
+        (SIGABRT, "terminate called without an active exception"; seen once in CI)."""
         for module in self.densified:
             module.sparse = True
+        del self.ddp
+        gc.collect()

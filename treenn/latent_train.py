@@ -1,7 +1,5 @@
-"""The training paths of :mod:`treenn.latent`'s encoders, laid out for speed.
-
-:func:`gumbel_full` is :class:`treenn.latent.GumbelTreeLSTM`'s; :func:`beam_carry`, at the end,
-:class:`treenn.latent.BeamTreeLSTM`'s.
+"""The training paths of :mod:`treenn.latent`'s encoders, laid out for speed: :func:`gumbel_full`
+(``GumbelTreeLSTM``'s) and, at the end, :func:`beam_carry` (``BeamTreeLSTM``'s).
 
 :func:`gumbel_full`: the same maths as :class:`treenn.latent.GumbelTreeLSTM` describes
 (every valid pair composed at every step, straight-through selection, the new sequence mixed
@@ -156,10 +154,9 @@ def gumbel_full(cell, query, select: Select, h: torch.Tensor, c: torch.Tensor,
 
 def top_expansions(total: torch.Tensor, k: int, noise: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` expansions a beam search keeps: ``total [B, K, P]`` (a beam's score plus a
-    pair's log-probability) -> ``(their totals [B, k], flat ids [B, k] into K x P)``, the best
-    first. With ``noise`` (Gumbel, ``[B, K, P]``) they are ranked by ``total + noise``, but
-    their totals are returned unperturbed."""
+    """The ``k`` best of ``total [B, K, P]`` (a beam's score plus a pair's log-probability):
+    ``(totals [B, k], flat ids [B, k] into K x P)``, best first; with Gumbel ``noise [B, K, P]``
+    ranked by ``total + noise``, the totals returned unperturbed."""
     flat_total = total.reshape(len(total), -1)
     if noise is None:
         return flat_total.topk(k, dim=1)
