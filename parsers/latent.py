@@ -1,13 +1,13 @@
 """A latent-tree classifier as a parser, and how close its trees come to gold trees.
 
-A ``gumbel-tree-lstm`` or ``beam-tree-lstm`` run learns to build trees from a downstream
-task alone (sentiment, the value of a ListOps expression); :class:`LatentTreeParser` turns
-it into a parser like any other, so the trees it induces can be drawn, parsed from raw text
-and scored. :func:`score_induced` compares them with gold trees as grammar-induction work
-does (unlabelled spans of two or more words, the whole sentence left out, corpus-level F1;
-:func:`treenn.parsers.evalb.binary_unlabelled`), next to right- and left-branching trees
-over the same words. Against a treebank with punctuation tags, use evalb's own scores
-(:class:`treenn.parsers.evalb.Scores`), as ``score_induced(..., evalb=True)`` does.
+A latent-tree run (``gumbel-tree-lstm``, ``beam-tree-lstm``, ``gumbel-beam-tree-lstm``) learns
+to build trees from a downstream task alone (sentiment, the value of a ListOps expression);
+:class:`LatentTreeParser` turns it into a parser like any other, so the trees it induces can be
+drawn, parsed from raw text and scored. :func:`score_induced` compares them with gold trees as
+grammar-induction work does (unlabelled spans of two or more words, the whole sentence left
+out, corpus-level F1; :func:`treenn.parsers.evalb.binary_unlabelled`), next to right- and
+left-branching trees over the same words. Against a treebank with punctuation tags, use evalb's
+own scores (:class:`treenn.parsers.evalb.Scores`), as ``score_induced(..., evalb=True)`` does.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ class LatentTreeParser(Parser):
     def __init__(self, model: Classifier, vocab: Vocab, batch_size: int = 64):
         if not model.cfg.is_latent:
             raise TreennError(f"a {model.cfg.model} run reads given trees; only latent-tree "
-                              "runs (gumbel-tree-lstm, beam-tree-lstm) parse")
+                              "runs (gumbel-tree-lstm, beam-tree-lstm, "
+                              "gumbel-beam-tree-lstm) parse")
         self.model, self.vocab, self.batch_size = model, vocab, batch_size
 
     @classmethod

@@ -33,9 +33,11 @@ def _tanh_columns(x: torch.Tensor, tanh=torch.tanh) -> torch.Tensor:
 
 
 def tanh_by_sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """``tanh(x) = 2 sigmoid(2x) - 1``, for search without gradients: on the CPU (torch 2.13,
-    float32) about 4.5x faster than ``torch.tanh``, whose float path is not vectorised here;
-    within 2e-7 of the exact value (``torch.tanh``: 3e-8), absolute, not relative, near 0."""
+    """``tanh(x) = 2 sigmoid(2x) - 1``, for the latent encoders' compositions (their search,
+    and their training paths in :mod:`treenn.latent_train` and :mod:`treenn.latent_carry`): on
+    the CPU (torch 2.13, float32) about 4.5x faster than ``torch.tanh``, whose float path is
+    not vectorised here; within 2e-7 of the exact value (``torch.tanh``: 3e-8), absolute, not
+    relative, near 0."""
     return (x * 2).sigmoid_().mul_(2).sub_(1)
 
 

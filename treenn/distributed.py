@@ -292,8 +292,9 @@ class DataParallel:
     def close(self) -> None:
         """Sparse embeddings back; DDP's reducer is dropped here, while the process group is
         alive: gloo work still referenced at interpreter teardown can abort the process
-        (SIGABRT, "terminate called without an active exception"; seen once in CI)."""
+        (SIGABRT, "terminate called without an active exception"; seen once in CI). After an
+        error a traceback may still hold the wrapper; the process group's end then frees it."""
         for module in self.densified:
             module.sparse = True
-        del self.ddp
+        self.ddp = None
         gc.collect()

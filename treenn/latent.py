@@ -33,14 +33,9 @@ from torch import nn
 
 from treenn.cells import NaryTreeLSTMCell
 from treenn.data.graphs import Batch, sequence_view
+from treenn.latent_carry import beam_carry
 from treenn.latent_fast import beam_search, gumbel_greedy
-from treenn.latent_train import (
-    backtrack,
-    beam_carry,
-    gumbel_full,
-    top_expansions,
-    valid_pairs,
-)
+from treenn.latent_train import backtrack, gumbel_full, top_expansions, valid_pairs
 
 Embed = Callable[[torch.Tensor], torch.Tensor]
 NEG_INF = float("-inf")
@@ -109,7 +104,7 @@ class _LatentTree(nn.Module):
     """The parameters both encoders share: a binary Tree-LSTM cell and the query vector."""
 
     #: Use :mod:`treenn.latent_fast` in eval mode without a gradient, and (the beam encoder)
-    #: the carried candidates of :func:`treenn.latent_train.beam_carry` otherwise (False:
+    #: the carried candidates of :func:`treenn.latent_carry.beam_carry` otherwise (False:
     #: always the full path, which the tests compare against).
     _incremental = True
 
@@ -178,7 +173,7 @@ class GumbelTreeLSTM(_LatentTree):
 class BeamTreeLSTM(_LatentTree):
     """Beam search over merge sequences, after the BT-Cell of Ray Chowdhury & Caragea (2023).
 
-    ``forward(x, lengths)`` as :class:`GumbelTreeLSTM`, deterministic in training and eval.
+    ``forward(x, lengths)`` as :class:`GumbelTreeLSTM`, deterministic unless ``gumbel`` (below).
     Each sentence keeps the ``beam`` best partial trees; a beam's score is the sum over its
     steps of ``log_softmax`` (over the valid pairs) of the chosen pair's score. At each step
     every beam is expanded by every valid pair and the top ``beam`` of beam x pair are kept.
@@ -188,23 +183,24 @@ class BeamTreeLSTM(_LatentTree):
     (the "soft top-k at the end" simplification). ``merges`` and ``node_h`` are those of the
     best beam.
 
-    ``gumbel=True`` (the ``gumbel-beam-tree-lstm`` model; BT-Cell's code trains this way on
-    ListOps): in training the ``beam`` expansions kept at each step are ranked by their scores
-    plus Gumbel(0, 1) noise, one draw per beam and pair, so they are a sample without
-    replacement from the distribution the scores define (the Gumbel-top-k trick) instead of
-    its ``beam`` most likely ones; the kept beams' scores stay the unperturbed sums. Eval
-    mode ranks without noise, as the plain model. ``forward(x, lengths, noise=None)`` takes
-    the noise to use in training (shapes: :func:`sample_gumbel_noise` with ``beams``), drawn
-    afresh when ``None``; it is ignored in eval mode and without ``gumbel``.
+    ``gumbel=True`` (the ``gumbel-beam-tree-lstm`` model; BT-Cell's code trains its ListOps
+    models with a similar, two-stage perturbed selection): in training the ``beam`` expansions
+    kept at each step are ranked by their scores plus Gumbel(0, 1) noise, one draw per beam
+    and pair, so at each step they are a sample without replacement from the distribution the
+    step's totals define (the Gumbel-top-k trick) instead of the ``beam`` most likely ones
+    (the trees as a whole are not such a sample); the kept beams' scores stay the unperturbed
+    sums. Eval mode ranks without noise, as the plain model. ``forward(x, lengths,
+    noise=None)`` takes the noise to use in training (shapes: :func:`sample_gumbel_noise` with
+    ``beams``), drawn afresh when ``None``; it is ignored in eval mode and without ``gumbel``.
 
-    Cost: in training or with gradients, :func:`treenn.latent_train.beam_carry`: the first step
-    composes every pair once, then a merge changes only the two pairs next to the new node,
-    so step ``t`` composes ``<= 2 x B x beam`` pairs and the other candidates (states and
-    scores) are carried, beams held as tables of ids into pools of states and scores. In eval mode
-    under ``torch.no_grad()`` the incremental path of :mod:`treenn.latent_fast` is used (the
-    same idea without autograd). With ``_incremental = False``, the plain full path below
-    (kept as the reference the tests compare against): step ``t`` recomposes all ``B x beam
-    x (T - t)`` pairs, states held as ``[B, beam, L, H]``.
+    Cost: in training or with gradients, :func:`treenn.latent_carry.beam_carry`: the first step
+    composes every pair once, then a merge changes only the two pairs next to the new node, so
+    step ``t`` composes ``<= 2 x B x beam`` pairs and the other candidates (states and scores)
+    are carried, beams held as tables of ids into pools of states and scores. In eval mode under
+    ``torch.no_grad()`` the incremental path of :mod:`treenn.latent_fast` is used (the same idea
+    without autograd). With ``_incremental = False``, the plain full path below (kept as the
+    reference the tests compare against): step ``t`` recomposes all ``B x beam x (T - t)``
+    pairs, states held as ``[B, beam, L, H]``.
     """
 
     def __init__(self, x_size: int, h_size: int, beam: int = 5, gumbel: bool = False):

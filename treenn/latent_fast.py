@@ -4,7 +4,7 @@ The Gumbel encoder's training path recomposes every adjacent pair at every step 
 straight-through selection needs a gradient through each candidate), ``O(n^2)`` compositions
 for ``n`` words. Without a gradient only the (at most) two pairs next to the new node change
 after a merge, so this path keeps every candidate's state and score and composes only those
-two (the beam encoder's training path, :func:`treenn.latent_train.beam_carry`, does the same
+two (the beam encoder's training path, :func:`treenn.latent_carry.beam_carry`, does the same
 with autograd):
 
 * A node lives in the *slot* of its first word; the sequence is the alive slots in order, held

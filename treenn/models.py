@@ -21,7 +21,8 @@ from treenn.latent import BeamTreeLSTM, GumbelTreeLSTM, LatentEncoder
 @dataclass(frozen=True)
 class ModelSpec:
     """What a model name means: a tree cell, a recurrent layer or a latent-tree encoder (which
-    builds its own trees over the words), plus fixed settings."""
+    builds its own trees over the words), plus fixed settings; ``options`` are keyword
+    arguments of a latent encoder's class (ignored for the other kinds)."""
 
     kind: str  # "tree", "sequence" or "latent"
     cls: type[nn.Module]
