@@ -293,7 +293,7 @@ class DataParallel:
         """Sparse embeddings back; DDP's reducer is dropped here, while the process group is
         alive: gloo work still referenced at interpreter teardown can abort the process
         (SIGABRT, "terminate called without an active exception"; seen once in CI). After an
-        error a traceback may still hold the wrapper; the process group's end then frees it."""
+        error, a traceback that still refers to the wrapper keeps it until it is dropped."""
         for module in self.densified:
             module.sparse = True
         self.ddp = None
