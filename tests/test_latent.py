@@ -91,7 +91,7 @@ def reference_beam(model, x, noise=None):
                           "nodes": beam["nodes"] + [ch]})
     weights = torch.stack([b["score"] for b in beams]).softmax(0)
     root = sum(w * b["hs"][0] for w, b in zip(weights, beams, strict=True))
-    best = max(beams, key=lambda b: float(b["score"]))  # with noise not always the first
+    best = max(beams, key=lambda b: float(b["score"].detach()))  # with noise not always the first
     return root, best["merges"], best["nodes"]
 
 
