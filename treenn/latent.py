@@ -35,10 +35,9 @@ from treenn.cells import NaryTreeLSTMCell
 from treenn.data.graphs import Batch, sequence_view
 from treenn.latent_carry import beam_carry
 from treenn.latent_fast import beam_search, gumbel_greedy
-from treenn.latent_train import backtrack, gumbel_full, top_expansions, valid_pairs
+from treenn.latent_train import NEG_INF, backtrack, gumbel_full, top_expansions, valid_pairs
 
 Embed = Callable[[torch.Tensor], torch.Tensor]
-NEG_INF = float("-inf")
 
 
 @dataclass
