@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-NEG_INF = float("-inf")
+from treenn.latent_train import NEG_INF
 
 
 class _Forest:
