@@ -13,7 +13,8 @@ Child-Sum cell both contribute nothing beyond the bias. Cells without a memory c
 recursive NN and the RNTN) return a zero-width ``c`` so engines treat all cells alike.
 
 References: Tai, Socher & Manning (2015) for the Tree-LSTMs, Socher et al. (2011) for the
-recursive NN, Socher et al. (2013) for the RNTN.
+recursive NN, Socher et al. (2013) for the RNTN, Shen et al. (2019) and Ray Chowdhury &
+Caragea (2021, 2023) for the gated recursive cell.
 """
 
 from __future__ import annotations
@@ -268,4 +269,42 @@ class RNTNCell(TreeCell):
         zv = (z @ self.V.view(2 * d, d * 2 * d)).view(n, d, 2 * d)
         bilinear = torch.bmm(zv, z.unsqueeze(2)).squeeze(2) / (2 * d)  # [n, d]
         h = torch.tanh(bilinear + self.W(z))
+        return h, h.new_zeros(n, 0)
+
+
+class GatedRecursiveCell(TreeCell):
+    """Gated recursive cell (GRC), binary: the cell of Ordered Memory (Shen et al. 2019) as
+    CRvNN and BT-Cell use it (Ray Chowdhury & Caragea 2021, 2023), GELU inside::
+
+        h = LN_x(W_x x + b_x)                                      # leaves
+        [f_l, f_r, i, u] = W_2 GELU(W_1 [h_l; h_r] + b_1) + b_2    # W_1: 2h -> 4h, W_2: 4h -> 4h
+        h = LN(sigma(f_l) * h_l + sigma(f_r) * h_r + sigma(i) * u)
+
+    No memory cell (``c`` is zero-width); the layer norms keep every node's state at one scale
+    however deep the tree, which the Tree-LSTM's summed memory cells are not. The papers' cells
+    also drop out inside ``W_1``'s output; here only the classifier's input and output dropout
+    apply, as for the other cells.
+    """
+
+    def __init__(self, x_size: int, h_size: int):
+        super().__init__()
+        self.x_size, self.h_size, self.c_size = x_size, h_size, 0
+        self.max_children = 2
+        self.W_x = nn.Linear(x_size, h_size)
+        self.leaf_norm = nn.LayerNorm(h_size)
+        self.W_1 = nn.Linear(2 * h_size, 4 * h_size)
+        self.W_2 = nn.Linear(4 * h_size, 4 * h_size)
+        self.norm = nn.LayerNorm(h_size)
+
+    def leaf(self, x):
+        h = self.leaf_norm(self.W_x(x))
+        return h, h.new_zeros(h.shape[0], 0)
+
+    def compose(self, child_h, child_c):
+        n = child_h.shape[0]
+        kids = self._pad_children(child_h)  # [n, 2, h]
+        pre = self.W_2(F.gelu(self.W_1(kids.reshape(n, -1))))  # [n, 4h]: f_l, f_r, i, u
+        gates = torch.sigmoid(pre[:, :3 * self.h_size]).view(n, 3, -1)
+        mixed = (gates[:, :2] * kids).sum(1) + gates[:, 2] * pre[:, 3 * self.h_size:]
+        h = self.norm(mixed)
         return h, h.new_zeros(n, 0)

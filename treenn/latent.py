@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from nltk import Tree
 from torch import nn
 
-from treenn.cells import NaryTreeLSTMCell
+from treenn.cells import NaryTreeLSTMCell, TreeCell
 from treenn.data.graphs import Batch, sequence_view
 from treenn.latent_carry import beam_carry
 from treenn.latent_fast import beam_search, gumbel_greedy
@@ -74,33 +74,34 @@ def sample_gumbel_noise(batch: int, max_len: int, like: torch.Tensor | None = No
     return out
 
 
-def _compose_pairs(cell: NaryTreeLSTMCell, h: torch.Tensor, c: torch.Tensor, real: torch.Tensor
+def _compose_pairs(cell: TreeCell, h: torch.Tensor, c: torch.Tensor, real: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The adjacent pairs of ``h, c: [..., L, H]`` where ``real [..., L-1]`` is true, composed
-    in one call: ``[..., L-1, H]`` each, zero elsewhere (pairs in the padding, or in empty
-    beams, are not composed)."""
-    lead, length, size = h.shape[:-2], h.shape[-2], h.shape[-1]
+    """The adjacent pairs of ``h [..., L, H], c [..., L, C]`` where ``real [..., L-1]`` is
+    true, composed in one call: ``[..., L-1, H]`` and ``[..., L-1, C]``, zero elsewhere
+    (pairs in the padding, or in empty beams, are not composed)."""
+    lead, length = h.shape[:-2], h.shape[-2]
     which = real.reshape(-1).nonzero().squeeze(1)  # flat pair ids
     left = which // (length - 1) * length + which % (length - 1)  # flat id of the left node
-    flat_h, flat_c = h.reshape(-1, size), c.reshape(-1, size)
+    flat_h = h.reshape(-1, h.shape[-1])
+    flat_c = c.reshape(len(flat_h), c.shape[-1])  # (c may be zero-width: no -1 here)
     new_h, new_c = cell.compose(torch.stack([flat_h[left], flat_h[left + 1]], 1),
                                 torch.stack([flat_c[left], flat_c[left + 1]], 1))
-    zeros = h.new_zeros(real.numel(), size)
-    return (zeros.index_put((which,), new_h).view(*lead, length - 1, size),
-            zeros.index_put((which,), new_c).view(*lead, length - 1, size))
+    return tuple(new.new_zeros(real.numel(), new.shape[1]).index_put((which,), new)
+                 .view(*lead, length - 1, new.shape[1]) for new in (new_h, new_c))
 
 
-def _leaves(cell: NaryTreeLSTMCell, x: torch.Tensor, lengths: torch.Tensor):
-    """Leaf states ``h, c: [B, T, H]`` and the same ``h`` with padded words zeroed."""
+def _leaves(cell: TreeCell, x: torch.Tensor, lengths: torch.Tensor):
+    """Leaf states ``h [B, T, H], c [B, T, C]`` and the same ``h`` with padded words zeroed."""
     b, t, _ = x.shape
     h, c = cell.leaf(x.reshape(b * t, -1))
-    h, c = h.view(b, t, -1), c.view(b, t, -1)
+    h, c = h.view(b, t, -1), c.view(b, t, c.shape[-1])
     real = torch.arange(t, device=x.device)[None] < lengths[:, None]
     return h, c, torch.where(real[..., None], h, 0.0)
 
 
 class _LatentTree(nn.Module):
-    """The parameters both encoders share: a binary Tree-LSTM cell and the query vector."""
+    """The parameters both encoders share: a binary cell (the Tree-LSTM's unless ``cell``
+    names another :class:`treenn.cells.TreeCell` class) and the query vector."""
 
     #: Use :mod:`treenn.latent_fast` in eval mode without a gradient, and (the beam encoder)
     #: the carried candidates of :func:`treenn.latent_carry.beam_carry` otherwise (False:
@@ -110,9 +111,9 @@ class _LatentTree(nn.Module):
     def _fast(self) -> bool:
         return self._incremental and not self.training and not torch.is_grad_enabled()
 
-    def __init__(self, x_size: int, h_size: int):
+    def __init__(self, x_size: int, h_size: int, cell: type[TreeCell] = NaryTreeLSTMCell):
         super().__init__()
-        self.cell = NaryTreeLSTMCell(x_size, h_size)
+        self.cell = cell(x_size, h_size)
         self.query = nn.Parameter(torch.empty(h_size).normal_(0.0, h_size ** -0.5))
         self.x_size, self.h_size = x_size, h_size
 
@@ -192,6 +193,11 @@ class BeamTreeLSTM(_LatentTree):
     noise=None)`` takes the noise to use in training (shapes: :func:`sample_gumbel_noise` with
     ``beams``), drawn afresh when ``None``; it is ignored in eval mode and without ``gumbel``.
 
+    ``cell``: the composition's cell class, the binary Tree-LSTM unless another is given; the
+    ``beam-tree-grc`` and ``gumbel-beam-tree-grc`` models use BT-Cell's own,
+    :class:`treenn.cells.GatedRecursiveCell` (a zero-width ``c``). The search, the scorer and
+    the three paths below are the same for every cell.
+
     Cost: in training or with gradients, :func:`treenn.latent_carry.beam_carry`: the first step
     composes every pair once, then a merge changes only the two pairs next to the new node, so
     step ``t`` composes ``<= 2 x B x beam`` pairs and the other candidates (states and scores)
@@ -202,8 +208,9 @@ class BeamTreeLSTM(_LatentTree):
     pairs, states held as ``[B, beam, L, H]``.
     """
 
-    def __init__(self, x_size: int, h_size: int, beam: int = 5, gumbel: bool = False):
-        super().__init__(x_size, h_size)
+    def __init__(self, x_size: int, h_size: int, beam: int = 5, gumbel: bool = False,
+                 cell: type[TreeCell] = NaryTreeLSTMCell):
+        super().__init__(x_size, h_size, cell)
         self.beam, self.gumbel = beam, gumbel
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor,
@@ -223,7 +230,7 @@ class BeamTreeLSTM(_LatentTree):
             return LatentOutput(root, merges, torch.cat([leaves, nodes], 1))
         k = self.beam
         h = h[:, None].expand(b, k, t_max, self.h_size)
-        c = c[:, None].expand(b, k, t_max, self.h_size)
+        c = c[:, None].expand(b, k, t_max, c.shape[-1])
         score = torch.full((b, k), NEG_INF, dtype=x.dtype, device=x.device)
         score[:, 0] = 0.0  # one beam to start with; the others are empty
         history = []
@@ -240,18 +247,19 @@ class BeamTreeLSTM(_LatentTree):
         for backtracking ``(parent [B, K], pair [B, K], node_h [B, K, H])``; ``noise [B, K,
         L-1]`` perturbs the ranking."""
         b, k, length, size = h.shape
-        pairs = length - 1
+        width, pairs = c.shape[-1], length - 1
         valid, active = valid_pairs(lengths, t, pairs)
         real = (valid & active[:, None])[:, None] & (score > NEG_INF)[..., None]  # [B, K, L-1]
         cand_h, cand_c = _compose_pairs(self.cell, h, c, real)  # [B, K, L-1, H]
         logp = (cand_h @ self.query).masked_fill(~valid[:, None], NEG_INF).log_softmax(-1)
         top, flat = top_expansions(score[..., None] + logp, k, noise)
         parent, pair = flat // pairs, flat % pairs  # [B, K] each
-        rows = parent[..., None, None].expand(b, k, length, size)
-        h_par, c_par = h.gather(1, rows), c.gather(1, rows)
-        pick = flat[..., None].expand(b, k, size)
-        node_h = cand_h.reshape(b, k * pairs, size).gather(1, pick)[:, :, None]
-        node_c = cand_c.reshape(b, k * pairs, size).gather(1, pick)[:, :, None]
+        rows = parent[..., None, None]
+        h_par, c_par = h.gather(1, rows.expand(b, k, length, size)), \
+            c.gather(1, rows.expand(b, k, length, width))
+        pick = flat[..., None]
+        node_h = cand_h.reshape(b, k * pairs, size).gather(1, pick.expand(b, k, size))[:, :, None]
+        node_c = cand_c.reshape(b, k * pairs, width).gather(1, pick.expand(b, k, width))[:, :, None]
         pos = torch.arange(pairs, device=h.device)[None, None, :, None]
         left, right = pos < pair[..., None, None], pos > pair[..., None, None]
         new_h = torch.where(left, h_par[:, :, :-1], torch.where(right, h_par[:, :, 1:], node_h))

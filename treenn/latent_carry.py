@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from treenn.cells import tanh_by_sigmoid
+from treenn.cells import NaryTreeLSTMCell, tanh_by_sigmoid
 from treenn.latent_train import NEG_INF, backtrack, top_expansions, valid_pairs
 
 
@@ -114,6 +114,48 @@ class _Compose(torch.autograd.Function):
                 grad_score[:, 0] @ new_h, grad_token)
 
 
+class _ComposeAny(torch.autograd.Function):
+    """:class:`_Compose` for any other cell: the same pools and tokens, but the composition
+    and its score run under autograd inside ``forward`` (from detached copies of the children's
+    rows) and ``backward`` hands the rows' gradients to ``torch.autograd.grad`` of that small
+    graph. ``params``: the cell's parameters, inputs here so that autograd routes their
+    gradients through this function."""
+
+    @staticmethod
+    def forward(ctx, nodes, cell, left, right, query, token, *params):
+        states, scores = nodes.pools
+        size = cell.h_size
+        with torch.enable_grad():
+            kids = states.data[torch.stack([left, right], 1)].requires_grad_()  # [n, 2, H + C]
+            h, c = cell.compose(kids[..., :size], kids[..., size:])
+            score = h @ query
+        a, b = states.used, states.used + len(left)
+        states.data[a:b] = torch.cat([h, c], 1).detach()
+        scores.data[a:b, 0] = score.detach()
+        states.used = scores.used = b
+        ctx.pools, ctx.span, ctx.size = nodes.pools, (a, b), size
+        ctx.graph = (kids, (h, c, score), (query, *params))
+        ctx.save_for_backward(left, right)
+        return token.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, grad_token):
+        left, right = ctx.saved_tensors
+        (a, b), (states, scores), size = ctx.span, ctx.pools, ctx.size
+        kids, outs, inputs = ctx.graph
+        grad = states.pass_grad()[a:b]
+        wanted = [(out, g) for out, g in zip(
+            outs, (grad[:, :size], grad[:, size:], scores.pass_grad()[a:b, 0]), strict=True)
+            if out.numel() and out.requires_grad]
+        found = torch.autograd.grad([o for o, _ in wanted], [kids, *inputs],
+                                    [g for _, g in wanted], retain_graph=True,
+                                    allow_unused=True)
+        g_kids = found[0]  # [n, 2, H + C]
+        states.pass_grad().index_add_(0, torch.stack([left, right], 1).view(-1),
+                                      g_kids.reshape(-1, g_kids.shape[-1]))
+        return (None, None, None, None, found[1], grad_token, *found[2:])
+
+
 class _Nodes:
     """:func:`beam_carry`'s node states (``[h; c]`` rows) and candidates' scores, each in a
     pool, written and read in one chain of tokens; a candidate's score has its state's id."""
@@ -130,7 +172,7 @@ class _Nodes:
         return rows.view(*ids.shape, pool.data.shape[1])
 
     def states(self, ids: torch.Tensor) -> torch.Tensor:
-        """``[*ids.shape, 2H]``"""
+        """``[*ids.shape, H + C]``"""
         return self._read(0, ids)
 
     def scores(self, ids: torch.Tensor) -> torch.Tensor:
@@ -140,9 +182,14 @@ class _Nodes:
     def compose(self, cell, query: torch.Tensor, left: torch.Tensor, right: torch.Tensor
                 ) -> torch.Tensor:
         """Compose the pairs of nodes ``(left[i], right[i])`` (ids) into new rows; their ids."""
-        used, linear = self.pools[0].used, cell.fused_linear
-        self.token = _Compose.apply(self, cell, left, right, linear.weight, linear.bias, query,
-                                    self.token)
+        used = self.pools[0].used
+        if isinstance(cell, NaryTreeLSTMCell):  # its backward written out
+            linear = cell.fused_linear
+            self.token = _Compose.apply(self, cell, left, right, linear.weight, linear.bias,
+                                        query, self.token)
+        else:
+            self.token = _ComposeAny.apply(self, cell, left, right, query, self.token,
+                                           *cell.parameters())
         return torch.arange(used, used + len(left), device=left.device)
 
 
@@ -173,7 +220,7 @@ def beam_carry(cell, query: torch.Tensor, h: torch.Tensor, c: torch.Tensor, leng
     k, p, dev = beam, max(t_max - 1, 0), h.device  # beams, pairs of the longest sentence
     # rows: the leaves, the first step's pairs, then <= 2 new pairs per beam and step
     merging = int((lengths - 1).clamp_min(0).sum())  # steps (and first pairs) of the batch
-    nodes = _Nodes(torch.cat([h, c], -1).view(b * t_max, 2 * size),
+    nodes = _Nodes(torch.cat([h, c], -1).view(b * t_max, size + c.shape[-1]),
                    rows=b * t_max + (1 + 2 * k) * merging)
     slot = torch.arange(t_max, device=dev)
     node = (slot + t_max * torch.arange(b, device=dev)[:, None])  # [B, T] leaf ids

@@ -34,8 +34,8 @@ class _Forest:
         self.cell, self.query, self.t = cell, query, t
         pairs = (torch.arange(t - 1, device=h.device)[None] < (lengths - 1)[:, None]).nonzero()
         rows = b * t + len(pairs) + extra
-        self.h, self.c = h.new_empty(rows, size), c.new_empty(rows, size)
-        self.h[:b * t], self.c[:b * t] = h.reshape(-1, size), c.reshape(-1, size)
+        self.h, self.c = h.new_empty(rows, size), c.new_empty(rows, c.shape[-1])  # c: may be 0
+        self.h[:b * t], self.c[:b * t] = h.reshape(b * t, size), c.reshape(b * t, c.shape[-1])
         self.used = b * t
         slots = torch.arange(t, device=h.device)
         self.slots = slots

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from treenn.cells import ChildSumTreeLSTMCell, NaryTreeLSTMCell, RecursiveNNCell, RNTNCell
+from treenn.cells import (
+    ChildSumTreeLSTMCell,
+    GatedRecursiveCell,
+    NaryTreeLSTMCell,
+    RecursiveNNCell,
+    RNTNCell,
+)
 from treenn.data.vocab import PAD_ID
 from treenn.encoders import SequenceEncoder, TreeEncoder
 from treenn.engines import ENGINES
@@ -42,6 +48,9 @@ MODELS: dict[str, ModelSpec] = {
     "gumbel-tree-lstm": ModelSpec("latent", GumbelTreeLSTM),
     "beam-tree-lstm": ModelSpec("latent", BeamTreeLSTM),
     "gumbel-beam-tree-lstm": ModelSpec("latent", BeamTreeLSTM, options={"gumbel": True}),
+    "beam-tree-grc": ModelSpec("latent", BeamTreeLSTM, options={"cell": GatedRecursiveCell}),
+    "gumbel-beam-tree-grc": ModelSpec("latent", BeamTreeLSTM,
+                                      options={"gumbel": True, "cell": GatedRecursiveCell}),
 }
 
 
