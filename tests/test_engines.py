@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from tests.reference import WORDS, chain_tree, random_tree, recursive_states
-from treenn.cells import ChildSumTreeLSTMCell, NaryTreeLSTMCell, RecursiveNNCell, RNTNCell
+from treenn.cells import (
+    ChildSumTreeLSTMCell,
+    GatedRecursiveCell,
+    NaryTreeLSTMCell,
+    RecursiveNNCell,
+    RNTNCell,
+)
 from treenn.data.graphs import collate, tree_to_graph
 from treenn.data.vocab import Vocab
 from treenn.engines import ENGINES
@@ -17,6 +23,7 @@ CELLS = {
     "childsum-tree-lstm": (lambda: ChildSumTreeLSTMCell(X, H), 4),
     "recnn": (lambda: RecursiveNNCell(X, H), 2),
     "rntn": (lambda: RNTNCell(X, H), 2),
+    "grc": (lambda: GatedRecursiveCell(X, H), 2),  # the beam-tree-grc models' cell
 }
 VOCAB = Vocab.build([WORDS + [f"w{i}" for i in range(64)]])
 

@@ -2,15 +2,16 @@
 
 The references below read one sentence at a time and compose one pair at a time, with the
 same equations and the same cell and query parameters; the batched modules must agree on the
-root, the node states, the chosen merges and every gradient. The beam encoder's tests run with
-both of its cells: the Tree-LSTM (its training path's backward written out) and the gated
-recursive cell (zero-width ``c``, composed under autograd in the training path).
+root, the node states, the chosen merges and every gradient. Most of the beam encoder's tests
+run with three cells: the Tree-LSTM (its training path's backward written out), the gated
+recursive cell of the ``-grc`` models (zero-width ``c``) and, standing in for any other cell
+with a memory cell, the Child-Sum Tree-LSTM; the last two take the generic training path.
 """
 
 import pytest
 import torch
 
-from treenn.cells import GatedRecursiveCell, NaryTreeLSTMCell
+from treenn.cells import ChildSumTreeLSTMCell, GatedRecursiveCell, NaryTreeLSTMCell
 from treenn.latent import (
     BeamTreeLSTM,
     GumbelTreeLSTM,
@@ -21,7 +22,7 @@ from treenn.latent import (
 )
 
 X, H = 6, 5
-CELLS = [NaryTreeLSTMCell, GatedRecursiveCell]
+CELLS = [NaryTreeLSTMCell, GatedRecursiveCell, ChildSumTreeLSTMCell]
 
 
 @pytest.fixture(autouse=True)
@@ -465,8 +466,55 @@ def test_beam_training_path_gives_the_same_gradients_on_a_second_backward(cell):
     x, lengths = _random_batch(3, longest=10)
     loss = model(x, lengths).root_h.square().sum()
     first = torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)
-    some = model.cell.fused_linear or model.cell.W_2
-    torch.autograd.grad(loss, [some.weight], retain_graph=True)  # leaves not reached
+    some = list(model.cell.parameters())[-1]
+    torch.autograd.grad(loss, [some], retain_graph=True)  # leaves not reached
     second = torch.autograd.grad(loss, list(model.parameters()))
     for a, b in zip(first, second, strict=True):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_grc_composes_by_its_equations():
+    """The gated recursive cell written out: gates and candidate from a GELU layer over both
+    children, a gated sum, a layer norm (no learnt scale or shift at initialisation)."""
+    torch.manual_seed(0)
+    cell = GatedRecursiveCell(X, H)
+    x, kids = torch.randn(3, X), torch.randn(3, 2, H)
+    leaf, leaf_c = cell.leaf(x)
+    pre = x @ cell.W_x.weight.T + cell.W_x.bias
+    want = (pre - pre.mean(1, keepdim=True)) / (pre.var(1, unbiased=False, keepdim=True)
+                                                 + 1e-5).sqrt()
+    torch.testing.assert_close(leaf, want)
+    assert leaf_c.shape == (3, 0)
+    hidden = cell.W_1(kids.reshape(3, 2 * H))
+    hidden = 0.5 * hidden * (1 + torch.erf(hidden / 2 ** 0.5))  # GELU
+    f_l, f_r, i, u = cell.W_2(hidden).split(H, 1)
+    mixed = f_l.sigmoid() * kids[:, 0] + f_r.sigmoid() * kids[:, 1] + i.sigmoid() * u
+    want = (mixed - mixed.mean(1, keepdim=True)) / (mixed.var(1, unbiased=False, keepdim=True)
+                                                     + 1e-5).sqrt()
+    h, c = cell.compose(kids, torch.zeros(3, 2, 0))
+    torch.testing.assert_close(h, want)
+    assert c.shape == (3, 0)
+
+
+@pytest.mark.parametrize("cell", [GatedRecursiveCell, ChildSumTreeLSTMCell])
+def test_generic_training_path_leaves_frozen_parameters_out(cell):
+    """Frozen parameters (and the query) get no gradient; the others, and the words', are the
+    full path's; a hook on a parameter sees its summed gradient once."""
+    torch.manual_seed(2)
+    model = BeamTreeLSTM(X, H, beam=3, cell=cell)
+    frozen = [next(model.cell.parameters()), model.query]
+    for p in frozen:
+        p.requires_grad_(False)
+    x, lengths = _random_batch(2, longest=9)
+    x.requires_grad_()
+    seen = []
+    live = [p for p in model.parameters() if p.requires_grad]
+    live[-1].register_hook(lambda g: seen.append(g.clone()))
+    got = []
+    for incremental in (True, False):
+        model._incremental = incremental
+        got.append(torch.autograd.grad(model(x, lengths).root_h.square().sum(), [x, *live]))
+    for a, b in zip(*got, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert len(seen) == 2  # once per pass
+    torch.testing.assert_close(seen[0], got[0][-1])

@@ -83,8 +83,8 @@ class Prediction:
     Attributes:
         tree: the input tree with every node labelled by its predicted class id (words
             under preterminals), as SST writes its labels; for a latent-tree model
-            (``gumbel-tree-lstm``, ``beam-tree-lstm``, ``gumbel-beam-tree-lstm``) the tree it
-            built over the words.
+            (``gumbel-tree-lstm``, the beam models: ``beam-tree-lstm``, ``beam-tree-grc`` and
+            their ``gumbel-`` variants) the tree it built over the words.
         label: the root's predicted class name.
         node_labels: predicted class name per node of ``tree``, in the batch numbering of
             :func:`trees_to_batch` (leaves left to right, then inner nodes, root last).

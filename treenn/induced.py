@@ -1,7 +1,7 @@
 """The trees a latent-tree model builds for itself, as nltk trees like any other.
 
-A latent-tree classifier (``gumbel-tree-lstm``, ``beam-tree-lstm``, ``gumbel-beam-tree-lstm``)
-reads only the words and merges two adjacent nodes at a time;
+A latent-tree classifier (``gumbel-tree-lstm``; ``beam-tree-lstm``, ``beam-tree-grc`` and their
+``gumbel-`` variants) reads only the words and merges two adjacent nodes at a time;
 :class:`treenn.latent.LatentOutput` records the merges.
 Here they become a binary tree over the words (:func:`treenn.latent.merges_to_tree`), in the
 form every tree of treenn has: a word sits under a preterminal, ``(label word)``, so

@@ -1,12 +1,13 @@
 """Unsupervised parsing with a latent-tree run: ``python -m treenn.experiments.induction RUN
 [--split test] [--nltk-data DIR] [--json PATH]``.
 
-A latent-tree run (``gumbel-tree-lstm``, ``beam-tree-lstm``, ``gumbel-beam-tree-lstm``; trained
-on sentiment, say, with no treebank) parses the sentences of the Penn Treebank sample's split;
-its trees, and right- and left-branching trees over the same words, are scored against the gold
-trees with evalb's conventions (``COLLINS.prm``: punctuation left out, every bracket of the
-gold tree counted, corpus-level unlabelled F1), the figures of the parsers' table in
-docs/parsing.md. Words the run never saw are read as ``<unk>`` (their share is printed).
+A latent-tree run (``gumbel-tree-lstm``, ``beam-tree-lstm``, ``beam-tree-grc`` or a ``gumbel-``
+beam variant; trained on sentiment, say, with no treebank) parses the sentences of the Penn
+Treebank sample's split; its trees, and right- and left-branching trees over the same words,
+are scored against the gold trees with evalb's conventions (``COLLINS.prm``: punctuation left
+out, every bracket of the gold tree counted, corpus-level unlabelled F1), the figures of the
+parsers' table in docs/parsing.md. Words the run never saw are read as ``<unk>`` (their share
+is printed).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def induce_on_ptb(run_dir: str, split: str = "test", nltk_data: str | None = Non
 def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", metavar="RUN", help="a latent-tree run (gumbel-tree-lstm, "
-                   "beam-tree-lstm, gumbel-beam-tree-lstm)")
+                   "beam-tree-lstm, beam-tree-grc, or a gumbel- beam variant)")
     p.add_argument("--split", default="test", help="train, dev or test (default test)")
     p.add_argument("--nltk-data", help="NLTK data folder with the treebank sample "
                    "(default: NLTK's search path)")

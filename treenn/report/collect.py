@@ -16,7 +16,9 @@ DISPLAY_NAMES = {"tree-lstm": "Tree-LSTM", "childsum-tree-lstm": "Child-Sum Tree
                  "recnn": "RecNN", "rntn": "RNTN", "rnn": "RNN", "lstm": "LSTM", "gru": "GRU",
                  "bilstm": "BiLSTM", "gumbel-tree-lstm": "Gumbel Tree-LSTM (latent trees)",
                  "beam-tree-lstm": "Beam Tree-LSTM (latent trees)",
-                 "gumbel-beam-tree-lstm": "Gumbel-ranked beam Tree-LSTM (latent trees)"}
+                 "gumbel-beam-tree-lstm": "Gumbel-ranked beam Tree-LSTM (latent trees)",
+                 "beam-tree-grc": "Beam GRC (latent trees)",
+                 "gumbel-beam-tree-grc": "Gumbel-ranked beam GRC (latent trees)"}
 
 #: Training settings that do not make runs different models (seeds are what is averaged).
 NOT_VARIANT = ("out", "seed", "progress", "threads", "device", "eval_batch_size", "data_dir")
