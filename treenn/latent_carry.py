@@ -130,8 +130,9 @@ class _ComposeAny(torch.autograd.Function):
     def forward(ctx, nodes, cell, left, right, query, token, *params):
         states, scores = nodes.pools
         size, needs = cell.h_size, ctx.needs_input_grad
+        pair = torch.stack([left, right], 1)  # [n, 2] the children's rows
         with torch.enable_grad():
-            kids = states.data[torch.stack([left, right], 1)].requires_grad_()  # [n, 2, H + C]
+            kids = states.data[pair].requires_grad_()  # [n, 2, H + C]
             q = query.detach().requires_grad_(needs[4])
             free = {name: p.detach().requires_grad_(need) for (name, _), p, need
                     in zip(cell.named_parameters(), params, needs[6:], strict=True)}
@@ -145,12 +146,12 @@ class _ComposeAny(torch.autograd.Function):
         ctx.pools, ctx.span, ctx.size = nodes.pools, (a, b), size
         inputs = [t for t in (q, *free.values()) if t.requires_grad]
         ctx.graph = (kids, (h, score, c), inputs)
-        ctx.save_for_backward(left, right)
+        ctx.save_for_backward(pair)
         return token.new_zeros(())
 
     @staticmethod
     def backward(ctx, grad_token):
-        left, right = ctx.saved_tensors
+        (pair,) = ctx.saved_tensors
         (a, b), (states, scores), size = ctx.span, ctx.pools, ctx.size
         kids, (h, score, c), inputs = ctx.graph
         grad_states, grad = states.pass_grad(), states.pass_grad()[a:b]
@@ -161,8 +162,7 @@ class _ComposeAny(torch.autograd.Function):
                                          [g for _, g in outs], retain_graph=True,
                                          allow_unused=True))
         g_kids = next(found)  # [n, 2, H + C]
-        grad_states.index_add_(0, torch.stack([left, right], 1).view(-1),
-                               g_kids.reshape(-1, g_kids.shape[-1]))
+        grad_states.index_add_(0, pair.view(-1), g_kids.reshape(-1, g_kids.shape[-1]))
         needs = ctx.needs_input_grad
         rest = [next(found) if need else None for need in needs[4:5] + needs[6:]]
         return (None, None, None, None, rest[0], grad_token, *rest[1:])
