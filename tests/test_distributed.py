@@ -20,6 +20,7 @@ Every process uses 1 thread; each spawn or launch has a timeout, so a hang fails
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import random
@@ -28,6 +29,8 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -226,6 +229,7 @@ def _scenarios(sst: Path, ptb: Path, out: Path):
 
 
 def _rank(rank: int, port: int, sst: str, ptb: str, out: str) -> None:
+    faulthandler.enable()  # a native crash prints each thread's Python stack to stderr
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE="2", LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
@@ -243,17 +247,27 @@ def _rank(rank: int, port: int, sst: str, ptb: str, out: str) -> None:
         torch.save(results, Path(out) / "ranks.pt")
 
 
-def _spawn(fn, args) -> None:
-    """``fn(rank, *args)`` in 2 spawned processes, each under the timeout (forking a test
-    process whose OpenMP threads have run hung once in CI)."""
-    context = torch.multiprocessing.start_processes(fn, args, nprocs=2, join=False,
-                                                    start_method="spawn")
-    deadline = time.monotonic() + TIMEOUT
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"2 ranks did not finish in {TIMEOUT} s (a hang?)")
+def _spawn(fn, args: Callable[[], tuple]) -> None:
+    """``fn(rank, *args())`` in 2 spawned processes, each under the timeout (forking a test
+    process whose OpenMP threads have run hung once in CI). A rank killed by a signal is
+    retried once, with a warning: twice in about 40 CI runs a rank died in native code
+    (SIGABRT, SIGSEGV) and neither reproduced here in 90 runs; a second death fails."""
+    for attempt in (1, 2):
+        context = torch.multiprocessing.start_processes(fn, args(), nprocs=2, join=False,
+                                                        start_method="spawn")
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            while not context.join(timeout=1):
+                if time.monotonic() > deadline:
+                    for process in context.processes:
+                        process.kill()
+                    pytest.fail(f"2 ranks did not finish in {TIMEOUT} s (a hang?)")
+            return
+        except torch.multiprocessing.ProcessExitedException as died:
+            if attempt == 2 or died.signal_name is None:
+                raise
+            warnings.warn(f"rank {died.error_index} died by {died.signal_name}; once more",
+                          stacklevel=2)
 
 
 def _without_times(result: dict) -> dict:
@@ -261,7 +275,7 @@ def _without_times(result: dict) -> dict:
 
 
 def test_one_step_on_two_ranks_is_one_step_on_one_process(tiny_sst, tiny_ptb, tmp_path):
-    _spawn(_rank, (_free_port(), str(tiny_sst), str(tiny_ptb), str(tmp_path)))
+    _spawn(_rank, lambda: (_free_port(), str(tiny_sst), str(tiny_ptb), str(tmp_path)))
     ranks = torch.load(tmp_path / "ranks.pt", weights_only=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
