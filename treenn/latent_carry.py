@@ -67,6 +67,14 @@ class _Read(torch.autograd.Function):
         return None, None, grad.new_zeros(())
 
 
+def _claim(pools: tuple[_Pool, _Pool], n: int) -> tuple[int, int]:
+    """The span ``(a, b)`` of the next ``n`` rows of the state and score pools, which a
+    composition fills (a candidate's score has its state's id)."""
+    a = pools[0].used
+    pools[0].used = pools[1].used = a + n
+    return a, a + n
+
+
 class _Compose(torch.autograd.Function):
     """Compose the pairs of rows ``(left[i], right[i])`` of the state pool and append the new
     ``[h; c]`` rows and their scores ``h . query`` to the pools; returns the new token. The
@@ -86,12 +94,11 @@ class _Compose(torch.autograd.Function):
         kid_h = halves[torch.stack([2 * left, 2 * right], 1).view(-1)].view(-1, 2 * size)
         kid_c = halves[torch.stack([2 * left + 1, 2 * right + 1], 1).view(-1)].view(-1, 2, size)
         pre = torch.addmm(bias, kid_h, weight.t())
-        a, b = states.used, states.used + len(left)
+        a, b = _claim(nodes.pools, len(left))
         rows = states.data[a:b]
         _, _, saved = cell.pointwise(pre, kid_c, tanh=tanh_by_sigmoid,
                                      out=(rows[:, :size], rows[:, size:]))
         torch.mv(rows[:, :size], query, out=scores.data[a:b, 0])
-        states.used = scores.used = b
         # the pools, not ``nodes``: its token holds this node (a cycle autograd cannot free)
         ctx.pools, ctx.cell, ctx.span, ctx.saved = nodes.pools, cell, (a, b), saved
         ctx.save_for_backward(left, right, kid_h, kid_c, weight, query)
@@ -139,10 +146,9 @@ class _ComposeAny(torch.autograd.Function):
             h, c = torch.func.functional_call(cell, free, (None, kids[..., :size],
                                                            kids[..., size:]))
             score = h @ q
-        a, b = states.used, states.used + len(left)
+        a, b = _claim(nodes.pools, len(left))
         states.data[a:b] = torch.cat([h, c], 1).detach()
         scores.data[a:b, 0] = score.detach()
-        states.used = scores.used = b
         ctx.pools, ctx.span, ctx.size = nodes.pools, (a, b), size
         inputs = [t for t in (q, *free.values()) if t.requires_grad]
         ctx.graph = (kids, (h, score, c), inputs)
