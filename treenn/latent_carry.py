@@ -31,6 +31,12 @@ class _Pool:
             self.grad, self.graph_task = torch.zeros_like(self.data), task
         return self.grad
 
+    def take(self, n: int) -> tuple[int, int]:
+        """The span ``(a, b)`` of the next ``n`` rows, now counted as used."""
+        a = self.used
+        self.used = a + n
+        return a, a + n
+
 
 class _Write(torch.autograd.Function):
     """Append ``values [n, W]`` to the pool; returns the new token. Its backward runs after
@@ -39,9 +45,8 @@ class _Write(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, pool, values, token):
-        ctx.pool, ctx.span = pool, (pool.used, pool.used + len(values))
+        ctx.pool, ctx.span = pool, pool.take(len(values))
         pool.data[ctx.span[0]:ctx.span[1]] = values
-        pool.used = ctx.span[1]
         return values.new_zeros(())
 
     @staticmethod
@@ -70,9 +75,9 @@ class _Read(torch.autograd.Function):
 def _claim(pools: tuple[_Pool, _Pool], n: int) -> tuple[int, int]:
     """The span ``(a, b)`` of the next ``n`` rows of the state and score pools, which a
     composition fills (a candidate's score has its state's id)."""
-    a = pools[0].used
-    pools[0].used = pools[1].used = a + n
-    return a, a + n
+    span = pools[0].take(n)
+    pools[1].take(n)
+    return span
 
 
 class _Compose(torch.autograd.Function):
@@ -160,7 +165,8 @@ class _ComposeAny(torch.autograd.Function):
         (pair,) = ctx.saved_tensors
         (a, b), (states, scores), size = ctx.span, ctx.pools, ctx.size
         kids, (h, score, c), inputs = ctx.graph
-        grad_states, grad = states.pass_grad(), states.pass_grad()[a:b]
+        grad_states = states.pass_grad()
+        grad = grad_states[a:b]
         outs = [(h, grad[:, :size]), (score, scores.pass_grad()[a:b, 0])]
         if c.shape[1]:
             outs.append((c, grad[:, size:]))
