@@ -41,6 +41,7 @@ MODELS: dict[str, ModelSpec] = {
     "childsum-tree-lstm": ModelSpec("tree", ChildSumTreeLSTMCell),
     "recnn": ModelSpec("tree", RecursiveNNCell),
     "rntn": ModelSpec("tree", RNTNCell),
+    "tree-grc": ModelSpec("tree", GatedRecursiveCell),  # the beam-tree-grc models' cell
     "rnn": ModelSpec("sequence", nn.RNN),
     "lstm": ModelSpec("sequence", nn.LSTM),
     "gru": ModelSpec("sequence", nn.GRU),

@@ -13,7 +13,8 @@ import numpy as np
 
 #: How the report names models.
 DISPLAY_NAMES = {"tree-lstm": "Tree-LSTM", "childsum-tree-lstm": "Child-Sum Tree-LSTM",
-                 "recnn": "RecNN", "rntn": "RNTN", "rnn": "RNN", "lstm": "LSTM", "gru": "GRU",
+                 "recnn": "RecNN", "rntn": "RNTN", "tree-grc": "GRC (gold trees)", "rnn": "RNN",
+                 "lstm": "LSTM", "gru": "GRU",
                  "bilstm": "BiLSTM", "gumbel-tree-lstm": "Gumbel Tree-LSTM (latent trees)",
                  "beam-tree-lstm": "Beam Tree-LSTM (latent trees)",
                  "gumbel-beam-tree-lstm": "Gumbel-ranked beam Tree-LSTM (latent trees)",
