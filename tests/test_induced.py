@@ -190,6 +190,39 @@ def test_latent_bench_runs_on_a_few_batches(tiny_sst, tmp_path):
     assert set(rows) == {"tree-lstm", "gumbel-tree-lstm", "beam-tree-lstm"}
     assert rows["tree-lstm"]["epoch_over_tree_lstm"] == 1.0
     assert all(r["epoch_seconds"] > 0 and r["batches_timed"] == 1 for r in rows.values())
+    assert "floor_epoch_seconds" in rows["beam-tree-lstm"]  # the carried path's compositions
+    assert "floor_epoch_seconds" not in rows["tree-lstm"]
+
+
+def test_latent_bench_times_the_grc_models_and_their_floor(tiny_sst, tmp_path):
+    from treenn.experiments.latent_bench import main
+
+    assert main(["--data-dir", str(tiny_sst), "--batches", "2", "--dev-batches", "1",
+                 "--models", "tree-grc,beam-tree-grc", "--json", str(tmp_path / "b.json")]) == 0
+    rows = json.loads((tmp_path / "b.json").read_text())["models"]
+    beam = rows["beam-tree-grc"]
+    assert beam["compositions_per_batch"] > 0 and beam["floor_epoch_seconds"] > 0
+    assert beam["epoch_over_floor"] == beam["epoch_seconds"] / beam["floor_epoch_seconds"]
+    assert rows["tree-grc"]["dev_batches_timed"] == 1
+
+
+@pytest.mark.parametrize("lengths, pairs", [
+    ([2], 1),  # the one pair; after its merge nothing is left to pair
+    ([3], 2 + 2),  # 2 first pairs; each of the 2 beams pairs its new node with the other
+    # 3 first pairs; 3 beams pair their new node once, twice (the middle merge), once;
+    # then 5 of their 6 expansions are kept, each with 2 nodes left: one pair each
+    ([4], 3 + 4 + 5),
+    ([4, 3], 12 + 4),
+])
+def test_the_bench_counts_every_composition_of_the_carried_beams(lengths, pairs):
+    from treenn.experiments.latent_bench import _counting_compositions
+    from treenn.latent import BeamTreeLSTM
+
+    torch.manual_seed(0)
+    model = BeamTreeLSTM(4, 6).train()
+    with _counting_compositions() as count:
+        model(torch.randn(len(lengths), max(lengths), 4), torch.tensor(lengths))
+    assert count[0] == pairs
 
 
 def test_the_python_api_predicts_on_the_induced_trees(latent_run):
