@@ -17,13 +17,15 @@ from pathlib import Path
 import torch
 from nltk import Tree
 
+from treenn.checkpoints import check_arity
 from treenn.data.graphs import tree_to_arrays
 from treenn.data.trees import leaves, relabel_uniform
 from treenn.data.vocab import Vocab
 from treenn.datasets import Dataset
-from treenn.errors import TreennError
+from treenn.errors import DataError, TreennError
+from treenn.evaluation import predict_nodes
 from treenn.induced import gold_shape, induce
-from treenn.models import Classifier
+from treenn.models import Classifier, gold_tree_twin
 from treenn.parsers import Parser
 from treenn.parsers.baselines import LeftBranching, RightBranching
 from treenn.parsers.evalb import Scores, binary_unlabelled
@@ -77,8 +79,10 @@ def score_induced(gold: list[Tree], induced: list[Tree], evalb: bool = False) ->
 
 def induced_tree_scores(model: Classifier, data: Dataset, batch_size: int = 128
                         ) -> tuple[dict, list[torch.Tensor] | None]:
-    """``({"induced_trees": score_induced(...)}, probs)`` of a latent-tree model on a split,
-    against the split's gold trees; ``({}, None)`` for other models (they induce no tree).
+    """``({"induced_trees": score_induced(...), "on_gold_trees": ...}, probs)`` of a
+    latent-tree model on a split, against the split's gold trees; ``({}, None)`` for other
+    models (they induce no tree). ``on_gold_trees`` (:func:`on_gold_trees`) is left out where
+    the gold trees are wider than the model's binary cell.
 
     ``probs`` are the class probabilities of the same pass in the layout of
     :func:`treenn.evaluation.predict_nodes` (one ``[n_nodes, n_classes]`` tensor per gold
@@ -96,7 +100,33 @@ def induced_tree_scores(model: Classifier, data: Dataset, batch_size: int = 128
         if arrays.label[-1] >= 0:  # the root, last in graph order
             row[-1] = p[-1]
         probs.append(row)
-    return {"induced_trees": score_induced(gold, induced)}, probs
+    scores = {"induced_trees": score_induced(gold, induced)}
+    try:
+        scores["on_gold_trees"] = on_gold_trees(model, data, batch_size)
+    except DataError:  # a gold node with more children than the binary cell takes
+        pass
+    return scores, probs
+
+
+def on_gold_trees(model: Classifier, data: Dataset, batch_size: int = 128) -> dict:
+    """Root accuracy of a latent-tree model made to read the split's gold trees instead of
+    building its own (:func:`treenn.models.gold_tree_twin`: the same embeddings, cell and
+    head): ``{"model": the gold-tree model's name, "root_accuracy", "n"}``, over the trees
+    with a gold root label. Beside the model's accuracy on its own trees, it separates the two
+    things it learns: which tree to build, and what to compute along a tree.
+
+    Raises:
+        DataError: a gold tree has a node wider than the cell takes.
+    """
+    twin = gold_tree_twin(model)
+    check_arity(twin, data.arrays, "the gold trees")
+    probs = predict_nodes(twin, data, batch_size, labelled_only=True)
+    right = n = 0
+    for arrays, p in zip(data.arrays, probs, strict=True):
+        if arrays.label[-1] >= 0:  # the root, last in graph order
+            n += 1
+            right += int(p[-1].argmax()) == int(arrays.label[-1])
+    return {"model": twin.cfg.model, "root_accuracy": right / n if n else 0.0, "n": n}
 
 
 def _f1(gold: list[Tree], test: list[Tree], evalb: bool) -> dict:

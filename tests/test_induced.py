@@ -15,8 +15,14 @@ from treenn.data.trees import leaves, parse_tree, relabel_uniform
 from treenn.data.vocab import Vocab
 from treenn.datasets import Dataset, batches
 from treenn.induced import _build, gold_shape, induce
+from treenn.models import Classifier, ModelConfig, gold_tree_twin
 from treenn.parsers.baselines import LeftBranching, RightBranching
-from treenn.parsers.latent import LatentTreeParser, induced_tree_scores, score_induced
+from treenn.parsers.latent import (
+    LatentTreeParser,
+    induced_tree_scores,
+    on_gold_trees,
+    score_induced,
+)
 from treenn.training import TrainConfig, evaluate_run, load_model, train
 
 EXPRESSIONS = ["[MAX 2 9 [MIN 4 7 ] 0 ]", "[SM 1 2 ]", "[MED 3 [MAX 1 8 ] 5 ]"]
@@ -110,6 +116,51 @@ def test_evaluate_scores_labels_and_trees_in_one_pass(any_latent_run, monkeypatc
     assert got["induced_trees"]["sentences"] == 30
     for key in ("root", "all", "per_sentence"):
         assert got[key] == want[key]
+    assert got["on_gold_trees"]["n"] == 30
+    assert got["on_gold_trees"]["model"] == "tree-lstm"  # the latent runs' cell
+
+
+def _root_probs(model, data):
+    model.eval()
+    batch = next(batches(data, 64))
+    with torch.no_grad():
+        return torch.softmax(model(batch, batch.roots), -1)
+
+
+@pytest.mark.parametrize("name, gold_name", [("gumbel-tree-lstm", "tree-lstm"),
+                                             ("beam-tree-lstm", "tree-lstm"),
+                                             ("gumbel-beam-tree-grc", "tree-grc")])
+def test_the_gold_tree_twin_is_the_latent_model_where_only_one_tree_exists(name, gold_name):
+    """Over two words there is one binary tree: the latent model must build the gold one
+    (every beam the same), so its twin on that tree gives its probabilities."""
+    torch.manual_seed(0)
+    vocab = Vocab.build([["a", "b", "c"]])
+    model = Classifier(ModelConfig(name, len(vocab), 5, x_size=6, h_size=8))
+    trees = [parse_tree(t) for t in ("(1 (2 a) (3 b))", "(4 (2 c) (0 a))", "(0 b)")]
+    data = Dataset([tree_to_arrays(t, vocab, int) for t in trees], trees)
+    twin = gold_tree_twin(model)
+    assert twin.cfg.model == gold_name and twin.encoder.cell is model.encoder.tree.cell
+    torch.testing.assert_close(_root_probs(twin, data), _root_probs(model, data), atol=1e-6,
+                               rtol=0)
+    assert on_gold_trees(model, data)["root_accuracy"] == pytest.approx(
+        float((_root_probs(model, data).argmax(-1) == torch.tensor([1, 4, 0])).float().mean()))
+
+
+def test_the_gold_tree_twin_reads_the_trees_it_is_given(latent_run):
+    """Given the Gumbel model's own (greedy) trees as the gold ones, the twin predicts what
+    the model does; given other trees, something else."""
+    model, ckpt = load_model(latent_run)
+    vocab = Vocab.from_dict(ckpt["vocab"])
+    trees = [parse_expression(e) for e in EXPRESSIONS]
+    label = lambda text: int(text) if text else -1  # noqa: E731 (the root's is the value)
+    data = Dataset([tree_to_arrays(t, vocab, label) for t in trees], trees)
+    own, _ = induce(model, data, root_labels=[t.label() for t in trees])
+    assert [leaves(t) for t in own] == [leaves(t) for t in trees]
+    own_data = Dataset([tree_to_arrays(t, vocab, label) for t in own], own)
+    twin = gold_tree_twin(model)
+    want = _root_probs(model, data)
+    torch.testing.assert_close(_root_probs(twin, own_data), want, atol=1e-6, rtol=0)
+    assert not torch.allclose(_root_probs(twin, data), want, atol=1e-4)  # the gold trees
 
 
 def test_evaluate_refuses_given_probabilities_in_a_sharded_run(latent_run):
@@ -139,6 +190,9 @@ def test_evaluate_predict_and_show_use_the_induced_trees(latent_run, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "induced trees, unlabelled F1" in done.stdout
     result = json.loads((latent_run / "eval-test.json").read_text())
+    gold = result["on_gold_trees"]["root_accuracy"]
+    assert f"on the gold trees instead (its cell and classifier as tree-lstm): root accuracy " \
+           f"{100 * gold:.2f}%" in done.stdout
     scores = result["induced_trees"]
     assert scores["sentences"] == 30
     assert {"induced", "right-branching", "left-branching"} <= set(scores)
@@ -163,6 +217,8 @@ def test_compare_puts_latent_runs_beside_the_others(latent_run, tmp_path):
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| Gumbel Tree-LSTM (latent trees) | latent |" in report
     assert "## Induced trees" in report
+    gold = json.loads((latent_run / "eval-test.json").read_text())["on_gold_trees"]
+    assert f"| {100 * gold['root_accuracy']:.2f} |" in report.split("## Induced trees")[1]
 
 
 def test_induction_on_the_treebank_scores_the_baselines_as_the_parser_table(latent_run,

@@ -224,6 +224,10 @@ def _cmd_evaluate(args) -> int:
         print("induced trees, unlabelled F1 against the gold trees: " + ", ".join(
             f"{name} {100 * scores[name]['f1']:.2f}"
             for name in ("induced", "right-branching", "left-branching")))
+    if "on_gold_trees" in result:
+        gold = result["on_gold_trees"]
+        print(f"on the gold trees instead (its cell and classifier as {gold['model']}): root "
+              f"accuracy {100 * gold['root_accuracy']:.2f}%")
     print(f"\nwrote {eval_path(args.run_dir, result)}")
     return 0
 

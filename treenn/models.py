@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -156,3 +156,19 @@ class Classifier(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def gold_tree_twin(model: Classifier) -> Classifier:
+    """A latent-tree classifier with its tree search replaced by the trees it is given: the
+    registered gold-tree model of its cell (``tree-lstm`` for the Tree-LSTM, ``tree-grc`` for
+    the GRC) holding the same embedding, cell and head modules (shared, not copied). Scored
+    on gold trees, it tells finding a tree apart from computing along one."""
+    cell = model.encoder.tree.cell
+    name = next((n for n, s in MODELS.items() if s.kind == "tree" and s.cls is type(cell)),
+                None)
+    if name is None:
+        raise TreennError(f"no gold-tree model is registered for {type(cell).__name__}")
+    twin = Classifier(replace(model.cfg, model=name))
+    twin.embedding, twin.head = model.embedding, model.head
+    twin.encoder = TreeEncoder(cell, engine=model.cfg.engine)
+    return twin.train(model.training)

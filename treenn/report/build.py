@@ -223,14 +223,19 @@ def _add_induced(rep: Report, groups: Sequence[Group]) -> None:
         cells = [_pm(g.stat(lambda r, k=k: r.test["induced_trees"][k]["f1"]
                             if "induced_trees" in r.test else None), len(scored))
                  for k in ("induced", "right-branching", "left-branching")]
+        cells.append(_pm(g.stat(lambda r: r.test["on_gold_trees"]["root_accuracy"]
+                                if "on_gold_trees" in r.test else None),
+                         sum("on_gold_trees" in r.test for r in scored)))
         rows.append([g.task_key, g.label, len(scored), *cells])
     if rows:
         rep.add("h2", "Induced trees")
         rep.add("table", ["task", "model", "runs", "unlabelled F1", "right-branching",
-                          "left-branching"], rows)
+                          "left-branching", "root accuracy on the gold trees"], rows)
         rep.add("p", "Unlabelled F1 of the trees latent-tree models build, against the test "
                 "split's gold trees: spans of two or more words, the whole sentence left out, "
-                "summed over the split (`train.py evaluate RUN --split test` writes it).")
+                "summed over the split; and the models' root accuracy when made to read the "
+                "gold trees instead of their own, with their cell and classifier "
+                "(`train.py evaluate RUN --split test` writes both).")
 
 
 def _group_cells(g: Group) -> dict[str, str]:
