@@ -291,3 +291,15 @@ def test_the_python_api_predicts_on_the_induced_trees(latent_run):
         assert leaves(p.tree) == expr.split()
         assert p.probabilities.shape == (2 * n - 1, 10) and len(p.node_labels) == 2 * n - 1
         assert p.label == clf.class_names[int(p.tree.label())]
+
+
+def test_gold_trees_script_scores_what_evaluate_writes(latent_run, tmp_path, capsys):
+    from treenn.experiments.gold_trees import main
+
+    want = evaluate_run(latent_run, "test", extra=induced_tree_scores)
+    assert main([str(latent_run), "--json", str(tmp_path / "g.json")]) == 0
+    (got,) = json.loads((tmp_path / "g.json").read_text())
+    assert got["on_gold_trees"] == want["on_gold_trees"]
+    assert got["own_trees_root_accuracy"] == want["root"]["accuracy"]
+    assert main([str(latent_run), "--checkpoint", "last"]) == 0  # last.pt: never evaluated
+    assert "on its own (not evaluated)" in capsys.readouterr().out
