@@ -303,3 +303,22 @@ def test_gold_trees_script_scores_what_evaluate_writes(latent_run, tmp_path, cap
     assert got["own_trees_root_accuracy"] == want["root"]["accuracy"]
     assert main([str(latent_run), "--checkpoint", "last"]) == 0  # last.pt: never evaluated
     assert "on its own (not evaluated)" in capsys.readouterr().out
+
+
+def test_right_binarised_makes_every_list_a_right_spine():
+    from treenn.experiments.gold_trees import right_binarised
+
+    vocab = Vocab.build([["[MAX", "[MIN", "]", "0", "2", "4", "7", "9"]])
+    label = lambda text: int(text) if text else -1  # noqa: E731
+    given = tree_to_arrays(parse_expression("[MAX 2 9 [MIN 4 7 ] 0 ]"), vocab, label)
+    def spine(*items):  # (a (b (c ...)))
+        tree = items[-1]
+        for item in reversed(items[:-1]):
+            tree = Tree("", [item, tree])
+        return tree
+
+    want = spine("[MAX", "2", "9", spine("[MIN", "4", "7", "]"), "0", "]")
+    want.set_label("9")
+    got = right_binarised(given, vocab)
+    assert gold_shape(got) == gold_shape(tree_to_arrays(want, vocab, label))
+    assert list(got.word) == list(given.word) and got.label[-1] == 9
