@@ -66,10 +66,11 @@ def score_run(run_dir: str, split: str, which: str = "best", right: bool = False
         raise TreennError(f"{run_dir}: a {model.cfg.model} run reads given trees already; "
                           "give a latent-tree run")
     cfg = TrainConfig.from_dict(ckpt["train_config"], Path(run_dir) / f"{which}.pt")
-    _, _, data = prepare(cfg, Vocab.from_dict(ckpt["vocab"]))
+    vocab = Vocab.from_dict(ckpt["vocab"])
+    _, _, data = prepare(cfg, vocab)
     if split not in data:
         raise TreennError(f"{run_dir}: no {split!r} split; choose from {', '.join(data)}")
-    vocab, gold = Vocab.from_dict(ckpt["vocab"]), data[split]
+    gold = data[split]
     if right:
         gold = Dataset([right_binarised(a, vocab) for a in gold.arrays])
     result = {"run": str(run_dir), "checkpoint": f"{which}.pt", "epoch": ckpt["epoch"],
