@@ -22,7 +22,7 @@ from treenn.data.graphs import tree_to_arrays
 from treenn.data.trees import leaves, relabel_uniform
 from treenn.data.vocab import Vocab
 from treenn.datasets import Dataset
-from treenn.errors import DataError, TreennError
+from treenn.errors import TreennError
 from treenn.evaluation import predict_nodes
 from treenn.induced import gold_shape, induce
 from treenn.models import Classifier, gold_tree_twin
@@ -82,7 +82,7 @@ def induced_tree_scores(model: Classifier, data: Dataset, batch_size: int = 128
     """``({"induced_trees": score_induced(...), "on_gold_trees": ...}, probs)`` of a
     latent-tree model on a split, against the split's gold trees; ``({}, None)`` for other
     models (they induce no tree). ``on_gold_trees`` (:func:`on_gold_trees`) is left out where
-    the gold trees are wider than the model's binary cell.
+    no gold-tree model is registered for the cell, or the gold trees are wider than it takes.
 
     ``probs`` are the class probabilities of the same pass in the layout of
     :func:`treenn.evaluation.predict_nodes` (one ``[n_nodes, n_classes]`` tensor per gold
@@ -103,7 +103,7 @@ def induced_tree_scores(model: Classifier, data: Dataset, batch_size: int = 128
     scores = {"induced_trees": score_induced(gold, induced)}
     try:
         scores["on_gold_trees"] = on_gold_trees(model, data, batch_size)
-    except DataError:  # a gold node with more children than the binary cell takes
+    except TreennError:  # no gold-tree model for the cell, or a gold node too wide for it
         pass
     return scores, probs
 
@@ -116,6 +116,7 @@ def on_gold_trees(model: Classifier, data: Dataset, batch_size: int = 128) -> di
     things it learns: which tree to build, and what to compute along a tree.
 
     Raises:
+        TreennError: no gold-tree model is registered for the cell.
         DataError: a gold tree has a node wider than the cell takes.
     """
     twin = gold_tree_twin(model)

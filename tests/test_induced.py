@@ -14,6 +14,7 @@ from treenn.data.listops import parse_expression
 from treenn.data.trees import leaves, parse_tree, relabel_uniform
 from treenn.data.vocab import Vocab
 from treenn.datasets import Dataset, batches
+from treenn.errors import TreennError
 from treenn.induced import _build, gold_shape, induce
 from treenn.models import Classifier, ModelConfig, gold_tree_twin
 from treenn.parsers.baselines import LeftBranching, RightBranching
@@ -322,3 +323,23 @@ def test_right_binarised_makes_every_list_a_right_spine():
     got = right_binarised(given, vocab)
     assert gold_shape(got) == gold_shape(tree_to_arrays(want, vocab, label))
     assert list(got.word) == list(given.word) and got.label[-1] == 9
+
+
+def test_evaluate_leaves_out_the_gold_trees_for_a_cell_no_gold_tree_model_has(monkeypatch):
+    from treenn.cells import GatedRecursiveCell
+    from treenn.latent import BeamTreeLSTM
+    from treenn.models import MODELS, ModelSpec
+
+    class OwnCell(GatedRecursiveCell):  # a user's cell, registered for latent trees only
+        pass
+
+    monkeypatch.setitem(MODELS, "beam-own", ModelSpec("latent", BeamTreeLSTM,
+                                                      options={"cell": OwnCell}))
+    vocab = Vocab.build([["a", "b", "c"]])
+    model = Classifier(ModelConfig("beam-own", len(vocab), 5, x_size=6, h_size=8))
+    trees = [parse_tree("(1 (2 a) (3 (2 b) (0 c)))")]
+    data = Dataset([tree_to_arrays(t, vocab, int) for t in trees], trees)
+    with pytest.raises(TreennError, match="no gold-tree model is registered for OwnCell"):
+        gold_tree_twin(model)
+    scores, _ = induced_tree_scores(model, data)
+    assert "induced_trees" in scores and "on_gold_trees" not in scores
