@@ -28,6 +28,7 @@ from treenn.data.graphs import TreeArrays, tree_to_arrays
 from treenn.data.vocab import Vocab
 from treenn.datasets import Dataset, prepare
 from treenn.errors import TreennError, run_main
+from treenn.experiments.tools import write_figures
 from treenn.induced import gold_shape
 from treenn.parsers.latent import on_gold_trees
 from treenn.training import TrainConfig, load_model
@@ -104,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
               f"trees ({r['gold_trees']}) {gold:.2f}, on its own "
               + ("(not evaluated)" if own is None else f"{100 * own:.2f}"), flush=True)
         results.append(r)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=1)
+    write_figures(args.json, results)
     return 0
 
 

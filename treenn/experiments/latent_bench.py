@@ -30,7 +30,6 @@ beam bookkeeping, the scores).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 import sys
@@ -41,6 +40,7 @@ import torch
 from treenn import latent_carry
 from treenn.arguments import ArgumentParser, int_in, output_file
 from treenn.errors import run_main
+from treenn.experiments.tools import write_figures
 from treenn.models import MODELS as REGISTRY
 from treenn.training import TrainConfig, batches, make_model, make_optimizers, prepare, train_step
 
@@ -187,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     result = measure(args.data_dir, models, args.batches, args.threads, args.task,
                      args.dev_batches)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=1)
+    write_figures(args.json, result)
     return 0 if all(math.isfinite(r["epoch_seconds"]) for r in result["models"].values()) else 1
 
 

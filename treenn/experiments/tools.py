@@ -38,7 +38,7 @@ def parse_tool_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> argp
     return args
 
 
-def write_figures(path: str | None, figures: dict) -> None:
+def write_figures(path: str | None, figures: dict | list) -> None:
     """Write ``figures`` to ``path`` (when given) whole or not at all."""
     if path:
         atomic_write_text(Path(path), json.dumps(figures, indent=2))
