@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,9 @@ class Task:
     #: node labels are the values of complete sub-expressions (ListOps): a token inside an
     #: expression has none, and a lone digit is its own value
     expression_values: bool = False
+    #: what :meth:`sentence_group` sorts sentences by, for reports' "root accuracy by ..."
+    #: table (ListOps: "root operator"); None: the task has no such grouping
+    group_name: str | None = None
     #: Hyper-parameters used when the command line does not set them.
     defaults: dict = field(default_factory=dict)
     splits: tuple[str, ...] = ("train", "dev", "test")
@@ -64,6 +68,11 @@ class Task:
             return -1
 
     def load(self, data_dir: str | None, options: dict) -> dict[str, list[Tree]]:
+        raise NotImplementedError
+
+    def sentence_group(self, words: Sequence[str]) -> str:
+        """The group of a sentence, given its words (leaves) in order; asked only when
+        ``group_name`` is set."""
         raise NotImplementedError
 
     def source(self, data_dir: str | None, options: dict) -> dict:
@@ -125,6 +134,14 @@ class ListOpsTask(Task):
         if label == "":
             return -1
         return listops.parse_label(label)
+
+    def sentence_group(self, words):
+        """The root operator without its bracket (MAX, MED, MIN, SM; vocabularies may have
+        lower-cased it), ``digit`` for a lone digit, the first word itself otherwise."""
+        first = words[0] if words else ""
+        if first.upper() in listops.OPERATORS:
+            return first[1:].upper()
+        return "digit" if first in listops.DIGITS else first
 
     def source(self, data_dir, options):
         if data_dir is None:
@@ -225,7 +242,7 @@ TASKS: dict[str, Task] = {
                   "optimizer": "adam", "lr": 2e-3, "emb_lr": 2e-3, "weight_decay": 0.0,
                   "dropout": 0.1},
         splits=("train", "dev", "test", "extrap"), options=("listops",),
-        expression_values=True),
+        expression_values=True, group_name="root operator"),
     "ptb": PTBTask("ptb", 0, ()),
 }
 

@@ -165,3 +165,34 @@ def test_predict_input_labels_must_be_values(tmp_path):
     path.write_text("[MIN 4 5 ]\n7\t[MAX 1 3 ]\n")
     with pytest.raises(DataError, match=rf"^{path}:2: label 7 disagrees with the expression"):
         task.read_input(str(path))
+
+
+@pytest.mark.parametrize("words, group", [
+    (["[MAX", "2", "9", "]"], "MAX"), (["[sm", "1", "]"], "SM"),  # vocabularies lower-case
+    (["[MED", "3", "]"], "MED"), (["[MIN", "4", "]"], "MIN"), (["6"], "digit"),
+    (["<unk>", "2", "]"], "<unk>"), (["[", "2"], "["),
+])
+def test_sentence_group_is_the_root_operator(words, group):
+    from treenn.data.tasks import get_task
+
+    assert get_task("listops").sentence_group(words) == group
+
+
+def test_evaluations_name_each_expressions_root_operator(tmp_path):
+    """Training's test scores and ``evaluate`` both give the groups, in test-file order."""
+    import json
+
+    from treenn.data.tasks import get_task
+    from treenn.training import TrainConfig, evaluate_run, train
+
+    listops = {"n_train": 100, "n_dev": 20, "n_test": 40, "n_extrap": 10, "seed": 5}
+    train(TrainConfig(task="listops", model="tree-lstm", out=str(tmp_path / "r"), epochs=1,
+                      listops=listops, h_size=8, x_size=8, threads=1, progress=False))
+    test = get_task("listops").load(None, {"listops": listops})["test"]
+    ops = [tokens(t)[0].lstrip("[") if len(tokens(t)) > 1 else "digit" for t in test]
+    assert set(ops) >= {"MAX", "MIN", "MED", "SM"}
+    written = json.loads((tmp_path / "r" / "eval-test.json").read_text())
+    assert written["per_sentence"]["group"] == ops
+    assert evaluate_run(tmp_path / "r", "extrap")["per_sentence"]["group"] == [
+        tokens(t)[0].lstrip("[") for t in get_task("listops").load(
+            None, {"listops": listops})["extrap"]]

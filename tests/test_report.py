@@ -24,7 +24,7 @@ from treenn.report import (
 
 def fake_run(path, task="sst5", model="tree-lstm", seed=1, gold=(0, 1), pred=(0, 1),
              epochs=2, config_epochs=None, length=None, height=None, seconds=2.0,
-             parameters=1000, **train):
+             parameters=1000, group=None, **train):
     """A run directory as training leaves it, with chosen per-sentence predictions."""
     from treenn.data.tasks import get_task
 
@@ -47,6 +47,8 @@ def fake_run(path, task="sst5", model="tree-lstm", seed=1, gold=(0, 1), pred=(0,
               "per_sentence": {"length": list(length or [5] * n),
                                "height": list(height or [3] * n),
                                "gold": list(gold), "pred": list(pred)}}
+    if group is not None:
+        result["per_sentence"]["group"] = list(group)
     if task == "sst5":
         polar = [(g > 2, p > 2) for g, p in zip(gold, pred, strict=True) if g != 2]
         c = Scores.from_predictions([int(g) for g, _ in polar], [int(p) for _, p in polar],
@@ -166,6 +168,32 @@ def test_unfinished_and_foreign_runs_are_skipped_with_reasons(tmp_path):
     # a folder of runs stands for the runs inside it
     runs, skipped = collect_runs([tmp_path])
     assert len(runs) == 1 and len(skipped) == 3
+
+
+def test_listops_report_gives_accuracy_by_root_operator(tmp_path):
+    gold, group = (0, 1, 2, 3, 4, 5), ("SM", "SM", "MAX", "MAX", "MAX", "digit")
+    a = fake_run(tmp_path / "a", task="listops", gold=gold, pred=(0, 9, 2, 9, 9, 5), group=group)
+    b = fake_run(tmp_path / "b", task="listops", seed=2, gold=gold, pred=(9, 9, 2, 3, 9, 5),
+                 group=group)
+    lstm = fake_run(tmp_path / "l", task="listops", model="lstm", gold=gold, pred=gold,
+                    group=group)
+    bad = fake_run(tmp_path / "bad", task="listops", seed=3, gold=gold, pred=gold,
+                   group=group[:5])
+    older = fake_run(tmp_path / "old", task="listops", model="gru", gold=gold, pred=gold)
+    runs, skipped = collect_runs([a, b, lstm, bad])
+    assert [p for p, _ in skipped] == [str(bad)]
+    assert "per_sentence.group is not a list of strings" in skipped[0][1]
+    md = build_report(runs, skipped, plots=False)[0].markdown()
+    section = md[md.index("### Root accuracy by root operator"):]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    assert lines[0] == "| root operator \u2192 | MAX | SM | digit |"
+    assert lines[2] == "| sentences | 3 | 2 | 1 |"
+    # seeds averaged per sentence: MAX (1 + 1/2 + 0) / 3, SM (1/2 + 0) / 2
+    assert lines[3] == "| Tree-LSTM | 50.0 | 25.0 | 100.0 |"
+    assert lines[4] == "| LSTM | 100.0 | 100.0 | 100.0 |"
+    # a run evaluated before groups existed: the table is left out, not made up
+    runs, _ = collect_runs([a, older])
+    assert "by root operator" not in build_report(runs, [], plots=False)[0].markdown()
 
 
 @pytest.fixture

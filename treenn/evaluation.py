@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from treenn import distributed
 from treenn.data.tasks import Task
+from treenn.data.vocab import Vocab
 from treenn.datasets import Dataset, batches
 from treenn.metrics import Scores
 from treenn.models import Classifier
@@ -95,12 +96,14 @@ def _confusion(gold: torch.Tensor, pred: torch.Tensor, k: int) -> torch.Tensor:
 
 def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
              batch_size: int = 128, progress: bool = False, sharded: bool = False,
-             probs: list[torch.Tensor] | None = None) -> dict:
+             probs: list[torch.Tensor] | None = None, vocab: Vocab | None = None) -> dict:
     """Root and all-node scores for one split (the same code serves dev and test).
 
     Returns a JSON-ready dict with ``task``, ``split``, ``root`` and ``all`` (each with
     ``accuracy``, ``n``, ``confusion``, ``per_class``), ``collapsed`` for 5-class SST, and
-    ``per_sentence`` (length, height, gold and predicted root label) for reports.
+    ``per_sentence`` (length, height, gold and predicted root label; with ``vocab``, for a
+    task with a ``group_name``, also each sentence's ``group``, such as a ListOps
+    expression's root operator) for reports.
 
     ``sharded``: in a process group every process scores its share of the batches and the
     counts are summed over the processes, so each gets the whole split's result, equal to
@@ -133,6 +136,10 @@ def evaluate(model: Classifier, task: Task, data: Dataset, split: str,
             "gold": [int(a.label[r]) for a, r in zip(data.arrays, roots, strict=True)],
             "pred": counts["pred"].tolist()},
     }
+    if vocab is not None and task.group_name:
+        words = vocab.words
+        result["per_sentence"]["group"] = [
+            task.sentence_group([words[i] for i in a.word[:a.n_leaves]]) for a in data.arrays]
     if task.polarity is not None and len(data):
         result["collapsed"] = {"all": Scores(counts["collapsed_all"].tolist()).to_dict(),
                                "root": Scores(counts["collapsed_root"].tolist()).to_dict()}

@@ -255,7 +255,7 @@ class ClassifierTrainee(Trainee):
 
     def evaluate(self, split: str) -> dict:
         return evaluate(self.model, self.task, self.data[split], split, self.cfg.eval_batch_size,
-                        sharded=True)
+                        sharded=True, vocab=self.vocab)
 
     def score(self, dev: dict) -> float:
         return dev["root"]["accuracy"]
@@ -384,7 +384,7 @@ def evaluate_run(run_dir: str | Path, split: str, data_dir: str | None = None,
                           f"choose from {', '.join(data)}")
     scores, probs = extra(model, data[split], cfg.eval_batch_size) if extra else ({}, None)
     result = evaluate(model, task, data[split], split, cfg.eval_batch_size, progress=True,
-                      probs=probs)
+                      probs=probs, vocab=vocab)
     result.update(scores)
     run.write_eval(result, data_sources(task, cfg, [split])[split], path, ckpt)
     return result

@@ -118,6 +118,8 @@ def _add_task(rep: Report, key: str, tgroups: Sequence[Group], plots: bool) -> N
     rep.add("h2", f"Task {key}")
     _add_task_table(rep, tgroups)
     _add_buckets(rep, key, tgroups, plots)
+    if task.group_name and all("group" in r.sentences for g in tgroups for r in g.runs):
+        _add_sentence_groups(rep, task.group_name, tgroups)
     rep.add("h3", "Confusion matrices (root labels, summed over seeds; rows gold)")
     for g in tgroups:
         m = np.sum([np.asarray(r.test["root"]["confusion"]) for r in g.runs], axis=0)
@@ -181,6 +183,18 @@ def _add_buckets(rep: Report, key: str, tgroups: Sequence[Group], plots: bool) -
             rep.add("plot", f"{_slug(key)}-by-{what}.svg",
                     plot_buckets(f"{key}: root accuracy by {what}", xlabel, labels, series,
                                  counts), f"{key}: root accuracy by {what}")
+
+
+def _add_sentence_groups(rep: Report, name: str, tgroups: Sequence[Group]) -> None:
+    """Root accuracy by the task's sentence group (ListOps: the root operator)."""
+    of = tgroups[0].runs[0].sentences["group"]  # one test set: the same for every run
+    values = sorted(set(of))
+    rep.add("h3", f"Root accuracy by {name}")
+    rows = [["sentences", *(int(np.sum(of == v)) for v in values)]]
+    for g in tgroups:
+        correct = g.mean_correct()
+        rows.append([g.label, *(f"{100 * correct[of == v].mean():.1f}" for v in values)])
+    rep.add("table", [f"{name} \u2192", *values], rows)
 
 
 # ----------------------------------------------------------------------------- cells

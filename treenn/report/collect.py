@@ -61,13 +61,16 @@ class RunInfo:
     @cached_property
     def sentences(self) -> dict[str, np.ndarray]:
         """Test sentences with a gold root label: ``gold``, ``pred``, ``length``, ``height``
-        and ``correct``, each ``[n]`` in test-file order."""
+        and ``correct``, each ``[n]`` in test-file order; ``group`` (strings) when the run's
+        evaluation gave one (the task's ``sentence_group``)."""
         per = self.test["per_sentence"]
         gold = np.asarray(per["gold"], dtype=np.int64)
         keep = gold >= 0
         out = {k: np.asarray(per[k], dtype=np.int64)[keep]
                for k in ("gold", "pred", "length", "height")}
         out["correct"] = out["gold"] == out["pred"]
+        if "group" in per:
+            out["group"] = np.asarray(per["group"], dtype=object)[keep]
         return out
 
     @cached_property
@@ -181,6 +184,10 @@ def _read_evals(run_dir: Path, task: str) -> dict[str, dict]:
     per, k = test["per_sentence"], get_task(task).n_classes
     if not _int_table([per.get(c) for c in ("gold", "pred", "length", "height")]):
         raise SkipRun(f"{path}: per_sentence is not four lists of integers of one length")
+    group = per.get("group", [""] * len(per["gold"]))
+    if not (isinstance(group, list) and len(group) == len(per["gold"])
+            and all(isinstance(g, str) for g in group)):
+        raise SkipRun(f"{path}: per_sentence.group is not a list of strings, one per sentence")
     confusion = test["root"].get("confusion")
     if not (_int_table(confusion) and len(confusion) == k == len(confusion[0])):
         raise SkipRun(f"{path}: root.confusion is not a {k} x {k} table of integers")
