@@ -178,10 +178,12 @@ def test_sentence_group_is_the_root_operator(words, group):
     assert get_task("listops").sentence_group(words) == group
 
 
-def test_evaluations_name_each_expressions_root_operator(tmp_path):
-    """Training's test scores and ``evaluate`` both give the groups, in test-file order."""
+def test_evaluations_name_each_expressions_root_operator(tmp_path, capsys):
+    """Training's test scores and ``evaluate`` both give the groups, in test-file order;
+    the command prints root accuracy by them."""
     import json
 
+    from treenn import cli
     from treenn.data.tasks import get_task
     from treenn.training import TrainConfig, evaluate_run, train
 
@@ -196,3 +198,10 @@ def test_evaluations_name_each_expressions_root_operator(tmp_path):
     assert evaluate_run(tmp_path / "r", "extrap")["per_sentence"]["group"] == [
         tokens(t)[0].lstrip("[") for t in get_task("listops").load(
             None, {"listops": listops})["extrap"]]
+    assert cli.main(["-q", "evaluate", str(tmp_path / "r"), "--split", "test"]) == 0
+    per = json.loads((tmp_path / "r" / "eval-test.json").read_text())["per_sentence"]
+    rows = list(zip(ops, per["gold"], per["pred"], strict=True))
+    hits = {op: [g == p for o, g, p in rows if o == op] for op in set(ops)}
+    assert "Root accuracy by root operator: " + ", ".join(
+        f"{op} {100 * sum(h) / len(h):.2f}% ({len(h)})" for op, h in sorted(hits.items())
+    ) in capsys.readouterr().out

@@ -164,6 +164,7 @@ def test_cli_evaluate_prints_summary(tiny_sst, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Root (sentence) labels: accuracy" in proc.stdout
     assert "Collapsed negative/positive" in proc.stdout
+    assert "Root accuracy by" not in proc.stdout  # SST has no sentence groups
     missing = _cli("evaluate", tmp_path / "nothing")
     _assert_one_line_error(missing, "does not exist")
 

@@ -218,7 +218,8 @@ def _cmd_evaluate(args) -> int:
 
     result = evaluate_run(args.run_dir, args.split, args.data_dir, args.engine, args.checkpoint,
                           extra=induced_tree_scores)
-    print(format_summary(result, get_task(result["task"]).class_names))
+    task = get_task(result["task"])
+    print(format_summary(result, task.class_names, task.group_name))
     if "induced_trees" in result:
         scores = result["induced_trees"]
         print("induced trees, unlabelled F1 against the gold trees: " + ", ".join(

@@ -72,8 +72,10 @@ def format_per_class(scores: Scores, names: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def format_summary(result: dict, names: Sequence[str]) -> str:
-    """A CoreNLP-style evaluation report for ``evaluate``'s result dictionary."""
+def format_summary(result: dict, names: Sequence[str], group_name: str | None = None) -> str:
+    """A CoreNLP-style evaluation report for ``evaluate``'s result dictionary; with
+    ``group_name``, root accuracy by the sentence groups the result has (ListOps: by root
+    operator)."""
     out = [f"EVALUATION SUMMARY  task={result['task']}  split={result['split']}  "
            f"sentences={result['root']['n']}"]
     for key, title in (("all", "All labelled nodes"), ("root", "Root (sentence) labels")):
@@ -86,4 +88,12 @@ def format_summary(result: dict, names: Sequence[str]) -> str:
                 "probability of the negative vs positive classes):",
                 f"  all nodes {100 * c['all']['accuracy']:.2f}% ({c['all']['n']})   "
                 f"root {100 * c['root']['accuracy']:.2f}% ({c['root']['n']})"]
+    per = result.get("per_sentence", {})
+    if group_name and "group" in per:
+        by: dict[str, list[int]] = {}
+        for group, gold, pred in zip(per["group"], per["gold"], per["pred"], strict=True):
+            if gold >= 0:
+                by.setdefault(group, []).append(gold == pred)
+        out += ["", f"Root accuracy by {group_name}: " + ", ".join(
+            f"{g} {100 * np.mean(hits):.2f}% ({len(hits)})" for g, hits in sorted(by.items()))]
     return "\n".join(out)
