@@ -90,10 +90,17 @@ def format_summary(result: dict, names: Sequence[str], group_name: str | None = 
                 f"root {100 * c['root']['accuracy']:.2f}% ({c['root']['n']})"]
     per = result.get("per_sentence", {})
     if group_name and "group" in per:
-        by: dict[str, list[int]] = {}
-        for group, gold, pred in zip(per["group"], per["gold"], per["pred"], strict=True):
-            if gold >= 0:
-                by.setdefault(group, []).append(gold == pred)
+        gold, pred = np.asarray(per["gold"]), np.asarray(per["pred"])
+        keep = gold >= 0
+        by = accuracy_by_group(np.asarray(per["group"], dtype=object)[keep],
+                               (gold == pred)[keep])
         out += ["", f"Root accuracy by {group_name}: " + ", ".join(
-            f"{g} {100 * np.mean(hits):.2f}% ({len(hits)})" for g, hits in sorted(by.items()))]
+            f"{g} {100 * acc:.2f}% ({n})" for g, (acc, n) in by.items())]
     return "\n".join(out)
+
+
+def accuracy_by_group(groups: np.ndarray, correct: np.ndarray) -> dict[str, tuple[float, int]]:
+    """Mean of ``correct`` (per sentence; fractions too) and the number of sentences for each
+    group, in sorted order: the printed summary's and ``compare``'s "root accuracy by"."""
+    return {g: (float(correct[groups == g].mean()), int(np.sum(groups == g)))
+            for g in sorted(set(groups))}

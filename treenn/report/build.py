@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from treenn.metrics import accuracy_by_group
 from treenn.report.analysis import Comparison, Group, compare_groups, group_runs
 from treenn.report.collect import RunInfo
 from treenn.report.document import Report
@@ -188,13 +189,12 @@ def _add_buckets(rep: Report, key: str, tgroups: Sequence[Group], plots: bool) -
 def _add_sentence_groups(rep: Report, name: str, tgroups: Sequence[Group]) -> None:
     """Root accuracy by the task's sentence group (ListOps: the root operator)."""
     of = tgroups[0].runs[0].sentences["group"]  # one test set: the same for every run
-    values = sorted(set(of))
+    by = [accuracy_by_group(of, g.mean_correct()) for g in tgroups]
     rep.add("h3", f"Root accuracy by {name}")
-    rows = [["sentences", *(int(np.sum(of == v)) for v in values)]]
-    for g in tgroups:
-        correct = g.mean_correct()
-        rows.append([g.label, *(f"{100 * correct[of == v].mean():.1f}" for v in values)])
-    rep.add("table", [f"{name} \u2192", *values], rows)
+    rows = [["sentences", *(n for _, n in by[0].values())]]
+    rows += [[g.label, *(f"{100 * acc:.1f}" for acc, _ in b.values())]
+             for g, b in zip(tgroups, by, strict=True)]
+    rep.add("table", [f"{name} \u2192", *by[0]], rows)
 
 
 # ----------------------------------------------------------------------------- cells
